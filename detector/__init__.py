@@ -1,0 +1,58 @@
+"""Customs-declaration anomaly detector: the public Python API.
+
+The same functions back the ``detector`` command line and notebooks::
+
+    import detector
+    decl = detector.load_declarations("sample_data/declarations.csv")
+    rules = detector.load_rules()
+    result = detector.score(decl, rules)
+    result.output.sort_values("risk_score", ascending=False).head()
+    detector.write_output(result, "scored.csv")
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+import pandas as pd
+
+from detector.declarations import Declarations, load_declarations
+from detector.errors import DetectorError, InputFileError, MappingError, ReferenceTableError, RulePackError
+from detector.io import write_table
+from detector.resources import default_rules_dir
+from detector.risk import RiskPolicy
+from detector.rules import Rule, RuleSet, load_rules, parse_rules, run_examples
+from detector.schema import FIELDS, ColumnMapping, load_mapping
+from detector.scoring import ScoreResult, ScoreSummary, score
+
+try:
+    __version__ = version("detector")
+except PackageNotFoundError:  # running from a checkout without installing
+    __version__ = "0.0.0"
+
+
+def test_rules(rules: RuleSet | None = None) -> pd.DataFrame:
+    """Run every rule's hit and miss examples; one row per example with ``passed``."""
+    return run_examples(rules if rules is not None else load_rules())
+
+
+test_rules.__test__ = False  # a public API function, not a pytest test
+
+
+def validate(source, mapping=None, **read_options) -> pd.DataFrame:
+    """The row-level problems of a declarations file: row, column, field, value, problem."""
+    return load_declarations(source, mapping, **read_options).problems
+
+
+def write_output(result: ScoreResult, path: str | Path, fmt: str | None = None) -> Path:
+    """Write a scored table atomically as CSV (formula-safe), Parquet or JSON lines."""
+    return write_table(result.output, path, fmt)
+
+
+__all__ = [
+    "FIELDS", "ColumnMapping", "Declarations", "DetectorError", "InputFileError", "MappingError",
+    "ReferenceTableError", "RiskPolicy", "Rule", "RulePackError", "RuleSet", "ScoreResult",
+    "ScoreSummary", "default_rules_dir", "load_declarations", "load_mapping", "load_rules",
+    "parse_rules", "score", "test_rules", "validate", "write_output",
+]

@@ -1,0 +1,3 @@
+from detector.cli import app
+
+app(prog_name="detector")

@@ -1,0 +1,183 @@
+"""The ``detector`` command line: a thin typer layer over the public API.
+
+Every :class:`~detector.errors.DetectorError` becomes one line on stderr and exit code
+2; ``validate`` and ``rules test`` exit 1 when they find problems, so scripts and CI
+can rely on the code.
+"""
+
+from __future__ import annotations
+
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Optional
+
+import pandas as pd
+import typer
+import yaml
+
+import detector
+from detector.errors import DetectorError
+from detector.io import OUTPUT_FORMATS, output_format
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="Score customs declarations for smuggling patterns and explain every flag.")
+rules_app = typer.Typer(no_args_is_help=True, help="List, show and test the rule packs.")
+app.add_typer(rules_app, name="rules")
+
+# Files above this size take more than a moment: show a progress bar on a terminal.
+_PROGRESS_BYTES = 5_000_000
+
+RulesOption = Annotated[Optional[list[Path]], typer.Option(
+    "--rules", help="Extra rule pack file or folder (repeatable), loaded after the shipped packs.")]
+NoDefaultOption = Annotated[bool, typer.Option(
+    "--no-default-rules", help="Do not load the shipped rule packs.")]
+MappingOption = Annotated[Optional[str], typer.Option(
+    "--mapping", help="Column mapping YAML file, or a shipped mapping name such as wco_bacuda.")]
+DelimiterOption = Annotated[Optional[str], typer.Option(
+    "--delimiter", help="CSV delimiter (detected when omitted).")]
+EncodingOption = Annotated[Optional[str], typer.Option(
+    "--encoding", help="CSV encoding, e.g. utf-8 or latin-1 (detected when omitted).")]
+
+
+def _fail(message: str, code: int = 2) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+@contextmanager
+def _user_errors():
+    try:
+        yield
+    except DetectorError as exc:
+        _fail(str(exc))
+
+
+def _echo_table(frame: pd.DataFrame) -> None:
+    typer.echo(frame.to_string(index=False) if len(frame) else "(none)")
+
+
+@app.command()
+def score(
+    file: Annotated[Path, typer.Argument(help="Declarations CSV or Parquet file.")],
+    output: Annotated[Optional[Path], typer.Option(
+        "-o", "--output", help="Output file (default: <input name>.scored.<format> in the current folder).")] = None,
+    rules: RulesOption = None,
+    no_default_rules: NoDefaultOption = False,
+    mapping: MappingOption = None,
+    fmt: Annotated[Optional[str], typer.Option(
+        "--format", help=f"Output format: {', '.join(OUTPUT_FORMATS)} (default: from the output name, else csv).")] = None,
+    delimiter: DelimiterOption = None,
+    encoding: EncodingOption = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No summary on stderr.")] = False,
+) -> None:
+    """Score FILE: every input row once, in order, with risk_score, lane, rule_hits, reasons,
+    status and errors."""
+    with _user_errors():
+        rule_set = detector.load_rules(rules, include_default=not no_default_rules)
+        show_progress = sys.stderr.isatty() and not quiet and file.is_file() \
+            and file.stat().st_size > _PROGRESS_BYTES
+        with _progress(show_progress, len(rule_set)) as advance:
+            advance("reading")
+            declarations = detector.load_declarations(file, mapping, delimiter=delimiter, encoding=encoding)
+            result = detector.score(declarations, rule_set, on_rule=lambda rule: advance(rule.id))
+            chosen = output_format(output or "", fmt)
+            target = output or Path(f"{file.stem}.scored.{chosen}")
+            advance("writing")
+            detector.write_output(result, target, chosen)
+        if not quiet:
+            for line in result.summary.lines():
+                typer.echo(line, err=True)
+            typer.echo(f"wrote {target}", err=True)
+
+
+@contextmanager
+def _progress(enabled: bool, n_rules: int):
+    """A progress bar on stderr over reading, each rule and writing; silent when off."""
+    if not enabled:
+        yield lambda _label: None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(TextColumn("{task.description:<16}"), BarColumn(), TimeElapsedColumn(),
+                  console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task("reading", total=n_rules + 2)
+
+        def advance(label: str) -> None:
+            bar.update(task, advance=1, description=label)
+
+        yield advance
+
+
+@app.command()
+def validate(
+    file: Annotated[Path, typer.Argument(help="Declarations CSV or Parquet file.")],
+    mapping: MappingOption = None,
+    delimiter: DelimiterOption = None,
+    encoding: EncodingOption = None,
+    output: Annotated[Optional[Path], typer.Option(
+        "-o", "--output", help="Also write the problems table to this CSV file.")] = None,
+) -> None:
+    """Report row-level problems (row, column, value, problem); exit 1 if there are any."""
+    with _user_errors():
+        declarations = detector.load_declarations(file, mapping, delimiter=delimiter, encoding=encoding)
+        problems = declarations.problems
+        if output:
+            detector.io.write_table(problems, output, "csv")
+    _echo_table(problems[["row", "column", "value", "problem"]])
+    typer.echo(f"{file}: {len(declarations)} rows, {int(declarations.invalid.sum())} invalid, "
+               f"{len(problems)} problems", err=True)
+    if len(problems):
+        raise typer.Exit(1)
+
+
+@rules_app.command("list")
+def rules_list(rules: RulesOption = None, no_default_rules: NoDefaultOption = False) -> None:
+    """List every loaded rule: id, severity, pattern, title."""
+    with _user_errors():
+        rule_set = detector.load_rules(rules, include_default=not no_default_rules)
+    _echo_table(pd.DataFrame(
+        [(r.id, r.severity, r.pattern, r.title, r.source.name) for r in rule_set],
+        columns=["id", "severity", "pattern", "title", "pack"]))
+
+
+@rules_app.command("show")
+def rules_show(rule_id: Annotated[str, typer.Argument(help="Rule id, e.g. RE-ORIGIN-001.")],
+               rules: RulesOption = None, no_default_rules: NoDefaultOption = False) -> None:
+    """Show one rule as written in its pack, with the file it comes from."""
+    with _user_errors():
+        rule_set = detector.load_rules(rules, include_default=not no_default_rules)
+    rule = rule_set.get(rule_id)
+    if rule is None:
+        _fail(f"no rule {rule_id}; `detector rules list` shows the loaded rules")
+    typer.echo(f"# {rule.source}")
+    typer.echo(yaml.safe_dump(rule.definition, sort_keys=False, allow_unicode=True, width=100).rstrip())
+
+
+@rules_app.command("test")
+def rules_test(path: Annotated[Optional[Path], typer.Argument(
+        help="Rule pack file or folder to test (default: the shipped packs).")] = None) -> None:
+    """Run every rule's hit and miss examples; exit 1 if any fails."""
+    with _user_errors():
+        rule_set = detector.load_rules([path] if path else None, include_default=path is None)
+        results = detector.test_rules(rule_set)
+    per_rule = results.groupby("rule", sort=False).agg(
+        examples=("passed", "size"), failed=("passed", lambda s: int((~s).sum())))
+    per_rule["result"] = per_rule["failed"].map(lambda n: "pass" if n == 0 else "FAIL")
+    _echo_table(per_rule.reset_index()[["rule", "examples", "failed", "result"]])
+    failures = results[~results["passed"]]
+    if len(failures):
+        typer.echo("\nfailed examples:")
+        _echo_table(failures[["rule", "example", "detail", "note"]])
+    typer.echo(f"{len(rule_set)} rules, {len(results)} examples, {len(failures)} failed", err=True)
+    if len(failures):
+        raise typer.Exit(1)
+
+
+def main() -> None:  # pragma: no cover - console entry point convenience
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

@@ -1,0 +1,281 @@
+"""Reading declaration files and writing scored ones.
+
+Reading keeps every cell as text: an HS code such as ``0101210000`` must keep its
+leading zero, and a cell that is not a number must reach validation as it was typed so
+the analyst sees the bad value. pyarrow parses the common case fast; a file it rejects
+(ragged rows, stray quotes) is parsed again by Python's ``csv`` module, which accepts
+any row, so no row is ever dropped. Writing goes to a temporary file that replaces the
+target only when complete, so a failed run never leaves half a file.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pa_csv
+import pyarrow.parquet as pq
+
+from detector.errors import InputFileError
+
+OUTPUT_FORMATS = ("csv", "parquet", "jsonl")
+_SNIFF_BYTES = 64 * 1024
+_DELIMITERS = ",;\t|"
+# Cells starting with these are read as formulas by spreadsheet programs (OWASP CSV
+# injection); a leading apostrophe makes Excel and LibreOffice show them as text.
+_FORMULA_START = r"^[=+\-@\t\r]"
+_PLAIN_NUMBER = r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$"
+
+
+@dataclass(frozen=True)
+class ReadInfo:
+    """How a file was read: its format, encoding and delimiter (CSV only)."""
+
+    path: str
+    format: str
+    encoding: str | None = None
+    delimiter: str | None = None
+
+
+def read_table(
+    path: str | Path, *, delimiter: str | None = None, encoding: str | None = None
+) -> tuple[pd.DataFrame, ReadInfo]:
+    """Read a CSV or Parquet declarations file with every column as it was written.
+
+    Parameters
+    ----------
+    path : str or Path
+        ``.parquet`` / ``.pq`` files are read as Parquet, anything else as CSV.
+    delimiter, encoding : str, optional
+        For CSV; detected from the first 64 KiB when not given (UTF-8, UTF-8 with
+        BOM, else Latin-1; one of ``, ; TAB |``).
+
+    Returns
+    -------
+    (DataFrame, ReadInfo)
+        CSV cells are strings, empty cells empty strings; Parquet keeps its types.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise InputFileError(f"{path}: file not found")
+    if path.is_dir():
+        raise InputFileError(f"{path}: is a folder, expected a CSV or Parquet file")
+    if path.stat().st_size == 0:
+        raise InputFileError(f"{path}: file is empty")
+    if path.suffix.lower() in (".parquet", ".pq"):
+        return _read_parquet(path), ReadInfo(str(path), "parquet")
+    return _read_csv(path, delimiter, encoding)
+
+
+def _read_parquet(path: Path) -> pd.DataFrame:
+    try:
+        table = pq.read_table(path)
+    except (pa.ArrowException, OSError) as exc:
+        raise InputFileError(f"{path}: not a readable Parquet file: {exc}") from exc
+    if table.num_columns == 0:
+        raise InputFileError(f"{path}: Parquet file has no columns")
+    return table.to_pandas()
+
+
+def _detect_encoding(path: Path, sample: bytes) -> str:
+    if sample.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) or b"\x00" in sample:
+        raise InputFileError(
+            f"{path}: unreadable encoding (UTF-16 or binary data); save the file as UTF-8 CSV"
+        )
+    if sample.startswith(codecs.BOM_UTF8):
+        return "utf-8-sig"
+    try:
+        # The sample may end inside a multi-byte character, so decode incrementally.
+        codecs.getincrementaldecoder("utf-8")().decode(sample, final=False)
+    except UnicodeDecodeError:
+        return "latin-1"
+    return "utf-8"
+
+
+def _detect_delimiter(path: Path, first_lines: str) -> str:
+    header = first_lines.splitlines()[0] if first_lines.strip() else ""
+    if not header.strip():
+        raise InputFileError(f"{path}: no header row (the first line is empty)")
+    try:
+        return csv.Sniffer().sniff(first_lines, delimiters=_DELIMITERS).delimiter
+    except csv.Error:
+        counts = {d: header.count(d) for d in _DELIMITERS}
+        best = max(counts, key=counts.get)
+        return best if counts[best] else ","
+
+
+def _read_csv(path: Path, delimiter: str | None, encoding: str | None):
+    with path.open("rb") as handle:
+        sample = handle.read(_SNIFF_BYTES)
+    encoding = encoding or _detect_encoding(path, sample)
+    try:
+        text_sample = sample.decode(encoding, errors="ignore" if encoding.startswith("utf") else "strict")
+    except (LookupError, UnicodeDecodeError) as exc:
+        raise InputFileError(f"{path}: cannot decode as {encoding}: {exc}") from exc
+    text_sample = text_sample.lstrip("\ufeff")
+    if not text_sample.strip():
+        raise InputFileError(f"{path}: file has no header row (only blank lines)")
+    lines = text_sample.splitlines()
+    if len(sample) == _SNIFF_BYTES and len(lines) > 1:
+        lines = lines[:-1]  # the last line of a partial sample may be cut
+    delimiter = delimiter or _detect_delimiter(path, "\n".join(lines[:50]))
+    header = next(csv.reader([lines[0]], delimiter=delimiter))
+    _check_header(path, header)
+    info = ReadInfo(str(path), "csv", encoding, delimiter)
+    try:
+        frame = _read_csv_arrow(path, header, delimiter, encoding)
+    except (pa.ArrowInvalid, _RaggedRows):
+        frame = _read_csv_python(path, header, delimiter, encoding)
+    except UnicodeDecodeError as exc:
+        raise InputFileError(f"{path}: cannot decode as {encoding}: {exc}") from exc
+    return frame, info
+
+
+def _check_header(path: Path, header: list[str]) -> None:
+    names = [h.strip() for h in header]
+    if not any(names):
+        raise InputFileError(f"{path}: no header row (the first line has no column names)")
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            raise InputFileError(f"{path}: column '{name}' appears twice in the header")
+        seen.add(name)
+
+
+class _RaggedRows(Exception):
+    """pyarrow met a row with the wrong number of fields."""
+
+
+def _read_csv_arrow(path: Path, header: list[str], delimiter: str, encoding: str) -> pd.DataFrame:
+    ragged: list[int] = []
+
+    def on_invalid_row(row):
+        ragged.append(1)
+        return "skip"
+
+    names = [h.strip() for h in header]
+    table = pa_csv.read_csv(
+        path,
+        read_options=pa_csv.ReadOptions(
+            column_names=names, skip_rows=1, encoding="utf8" if encoding.startswith("utf") else encoding,
+        ),
+        parse_options=pa_csv.ParseOptions(
+            delimiter=delimiter, newlines_in_values=True, invalid_row_handler=on_invalid_row,
+        ),
+        convert_options=pa_csv.ConvertOptions(
+            column_types={name: pa.string() for name in names},
+            strings_can_be_null=False, quoted_strings_can_be_null=False,
+        ),
+    )
+    if ragged:
+        # Keep every row: the slow reader below pads or keeps them instead of skipping.
+        raise _RaggedRows()
+    return table.to_pandas()
+
+
+def _read_csv_python(path: Path, header: list[str], delimiter: str, encoding: str) -> pd.DataFrame:
+    """Parse any CSV, ragged rows included: short rows are padded, extra cells are kept
+    in an ``extra_fields`` column so nothing the file holds is lost."""
+    names = [h.strip() for h in header]
+    width = len(names)
+    with path.open("r", encoding=encoding, newline="", errors="strict") as handle:
+        reader = csv.reader(handle, delimiter=delimiter, strict=False)
+        next(reader, None)
+        records = [row for row in reader if row]
+    padded = [row[:width] + [""] * (width - len(row)) for row in records]
+    frame = pd.DataFrame(padded, columns=names, dtype="str") if padded else pd.DataFrame(
+        {name: pd.Series(dtype="str") for name in names})
+    extras = [delimiter.join(row[width:]) for row in records]
+    if any(extras):
+        frame["extra_fields"] = pd.Series(extras, dtype="str")
+    frame.attrs["field_counts"] = np.array([len(row) for row in records], dtype=np.int64)
+    frame.attrs["expected_fields"] = width
+    return frame
+
+
+def ragged_problems(frame: pd.DataFrame) -> pd.DataFrame:
+    """Rows whose field count differs from the header's, as problem records."""
+    counts = frame.attrs.get("field_counts")
+    if counts is None:
+        return pd.DataFrame(columns=["row", "column", "field", "value", "problem"])
+    expected = frame.attrs["expected_fields"]
+    rows = np.flatnonzero(counts != expected)
+    return pd.DataFrame({
+        "row": rows + 1,
+        "column": "(row)",
+        "field": "",
+        "value": counts[rows].astype(str),
+        "problem": f"expected {expected} fields as in the header",
+    })
+
+
+# --------------------------------------------------------------------------- writing
+
+
+def output_format(path: str | Path, explicit: str | None = None) -> str:
+    """Choose the output format from ``explicit`` or the file extension (default CSV)."""
+    if explicit:
+        if explicit not in OUTPUT_FORMATS:
+            raise InputFileError(f"unknown output format '{explicit}'; expected {', '.join(OUTPUT_FORMATS)}")
+        return explicit
+    suffix = Path(path).suffix.lower()
+    return {".parquet": "parquet", ".pq": "parquet", ".jsonl": "jsonl", ".json": "jsonl"}.get(suffix, "csv")
+
+
+def write_table(frame: pd.DataFrame, path: str | Path, fmt: str | None = None) -> Path:
+    """Write ``frame`` atomically as CSV, Parquet or JSON lines; return the path."""
+    path = Path(path)
+    fmt = output_format(path, fmt)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    os.close(handle)
+    try:
+        if fmt == "csv":
+            pa_csv.write_csv(_neutralise_formulas(_to_arrow(frame)), temporary)
+        elif fmt == "parquet":
+            pq.write_table(_to_arrow(frame), temporary)
+        else:
+            frame.to_json(temporary, orient="records", lines=True, date_format="iso", force_ascii=False)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def _to_arrow(frame: pd.DataFrame) -> pa.Table:
+    return pa.Table.from_pandas(frame, preserve_index=False)
+
+
+def _neutralise_formulas(table: pa.Table) -> pa.Table:
+    """Prefix text cells that a spreadsheet would run as a formula with an apostrophe.
+
+    Plain numbers such as ``-12.5`` are left alone: they are values, not formulas.
+    """
+    columns = []
+    for column in table.columns:
+        if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+            risky = pc.and_(
+                pc.match_substring_regex(column, _FORMULA_START),
+                pc.invert(pc.match_substring_regex(column, _PLAIN_NUMBER)),
+            )
+            quote, empty = pa.scalar("'", column.type), pa.scalar("", column.type)
+            column = pc.if_else(risky, pc.binary_join_element_wise(quote, column, empty), column)
+        columns.append(column)
+    return pa.table(columns, names=table.column_names)
+
+
+def frame_to_csv_text(frame: pd.DataFrame) -> str:
+    """CSV text of a small frame, formula-safe, for printing to a terminal."""
+    sink = io.BytesIO()
+    pa_csv.write_csv(_neutralise_formulas(_to_arrow(frame)), sink)
+    return sink.getvalue().decode("utf-8")

@@ -1,0 +1,82 @@
+"""Rule hits -> risk score, lane and the reasons an analyst reads.
+
+The combination is a noisy-OR of severity weights: each hit rule is treated as an
+independent piece of evidence, so ``risk = 1 - prod(1 - weight)``. Two medium hits
+outrank one, no number of hits passes 1, and a row with no hit scores 0. A ``critical``
+rule always sends its row to the red lane, whatever the thresholds, because it encodes
+a legal breach (e.g. controlled goods without a licence), not a suspicion.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from detector.errors import DetectorError
+from detector.rules.evaluate import RuleResults, severity_rank
+
+LANES = ("red", "yellow", "green")
+OUTPUT_COLUMNS = ("risk_score", "lane", "rule_hits", "reasons", "status", "errors")
+HIT_SEPARATOR = ";"
+REASON_SEPARATOR = " | "
+
+
+@dataclass(frozen=True)
+class RiskPolicy:
+    """How severities become a risk score and lanes.
+
+    Attributes
+    ----------
+    severity_weights : dict
+        Weight of one hit per severity, in (0, 1).
+    red, yellow : float
+        ``risk_score >= red`` is the red lane (physical inspection), ``>= yellow`` the
+        yellow lane (documentary check), the rest green.
+    """
+
+    severity_weights: dict[str, float] = field(default_factory=lambda: {
+        "low": 0.15, "medium": 0.35, "high": 0.6, "critical": 0.9})
+    red: float = 0.6
+    yellow: float = 0.3
+
+    def __post_init__(self):
+        if not 0 < self.yellow <= self.red <= 1:
+            raise DetectorError(f"lane thresholds must satisfy 0 < yellow <= red <= 1, "
+                                f"got yellow={self.yellow} red={self.red}")
+
+
+def combine(results: RuleResults, n_rows: int, policy: RiskPolicy = RiskPolicy()) -> pd.DataFrame:
+    """Risk score, lane, hit rule ids and reasons per row.
+
+    Rules are listed most severe first, then in pack order, so the first reason is
+    the one to read first.
+    """
+    survival = np.ones(n_rows)
+    critical = np.zeros(n_rows, dtype=bool)
+    rule_hits = np.full(n_rows, "", dtype=object)
+    reasons = np.full(n_rows, "", dtype=object)
+    ordered = sorted(results.hits.columns,
+                     key=lambda rule_id: -severity_rank(results.rules[rule_id].severity))
+    for rule_id in ordered:
+        hits = results.hits[rule_id].to_numpy()
+        rows = np.flatnonzero(hits)
+        if not len(rows):
+            continue
+        severity = results.rules[rule_id].severity
+        survival[rows] *= 1.0 - policy.severity_weights[severity]
+        critical[rows] |= severity == "critical"
+        first = rule_hits[rows] == ""
+        rule_hits[rows] = np.where(first, "", rule_hits[rows] + HIT_SEPARATOR) + rule_id
+        text = "[" + rule_id + "] " + results.reasons[rule_id].to_numpy()[rows]
+        reasons[rows] = np.where(first, "", reasons[rows] + REASON_SEPARATOR) + text
+    risk = np.round(1.0 - survival, 4)
+    lane = np.where(critical | (risk >= policy.red), "red",
+                    np.where(risk >= policy.yellow, "yellow", "green"))
+    return pd.DataFrame({
+        "risk_score": risk,
+        "lane": pd.Series(lane, dtype="str"),
+        "rule_hits": pd.Series(rule_hits, dtype="str"),
+        "reasons": pd.Series(reasons, dtype="str"),
+    })

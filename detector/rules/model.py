@@ -1,0 +1,101 @@
+"""What a parsed rule is: its metadata, its condition tree and its examples.
+
+A rule is data: the YAML is parsed once into these frozen objects, checked, and then
+evaluated column-wise by :mod:`detector.rules.evaluate`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+SEVERITIES: tuple[str, ...] = ("low", "medium", "high", "critical")
+
+
+@dataclass(frozen=True)
+class Leaf:
+    """A predicate call: ``name`` from the predicate registry with checked ``args``."""
+
+    name: str
+    args: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class AllOf:
+    children: tuple["Condition", ...]
+
+
+@dataclass(frozen=True)
+class AnyOf:
+    children: tuple["Condition", ...]
+
+
+@dataclass(frozen=True)
+class Not:
+    child: "Condition"
+
+
+Condition = Leaf | AllOf | AnyOf | Not
+
+
+@dataclass(frozen=True)
+class Example:
+    """Rows that the rule must hit (``expect_hit``) or must not hit, evaluated together."""
+
+    expect_hit: bool
+    rows: tuple[dict[str, Any], ...]
+    note: str = ""
+    number: int = 1
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One rule of a pack.
+
+    ``fields`` lists every field the rule reads; ``needs`` says which the table must
+    have for the rule to run: each entry is a set of alternatives, one of which must be
+    present (a keyword search over description or remarks runs on either).
+    """
+
+    id: str
+    title: str
+    description: str
+    pattern: str
+    severity: str
+    when: Condition
+    reason: str
+    references: tuple[str, ...]
+    examples: tuple[Example, ...]
+    fields: frozenset[str]
+    needs: tuple[frozenset[str], ...]
+    source: Path
+    reference_dirs: tuple[Path, ...] = ()
+    valid_from: date | None = None
+    valid_to: date | None = None
+    named: frozenset[str] = frozenset()
+    definition: dict = field(default_factory=dict, compare=False, hash=False, repr=False)
+
+
+@dataclass
+class RuleSet:
+    """The rules loaded from one or more packs, in load order."""
+
+    rules: list[Rule] = field(default_factory=list)
+    sources: list[Path] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.rules)
+
+    def __iter__(self):
+        return iter(self.rules)
+
+    def get(self, rule_id: str) -> Rule | None:
+        """The rule with ``rule_id``, or None."""
+        return next((rule for rule in self.rules if rule.id == rule_id), None)
+
+    def subset(self, rule_ids: list[str]) -> "RuleSet":
+        """A rule set with only the given rules, in their load order."""
+        wanted = set(rule_ids)
+        return RuleSet([r for r in self.rules if r.id in wanted], list(self.sources))

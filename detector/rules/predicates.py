@@ -1,0 +1,378 @@
+"""The predicate vocabulary of rule conditions.
+
+Each predicate is a short function over the whole declarations table that returns a
+pandas ``BooleanArray``: True, False, or missing where the row's value is unknown
+(combinators then apply Kleene logic, and an unknown final result is no hit). Each is
+registered with the arguments it takes, so a rule pack is checked before it runs, the
+way pandera registers its checks. Text matching runs on pyarrow's RE2 engine: linear
+time whatever the pattern, which is what makes user-written regexes safe to run.
+"""
+
+from __future__ import annotations
+
+import operator
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from detector.features import DERIVED_KINDS
+from detector.reference import load_reference, require_columns
+from detector.schema import FIELDS_BY_NAME
+
+MAX_PATTERN_LENGTH = 200
+OPERATORS: dict[str, Callable] = {
+    "<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge,
+    "==": operator.eq, "!=": operator.ne,
+}
+_NUMBER_KINDS = {"amount", "count", "number"}
+_WORD = r"\pL\pN_"
+
+
+def field_kind(name: str) -> str | None:
+    """'number', 'date' or 'text' for a canonical or derived field; None if unknown."""
+    if name in FIELDS_BY_NAME:
+        kind = FIELDS_BY_NAME[name].kind
+    elif name in DERIVED_KINDS:
+        kind = DERIVED_KINDS[name]
+    else:
+        return None
+    if kind in _NUMBER_KINDS:
+        return "number"
+    return "date" if kind == "date" else "text"
+
+
+@dataclass
+class Context:
+    """What predicates may read besides the table: where reference tables live, and the
+    values that group predicates name with ``as:`` (shown in reason templates)."""
+
+    reference_dirs: tuple[Path, ...] = ()
+    named: dict[str, pd.Series] | None = None
+    evaluate: Callable | None = None  # evaluates a nested condition (group ``where:``)
+
+
+# ------------------------------------------------------------------- boolean helpers
+
+
+def boolean(values: np.ndarray, unknown: np.ndarray | None = None) -> pd.arrays.BooleanArray:
+    """A nullable boolean array: ``values`` where known, missing where ``unknown``."""
+    values = np.asarray(values, dtype=bool)
+    mask = np.zeros(len(values), dtype=bool) if unknown is None else np.asarray(unknown, dtype=bool)
+    return pd.arrays.BooleanArray(values & ~mask, mask)
+
+
+def _from_arrow(result: pa.Array | pa.ChunkedArray) -> pd.arrays.BooleanArray:
+    if isinstance(result, pa.ChunkedArray):
+        result = result.combine_chunks() if result.num_chunks else pa.array([], pa.bool_())
+    values = result.fill_null(False).to_numpy(zero_copy_only=False)
+    return boolean(values, result.is_null().to_numpy(zero_copy_only=False))
+
+
+def _arrow_text(series: pd.Series) -> pa.Array:
+    array = pa.array(series.astype("str"), from_pandas=True)
+    return array.combine_chunks() if isinstance(array, pa.ChunkedArray) else array
+
+
+def _lower(series: pd.Series) -> pd.Series:
+    return series.astype("str").str.lower()
+
+
+def _phrase_regex(phrases: list[str], whole: bool) -> str:
+    """One RE2 pattern matching any phrase as whole words, spaces flexible."""
+    alternatives = sorted(
+        {r"\s+".join(re.escape(word) for word in phrase.split()) for phrase in phrases if phrase.strip()},
+        key=len, reverse=True,
+    )
+    body = "|".join(alternatives) or "(?!)"
+    if whole:
+        return rf"^[^{_WORD}]*(?:{body})[^{_WORD}]*$"
+    return rf"(?:^|[^{_WORD}])(?:{body})(?:$|[^{_WORD}])"
+
+
+def compile_regex(pattern: str) -> None:
+    """Raise ValueError when RE2 rejects ``pattern`` (or it is too long to be bounded)."""
+    if len(pattern) > MAX_PATTERN_LENGTH:
+        raise ValueError(f"pattern is {len(pattern)} characters; at most {MAX_PATTERN_LENGTH}")
+    try:
+        pc.match_substring_regex(pa.array(["probe"]), pattern, ignore_case=True)
+    except pa.ArrowInvalid as exc:
+        raise ValueError(f"invalid pattern (RE2 syntax, no backreferences or lookaround): {exc}") from exc
+
+
+def _match(series: pd.Series, pattern: str) -> pd.arrays.BooleanArray:
+    return _from_arrow(pc.match_substring_regex(_arrow_text(series), pattern, ignore_case=True))
+
+
+def _any_of(results: list[pd.arrays.BooleanArray]) -> pd.arrays.BooleanArray:
+    combined = results[0]
+    for result in results[1:]:
+        combined = combined | result
+    return combined
+
+
+# -------------------------------------------------------------------- the predicates
+
+
+def equals(table: pd.DataFrame, ctx: Context, field: str, value: Any) -> pd.arrays.BooleanArray:
+    return in_(table, ctx, field, [value])
+
+
+def in_(table: pd.DataFrame, ctx: Context, field: str, values: list) -> pd.arrays.BooleanArray:
+    column = table[field]
+    if field_kind(field) == "number":
+        result = column.isin([float(v) for v in values]).to_numpy()
+    elif field_kind(field) == "date":
+        result = column.isin(pd.to_datetime([str(v) for v in values])).to_numpy()
+    else:
+        result = _lower(column).isin([str(v).lower() for v in values]).to_numpy(dtype=bool)
+    return boolean(result, column.isna().to_numpy())
+
+
+def not_in(table: pd.DataFrame, ctx: Context, field: str, values: list) -> pd.arrays.BooleanArray:
+    return ~in_(table, ctx, field, values)
+
+
+def compare(table: pd.DataFrame, ctx: Context, field: str, op: str, value: float) -> pd.arrays.BooleanArray:
+    column = table[field].to_numpy(dtype="float64")
+    unknown = np.isnan(column)
+    with np.errstate(invalid="ignore"):
+        return boolean(OPERATORS[op](column, float(value)), unknown)
+
+
+def between(table: pd.DataFrame, ctx: Context, field: str, min: float | None = None,
+            max: float | None = None) -> pd.arrays.BooleanArray:
+    column = table[field].to_numpy(dtype="float64")
+    result = np.ones(len(column), dtype=bool)
+    with np.errstate(invalid="ignore"):
+        if min is not None:
+            result &= column >= float(min)
+        if max is not None:
+            result &= column <= float(max)
+    return boolean(result, np.isnan(column))
+
+
+def compare_fields(table: pd.DataFrame, ctx: Context, left: str, op: str, right: str) -> pd.arrays.BooleanArray:
+    a, b = table[left], table[right]
+    unknown = (a.isna() | b.isna()).to_numpy()
+    if field_kind(left) == "text":
+        a, b = _lower(a), _lower(b)
+    with np.errstate(invalid="ignore"):
+        result = OPERATORS[op](a, b).fillna(False).to_numpy(dtype=bool)
+    return boolean(result, unknown)
+
+
+def missing(table: pd.DataFrame, ctx: Context, field: str) -> pd.arrays.BooleanArray:
+    return boolean(table[field].isna().to_numpy())
+
+
+def present(table: pd.DataFrame, ctx: Context, field: str) -> pd.arrays.BooleanArray:
+    return boolean(table[field].notna().to_numpy())
+
+
+def keywords(table: pd.DataFrame, ctx: Context, fields: list[str], any: list[str] | None = None,
+             table_name: str | None = None, column: str | None = None,
+             match: str = "word") -> pd.arrays.BooleanArray:
+    phrases = list(any or [])
+    if table_name:
+        phrases += [p for p in load_reference(table_name, ctx.reference_dirs)[column] if p]
+    pattern = _phrase_regex(phrases, whole=(match == "whole"))
+    return _any_of([_match(table[f], pattern) for f in fields if f in table])
+
+
+def regex(table: pd.DataFrame, ctx: Context, fields: list[str], pattern: str) -> pd.arrays.BooleanArray:
+    return _any_of([_match(table[f], pattern) for f in fields if f in table])
+
+
+def hs_prefix(table: pd.DataFrame, ctx: Context, prefixes: list[str], field: str = "hs_code") -> pd.arrays.BooleanArray:
+    pattern = "^(?:" + "|".join(sorted(set(prefixes))) + ")"
+    return _match(table[field], pattern)
+
+
+def in_table(table: pd.DataFrame, ctx: Context, table_name: str, match: dict[str, dict],
+             where: dict[str, list[str]] | None = None, valid_on: str | None = None) -> pd.arrays.BooleanArray:
+    """Whether some row of reference table ``table_name`` matches the declaration.
+
+    Table rows are grouped by prefix length and validity window (a handful of groups),
+    and each group is one vectorized ``isin`` over joined keys, so the cost does not
+    grow with the number of table rows.
+    """
+    reference = load_reference(table_name, ctx.reference_dirs)
+    for column, allowed in (where or {}).items():
+        reference = reference[reference[column].str.lower().isin([a.lower() for a in allowed])]
+    prefix_field = next((f for f, spec in match.items() if spec["by"] == "prefix"), None)
+    exact_fields = [f for f, spec in match.items() if spec["by"] == "exact"]
+    unknown = np.zeros(len(table), dtype=bool)
+    for f in match:
+        unknown |= table[f].isna().to_numpy()
+    lengths = (reference[match[prefix_field]["column"]].str.len() if prefix_field
+               else pd.Series(0, index=reference.index))
+    windows = (reference[["valid_from", "valid_to"]] if valid_on
+               else pd.DataFrame({"valid_from": "", "valid_to": ""}, index=reference.index))
+    result = np.zeros(len(table), dtype=bool)
+    row_exact = [_lower(table[f]) for f in exact_fields]
+    groups = pd.concat([lengths.rename("length"), windows], axis=1).drop_duplicates()
+    for length, valid_from, valid_to in groups.itertuples(index=False):
+        chosen = reference[(lengths == length) & (windows["valid_from"] == valid_from)
+                           & (windows["valid_to"] == valid_to)]
+        table_parts = [chosen[match[f]["column"]].str.lower() for f in exact_fields]
+        row_parts = list(row_exact)
+        if prefix_field:
+            table_parts.append(chosen[match[prefix_field]["column"]].str.lower())
+            value = _lower(table[prefix_field])
+            row_parts.append(value.str.slice(0, int(length)).where(value.str.len() >= int(length)))
+        keys = set(_joined(table_parts))
+        hit = _joined(row_parts).isin(keys).to_numpy(dtype=bool)
+        if valid_on:
+            hit &= _within(table[valid_on], valid_from, valid_to)
+        result |= hit
+    return boolean(result, unknown & ~result)
+
+
+def _joined(parts: list[pd.Series]) -> pd.Series:
+    """Join several text columns into one key per row; missing if any part is missing."""
+    joined = parts[0].reset_index(drop=True).astype("str")
+    for part in parts[1:]:
+        joined = joined.str.cat(part.reset_index(drop=True).astype("str"), sep="\x1f")
+    return joined
+
+
+def _within(dates: pd.Series, valid_from: str, valid_to: str) -> np.ndarray:
+    """Rows whose date lies in [valid_from, valid_to]; an undated row is in any window."""
+    inside = np.ones(len(dates), dtype=bool)
+    values = dates.to_numpy(dtype="datetime64[s]")
+    known = ~np.isnat(values)
+    if valid_from:
+        inside &= ~known | (values >= np.datetime64(valid_from, "s"))
+    if valid_to:
+        inside &= ~known | (values <= np.datetime64(valid_to, "s"))
+    return inside
+
+
+def group_count(table: pd.DataFrame, ctx: Context, by: list[str], min: float,
+                within_days: int | None = None, date: str = "declaration_date",
+                where: Any = None, name: str | None = None) -> pd.arrays.BooleanArray:
+    ones = pd.Series(np.ones(len(table)), index=table.index)
+    return _group_aggregate(table, ctx, by, ones, min, within_days, date, where, name)
+
+
+def group_sum(table: pd.DataFrame, ctx: Context, by: list[str], field: str, min: float,
+              within_days: int | None = None, date: str = "declaration_date",
+              where: Any = None, name: str | None = None) -> pd.arrays.BooleanArray:
+    return _group_aggregate(table, ctx, by, table[field].fillna(0.0), min, within_days, date, where, name)
+
+
+def _group_aggregate(table, ctx, by, values, minimum, within_days, date, where, name):
+    """Sum ``values`` over rows of the same group (and date window); compare to ``minimum``.
+
+    Window sums use one sort and two binary searches over ``group * span + day`` keys,
+    so the cost is O(n log n) whatever the group sizes.
+    """
+    n = len(table)
+    group = table[by].groupby(by, dropna=True, sort=False).ngroup().to_numpy()
+    eligible = group >= 0
+    if where is not None:
+        eligible &= np.asarray(ctx.evaluate(where, table).fillna(False), dtype=bool)
+    if within_days is not None:
+        day = table[date].to_numpy(dtype="datetime64[D]")
+        eligible &= ~np.isnat(day)
+    amounts = np.where(eligible, values.to_numpy(dtype="float64"), 0.0)
+    totals = np.full(n, np.nan)
+    rows = np.flatnonzero(eligible)
+    if len(rows):
+        if within_days is None:
+            sums = np.bincount(group[rows], weights=amounts[rows])
+            totals[rows] = sums[group[rows]]
+        else:
+            days = day[rows].astype("int64")
+            days -= days.min()
+            span = int(days.max()) + 2 * int(within_days) + 1
+            keys = group[rows].astype("int64") * span + days
+            order = np.argsort(keys, kind="stable")
+            sorted_keys = keys[order]
+            cumulative = np.concatenate([[0.0], np.cumsum(amounts[rows][order])])
+            upper = np.searchsorted(sorted_keys, keys + int(within_days), side="right")
+            lower = np.searchsorted(sorted_keys, keys - int(within_days), side="left")
+            totals[rows] = cumulative[upper] - cumulative[lower]
+    if name and ctx.named is not None:
+        ctx.named[name] = pd.Series(totals, index=table.index)
+    with np.errstate(invalid="ignore"):
+        return boolean(np.nan_to_num(totals, nan=-np.inf) >= float(minimum))
+
+
+# ------------------------------------------------------------------------ registry
+
+
+@dataclass(frozen=True)
+class Arg:
+    """One argument of a predicate: its kind decides how the parser checks it."""
+
+    name: str
+    kind: str  # field, fields, number, int, value, values, text, texts, op, cond, table, match, where, name, choice
+    required: bool = True
+    field_kind: str | None = None  # 'number' / 'text' / 'date' restriction for fields
+    choices: tuple[str, ...] = ()
+    default: Any = None
+    any_of: bool = False  # for 'fields': the predicate runs on whichever are present
+
+
+@dataclass(frozen=True)
+class Predicate:
+    name: str
+    function: Callable
+    args: tuple[Arg, ...]
+    shorthand: str | None = None  # ``missing: F`` means ``missing: {field: F}``
+    doc: str = ""
+
+
+PREDICATES: dict[str, Predicate] = {p.name: p for p in (
+    Predicate("equals", equals, (Arg("field", "field"), Arg("value", "value")),
+              doc="field equals value (text: case-insensitive)"),
+    Predicate("in", in_, (Arg("field", "field"), Arg("values", "values")),
+              doc="field is one of values"),
+    Predicate("not_in", not_in, (Arg("field", "field"), Arg("values", "values")),
+              doc="field is none of values (missing stays unknown)"),
+    Predicate("compare", compare, (Arg("field", "field", field_kind="number"),
+                                   Arg("op", "op"), Arg("value", "number")),
+              doc="numeric comparison with a constant"),
+    Predicate("between", between, (Arg("field", "field", field_kind="number"),
+                                   Arg("min", "number", False), Arg("max", "number", False)),
+              doc="min <= field <= max, either bound optional"),
+    Predicate("compare_fields", compare_fields, (Arg("left", "field"), Arg("op", "op"),
+                                                 Arg("right", "field")),
+              doc="compare two fields of the same row"),
+    Predicate("missing", missing, (Arg("field", "field"),), shorthand="field",
+              doc="field is empty or invalid"),
+    Predicate("present", present, (Arg("field", "field"),), shorthand="field",
+              doc="field has a usable value"),
+    Predicate("keywords", keywords, (
+        Arg("fields", "fields", field_kind="text", any_of=True), Arg("any", "texts", False),
+        Arg("table", "table", False), Arg("column", "text", False),
+        Arg("match", "choice", False, choices=("word", "whole"), default="word")),
+        doc="case-insensitive phrases as whole words (or the whole text)"),
+    Predicate("regex", regex, (Arg("fields", "fields", field_kind="text", any_of=True),
+                               Arg("pattern", "pattern")),
+              doc="case-insensitive RE2 search, pattern at most 200 characters"),
+    Predicate("hs_prefix", hs_prefix, (Arg("prefixes", "digits"),
+                                       Arg("field", "field", False, field_kind="text", default="hs_code")),
+              doc="HS code starts with one of the prefixes"),
+    Predicate("in_table", in_table, (Arg("table", "table"), Arg("match", "match"),
+                                     Arg("where", "where", False), Arg("valid_on", "field", False, field_kind="date")),
+              doc="row matches some row of a reference table"),
+    Predicate("group_count", group_count, (
+        Arg("by", "fields"), Arg("min", "number"), Arg("within_days", "int", False),
+        Arg("date", "field", False, field_kind="date", default="declaration_date"),
+        Arg("where", "cond", False), Arg("as", "name", False)),
+        doc="rows in the same group (and date window) >= min"),
+    Predicate("group_sum", group_sum, (
+        Arg("by", "fields"), Arg("field", "field", field_kind="number"), Arg("min", "number"),
+        Arg("within_days", "int", False),
+        Arg("date", "field", False, field_kind="date", default="declaration_date"),
+        Arg("where", "cond", False), Arg("as", "name", False)),
+        doc="sum of field over the group (and date window) >= min"),
+)}

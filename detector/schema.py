@@ -1,0 +1,513 @@
+"""The canonical declaration schema: field names, types, aliases, mappings, validation.
+
+This is the one module that knows the declaration field names. It turns a table of
+text cells with the user's column names into a typed table with canonical names, and
+lists every cell it could not use as a problem (row, column, value, problem) the way
+pandera reports failure cases. A bad cell never drops its row: the cell becomes
+missing, the row is marked invalid, and later stages score what is usable.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from detector.errors import InputFileError, MappingError
+from detector.reference import load_reference
+from detector.resources import default_mappings_dir
+
+
+@dataclass(frozen=True)
+class Field:
+    """One canonical declaration field."""
+
+    name: str
+    kind: str
+    doc: str
+    required: bool = False
+    aliases: tuple[str, ...] = ()
+
+
+FIELDS: tuple[Field, ...] = (
+    Field("declaration_id", "id", "declaration number, unique in the file", True,
+          ("id", "declaration_no", "declaration_number", "decl_id", "entry_number", "sgd_id")),
+    Field("declaration_date", "date", "date of the declaration (ISO YYYY-MM-DD)", False,
+          ("date", "decl_date", "entry_date", "sgd_date")),
+    Field("direction", "direction", "export or import", False, ("flow", "trade_flow")),
+    Field("exporter", "text", "exporter or shipper name or id", False,
+          ("shipper", "seller", "exporter_name", "exporter_id", "seller_id")),
+    Field("consignee", "text", "consignee or importer name or id", False,
+          ("importer", "buyer", "receiver", "importer_name", "importer_id", "consignee_name")),
+    Field("declarant", "text", "declarant or customs broker", False,
+          ("broker", "declarant_id", "customs_broker")),
+    Field("office_id", "text", "customs office", False, ("office", "customs_office")),
+    Field("origin_country", "country", "declared country of origin (ISO alpha-2)", False,
+          ("origin", "country_of_origin", "coo", "origin_country_code")),
+    Field("export_country", "country", "country the goods leave from (ISO alpha-2)", False,
+          ("country_of_export", "departure_country", "country_of_departure",
+           "dispatch_country", "shipped_from")),
+    Field("destination_country", "country", "country of destination (ISO alpha-2)", False,
+          ("destination", "country_of_destination")),
+    Field("hs_code", "hs_code", "HS / national tariff code, 4 to 10 digits", True,
+          ("hs", "hscode", "tariff_code", "commodity_code", "hs6_code", "tariff_line")),
+    Field("description", "text", "goods description", False,
+          ("goods_description", "description_of_goods", "item_description",
+           "commodity_description")),
+    Field("remarks", "text", "free-text remarks", False, ("remark", "notes", "comments")),
+    Field("quantity", "amount", "quantity in quantity_unit", False, ("qty",)),
+    Field("quantity_unit", "text", "unit of quantity", False, ("unit", "qty_unit", "uom")),
+    Field("gross_weight_kg", "amount", "gross weight in kg", False,
+          ("gross_weight", "gross_kg", "gross_mass", "gw")),
+    Field("net_weight_kg", "amount", "net weight in kg", False,
+          ("net_weight", "net_kg", "net_mass", "nw")),
+    Field("declared_value", "amount", "declared value in currency", False,
+          ("value", "invoice_value", "customs_value", "item_price", "fob_value")),
+    Field("currency", "currency", "ISO 4217 currency of declared_value (default USD)", False,
+          ("currency_code", "ccy")),
+    Field("transport_mode", "transport_mode", "sea, air, road, rail, post, express or other",
+          False, ("mode_of_transport", "transport", "mode")),
+    Field("package_type", "package_type", "UN/ECE Rec 21 package code", False,
+          ("packaging", "kind_of_packages", "package_kind")),
+    Field("package_count", "count", "number of packages", False,
+          ("packages", "number_of_packages", "no_of_packages", "pkgs")),
+    Field("license_number", "text", "export licence number; empty means none", False,
+          ("licence_number", "license", "licence", "export_license", "export_licence",
+           "license_no", "licence_no", "permit_number")),
+)
+
+FIELDS_BY_NAME: dict[str, Field] = {f.name: f for f in FIELDS}
+REQUIRED: tuple[str, ...] = tuple(f.name for f in FIELDS if f.required)
+TRANSPORT_MODES: tuple[str, ...] = ("sea", "air", "road", "rail", "post", "express", "other")
+DIRECTIONS: dict[str, str] = {
+    "export": "export", "exports": "export", "exp": "export", "outbound": "export",
+    "x": "export", "e": "export",
+    "import": "import", "imports": "import", "imp": "import", "inbound": "import",
+    "m": "import", "i": "import",
+}
+DEFAULT_CURRENCY = "USD"
+PROBLEM_COLUMNS = ["row", "column", "field", "value", "problem"]
+
+_ISO_DATE = r"^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?$"
+
+
+def normalise_header(name: str) -> str:
+    """Lower-case a column name and collapse punctuation, so 'Gross Weight' ~ gross_weight."""
+    return re.sub(r"[^0-9a-z]+", "_", str(name).strip().lower()).strip("_")
+
+
+# --------------------------------------------------------------------------- mapping
+
+
+@dataclass
+class ColumnMapping:
+    """How a file's columns become canonical fields.
+
+    ``columns`` maps canonical name -> source column; ``constants`` gives a fixed value
+    for a field the file lacks (``direction: import`` for an import-only extract);
+    ``formats`` gives a ``strftime`` date format for a date field that is not ISO.
+    """
+
+    columns: dict[str, str] = field(default_factory=dict)
+    constants: dict[str, str] = field(default_factory=dict)
+    formats: dict[str, str] = field(default_factory=dict)
+    source: str = "<mapping>"
+
+
+def load_mapping(spec: str | Path | None) -> ColumnMapping:
+    """Read a mapping YAML file, or a shipped mapping by name (e.g. ``wco_bacuda``)."""
+    if spec is None:
+        return ColumnMapping()
+    path = Path(spec)
+    if not path.is_file():
+        shipped = default_mappings_dir() / f"{spec}.yaml"
+        if not shipped.is_file():
+            names = sorted(p.stem for p in default_mappings_dir().glob("*.yaml"))
+            raise MappingError(
+                f"{spec}: mapping file not found (shipped mappings: {', '.join(names) or 'none'})"
+            )
+        path = shipped
+    try:
+        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise MappingError(f"{path}: cannot read mapping: {exc}") from exc
+    if not isinstance(document, dict):
+        raise MappingError(f"{path}: a mapping is a YAML mapping with a 'columns:' section")
+    unknown_keys = set(document) - {"columns", "constants", "formats", "description"}
+    if unknown_keys:
+        raise MappingError(
+            f"{path}: unknown section(s) {', '.join(sorted(unknown_keys))}; "
+            "expected columns, constants, formats, description"
+        )
+    sections: dict[str, dict[str, str]] = {}
+    for section in ("columns", "constants", "formats"):
+        entries = document.get(section) or {}
+        if not isinstance(entries, dict):
+            raise MappingError(f"{path}: '{section}' must map canonical field -> value")
+        for canonical, value in entries.items():
+            if canonical not in FIELDS_BY_NAME:
+                close = difflib.get_close_matches(str(canonical), FIELDS_BY_NAME, n=3)
+                hint = f" (did you mean {', '.join(close)}?)" if close else ""
+                raise MappingError(
+                    f"{path}: '{canonical}' in {section} is not a canonical field{hint}"
+                )
+            if not isinstance(value, (str, int, float)) or isinstance(value, bool):
+                raise MappingError(f"{path}: {section}.{canonical} must be a single value")
+        sections[section] = {str(k): str(v) for k, v in entries.items()}
+    for canonical in sections["formats"]:
+        if FIELDS_BY_NAME[canonical].kind != "date":
+            raise MappingError(f"{path}: formats.{canonical}: formats apply to date fields only")
+    return ColumnMapping(sections["columns"], sections["constants"], sections["formats"], str(path))
+
+
+def _alias_index() -> dict[str, str]:
+    index: dict[str, str] = {}
+    for spec in FIELDS:
+        for alias in spec.aliases:
+            index[normalise_header(alias)] = spec.name
+    for spec in FIELDS:  # a canonical name always beats an alias of another field
+        index[normalise_header(spec.name)] = spec.name
+    return index
+
+
+_ALIASES = _alias_index()
+
+
+def resolve_columns(columns: list[str], mapping: ColumnMapping, file_label: str) -> dict[str, str]:
+    """Return canonical name -> source column for a file with ``columns``.
+
+    The mapping decides first; then a column named like a canonical field or one of its
+    aliases. Raises when a mapped source column is absent or a required field is missing.
+    """
+    resolved: dict[str, str] = {}
+    for canonical, source in mapping.columns.items():
+        if source not in columns:
+            raise MappingError(
+                f"{file_label}: mapping {mapping.source} maps {canonical} to column '{source}', "
+                f"which the file lacks; columns found: {', '.join(columns)}"
+                + _closest_hint(source, columns)
+            )
+        resolved[canonical] = source
+    taken = set(resolved.values())
+    for column in columns:
+        canonical = _ALIASES.get(normalise_header(column))
+        if canonical is None or canonical in resolved or canonical in mapping.constants:
+            continue
+        if column in taken:
+            continue
+        exact = normalise_header(column) == canonical
+        # An exact canonical name wins over an alias seen earlier in the file.
+        if canonical in resolved and not exact:
+            continue
+        resolved[canonical] = column
+        taken.add(column)
+    missing = [name for name in REQUIRED if name not in resolved and name not in mapping.constants]
+    if missing:
+        name = missing[0]
+        raise InputFileError(
+            f"{file_label}: missing required column '{name}'; columns found: "
+            f"{', '.join(columns) if columns else '(none)'}"
+            + _closest_hint(name, columns)
+            + " (map it with --mapping FILE)"
+        )
+    return resolved
+
+
+def _closest_hint(name: str, columns: list[str]) -> str:
+    by_normal = {normalise_header(c): c for c in columns}
+    candidates = [normalise_header(name)] + [
+        normalise_header(a) for a in FIELDS_BY_NAME.get(name, Field(name, "", "")).aliases
+    ]
+    close: list[str] = []
+    for candidate in candidates:
+        for match in difflib.get_close_matches(candidate, list(by_normal), n=3, cutoff=0.6):
+            if by_normal[match] not in close:
+                close.append(by_normal[match])
+    return f"; closest: {', '.join(close[:3])}" if close else ""
+
+
+# ------------------------------------------------------------------------ validation
+
+
+@dataclass
+class Validated:
+    """A typed canonical table and the problems found while building it."""
+
+    table: pd.DataFrame
+    problems: pd.DataFrame
+
+
+def canonical_frame(raw: pd.DataFrame, resolved: dict[str, str], mapping: ColumnMapping) -> pd.DataFrame:
+    """Select and rename the mapped columns; add mapping constants as full columns."""
+    frame = pd.DataFrame(
+        {canonical: raw[source] for canonical, source in resolved.items()}, index=raw.index
+    )
+    for canonical, value in mapping.constants.items():
+        frame[canonical] = pd.Series(value, index=raw.index, dtype="str")
+    return frame
+
+
+def validate(
+    frame: pd.DataFrame,
+    resolved: dict[str, str] | None = None,
+    formats: dict[str, str] | None = None,
+) -> Validated:
+    """Type every canonical column of ``frame`` and list the cells that could not be used.
+
+    Parameters
+    ----------
+    frame : DataFrame
+        Canonical column names, cells as text (or already typed, from Parquet).
+    resolved : dict, optional
+        canonical -> source column, used to name the user's column in problems.
+    formats : dict, optional
+        canonical date field -> ``strftime`` format, for files that are not ISO.
+
+    Returns
+    -------
+    Validated
+        ``table`` with canonical columns in schema order (bad cells missing) and
+        ``problems`` with columns row (1-based data row), column, field, value, problem.
+    """
+    resolved = resolved or {}
+    formats = formats or {}
+    typed: dict[str, pd.Series] = {}
+    problem_parts: list[pd.DataFrame] = []
+    for spec in FIELDS:
+        if spec.name not in frame.columns:
+            continue
+        raw = frame[spec.name]
+        values, issues = _NORMALISERS[spec.kind](raw, spec, formats.get(spec.name))
+        typed[spec.name] = values
+        for mask, message in issues:
+            if not mask.any():
+                continue
+            rows = np.flatnonzero(mask)
+            problem = message if isinstance(message, str) else message[rows]
+            problem_parts.append(pd.DataFrame({
+                "row": rows + 1,
+                "column": resolved.get(spec.name, spec.name),
+                "field": spec.name,
+                "value": _as_text(raw.iloc[rows]).to_numpy(),
+                "problem": problem,
+            }))
+    table = pd.DataFrame(typed, index=frame.index)
+    problems = (
+        pd.concat(problem_parts, ignore_index=True).sort_values("row", kind="stable")
+        .reset_index(drop=True)
+        if problem_parts else pd.DataFrame({c: pd.Series(dtype="object") for c in PROBLEM_COLUMNS})
+    )
+    return Validated(table, problems)
+
+
+def row_errors(problems: pd.DataFrame, n_rows: int) -> tuple[np.ndarray, pd.Series]:
+    """Per row: whether it is invalid, and its problems joined into one readable cell."""
+    invalid = np.zeros(n_rows, dtype=bool)
+    errors = pd.Series("", index=pd.RangeIndex(n_rows), dtype="str")
+    if len(problems):
+        index = problems["row"].to_numpy() - 1
+        invalid[index] = True
+        text = problems["column"].astype(str) + ": " + problems["problem"].astype(str)
+        joined = text.groupby(index, sort=True).agg("; ".join)
+        errors.iloc[joined.index.to_numpy()] = joined.to_numpy()
+    return invalid, errors
+
+
+def _as_text(values: pd.Series) -> pd.Series:
+    return values.astype("str")
+
+
+def _is_text(values: pd.Series) -> bool:
+    return pd.api.types.is_string_dtype(values.dtype) or values.dtype == object
+
+
+def _clean_text(values: pd.Series) -> pd.Series:
+    """Strip text cells; empty cells become missing."""
+    text = values.astype("str") if not _is_text(values) else values
+    text = text.astype("str").str.strip()
+    return text.where(text != "", None).astype("str")
+
+
+def _map_values(keys: pd.Series, lookup: dict[str, str]) -> pd.Series:
+    """Map each distinct key once (fast on million-row columns with few distinct values)."""
+    codes, uniques = pd.factorize(keys)
+    mapped = np.array([lookup.get(u) for u in uniques] + [None], dtype=object)
+    return pd.Series(mapped[codes], index=keys.index, dtype="str")
+
+
+def _text(raw: pd.Series, spec: Field, _fmt: str | None):
+    return _clean_text(raw), []
+
+
+def _identifier(raw: pd.Series, spec: Field, _fmt: str | None):
+    values = _clean_text(raw)
+    missing = values.isna().to_numpy()
+    issues = [(missing, f"missing {spec.name} (required)")]
+    duplicate = values.duplicated(keep="first").to_numpy() & ~missing
+    if duplicate.any():
+        first_row = pd.Series(np.arange(1, len(values) + 1), index=values.index).groupby(
+            values, sort=False).transform("first")
+        message = ("duplicate declaration_id; first seen in row "
+                   + first_row.astype("int64").astype(str)).to_numpy()
+        issues.append((duplicate, message))
+    return values, issues
+
+
+def _date(raw: pd.Series, spec: Field, fmt: str | None):
+    if pd.api.types.is_datetime64_any_dtype(raw.dtype):
+        return raw.dt.tz_localize(None).dt.normalize() if raw.dt.tz else raw.dt.normalize(), []
+    text = _clean_text(raw)
+    present = text.notna().to_numpy()
+    if fmt:
+        parsed = pd.to_datetime(text, format=fmt, errors="coerce")
+        expected = f"expected a date in format {fmt}"
+    else:
+        iso = text.str.match(_ISO_DATE).fillna(False).to_numpy(dtype=bool)
+        parsed = pd.to_datetime(text.str.slice(0, 10).where(iso), format="%Y-%m-%d", errors="coerce")
+        expected = "expected an ISO date YYYY-MM-DD"
+    bad = present & parsed.isna().to_numpy()
+    return parsed.astype("datetime64[s]"), [(bad, expected)]
+
+
+def _amount(raw: pd.Series, spec: Field, _fmt: str | None, whole: bool = False):
+    if _is_text(raw):
+        text = _clean_text(raw)
+        present = text.notna().to_numpy()
+        numbers = pd.to_numeric(text, errors="coerce").astype("float64")
+    else:
+        numbers = pd.to_numeric(raw, errors="coerce").astype("float64")
+        present = raw.notna().to_numpy()
+    values = numbers.to_numpy(copy=True)
+    unparsable = present & np.isnan(values)
+    infinite = np.isinf(values)
+    with np.errstate(invalid="ignore"):
+        negative = values < 0
+    issues = [
+        (unparsable, "expected a number like 1234.5"),
+        (infinite, "expected a finite number"),
+        (negative, "negative number; expected 0 or more"),
+    ]
+    bad = unparsable | infinite | negative
+    if whole:
+        with np.errstate(invalid="ignore"):
+            fractional = ~bad & ~np.isnan(values) & (values != np.floor(values))
+        issues.append((fractional, "expected a whole number"))
+        bad |= fractional
+    values[bad] = np.nan
+    return pd.Series(values, index=raw.index, dtype="float64"), issues
+
+
+def _count(raw: pd.Series, spec: Field, fmt: str | None):
+    return _amount(raw, spec, fmt, whole=True)
+
+
+def _hs_code(raw: pd.Series, spec: Field, _fmt: str | None):
+    if _is_text(raw):
+        text = _clean_text(raw)
+    else:  # a numeric Parquet column: whole numbers only; leading zeros are already lost
+        numbers = pd.to_numeric(raw, errors="coerce")
+        whole = numbers.notna() & (numbers == np.floor(numbers))
+        text = numbers.astype("Int64").astype("str").where(whole, raw.astype("str"))
+        text = text.where(raw.notna(), None).astype("str")
+    digits = text.str.replace(r"[.\s\-]", "", regex=True)
+    ok = digits.str.fullmatch(r"\d{4,10}").fillna(False).to_numpy(dtype=bool)
+    present = text.notna().to_numpy()
+    issues = [
+        (~present, "missing hs_code (required)"),
+        (present & ~ok, "expected an HS code of 4 to 10 digits (dots and spaces allowed)"),
+    ]
+    return digits.where(ok, None).astype("str"), issues
+
+
+def _country_lookup() -> dict[str, str]:
+    table = load_reference("countries")
+    lookup: dict[str, str] = {}
+    for alpha2, alpha3, name, aliases in table[["alpha2", "alpha3", "name", "aliases"]].itertuples(
+            index=False):
+        for key in [alpha2, alpha3, name, *aliases.split("|")]:
+            if key:
+                lookup[_country_key(key)] = alpha2.upper()
+    return lookup
+
+
+def _country_key(text: str) -> str:
+    return re.sub(r"\s+", " ", text.strip()).upper()
+
+
+def _country(raw: pd.Series, spec: Field, _fmt: str | None):
+    text = _clean_text(raw)
+    keys = text.str.replace(r"\s+", " ", regex=True).str.upper()
+    codes = _map_values(keys, _country_lookup())
+    unknown = (text.notna() & codes.isna()).to_numpy()
+    return codes, [(unknown, "unknown country; expected an ISO 3166-1 alpha-2 code such as CN, "
+                              "an alpha-3 code or a country name")]
+
+
+def _synonym_lookup(table_name: str, key_column: str) -> dict[str, str]:
+    table = load_reference(table_name)
+    lookup: dict[str, str] = {}
+    for key, synonyms in table[[key_column, "synonyms"]].itertuples(index=False):
+        for word in [key, *synonyms.split("|")]:
+            if word:
+                lookup[word.strip().lower()] = key
+    return lookup
+
+
+def _transport_mode(raw: pd.Series, spec: Field, _fmt: str | None):
+    text = _clean_text(raw)
+    modes = _map_values(text.str.lower().str.replace(r"\s+", " ", regex=True),
+                        _synonym_lookup("transport_modes", "mode"))
+    unknown = (text.notna() & modes.isna()).to_numpy()
+    return modes, [(unknown, "unknown transport mode; expected one of "
+                             + ", ".join(TRANSPORT_MODES) + " (or a common synonym)")]
+
+
+def _direction(raw: pd.Series, spec: Field, _fmt: str | None):
+    text = _clean_text(raw)
+    values = _map_values(text.str.lower(), DIRECTIONS)
+    unknown = (text.notna() & values.isna()).to_numpy()
+    return values, [(unknown, "expected export or import")]
+
+
+def _package_type(raw: pd.Series, spec: Field, _fmt: str | None):
+    """Known Rec 21 codes and words become the code; anything else is kept upper-cased.
+
+    Package wording is too varied to reject, so an unknown word is not a row problem.
+    """
+    text = _clean_text(raw)
+    lookup = {word: code.upper() for word, code in _synonym_lookup("package_types", "code").items()}
+    codes = _map_values(text.str.lower().str.replace(r"\s+", " ", regex=True), lookup)
+    return codes.fillna(text.str.upper()).astype("str"), []
+
+
+def known_currencies() -> set[str]:
+    """ISO 4217 codes that have a rate in ``rules/reference/currency_rates.csv``."""
+    return set(load_reference("currency_rates")["currency"].str.upper())
+
+
+def _currency(raw: pd.Series, spec: Field, _fmt: str | None):
+    text = _clean_text(raw).str.upper()
+    unknown = (text.notna() & ~text.isin(known_currencies())).to_numpy()
+    values = text.fillna(DEFAULT_CURRENCY).where(~unknown, None).astype("str")
+    return values, [(unknown, "unknown currency; expected an ISO 4217 code with a rate in "
+                              "currency_rates.csv")]
+
+
+_NORMALISERS = {
+    "id": _identifier,
+    "date": _date,
+    "text": _text,
+    "country": _country,
+    "hs_code": _hs_code,
+    "amount": _amount,
+    "count": _count,
+    "currency": _currency,
+    "transport_mode": _transport_mode,
+    "direction": _direction,
+    "package_type": _package_type,
+}
