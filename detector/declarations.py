@@ -13,9 +13,10 @@ import numpy as np
 import pandas as pd
 
 from detector.features import derive
-from detector.io import ReadInfo, ragged_problems, read_table
+from detector.io import ReadInfo, read_table
 from detector.schema import (
-    PROBLEM_COLUMNS, ColumnMapping, canonical_frame, load_mapping, resolve_columns, row_errors, validate,
+    PROBLEM_COLUMNS, ColumnMapping, canonical_frame, load_mapping, ragged_row_problems, resolve_columns,
+    row_errors, validate,
 )
 
 
@@ -99,8 +100,8 @@ def load_declarations(
     resolved = resolve_columns(list(raw.columns), mapping, label)
     validated = validate(canonical_frame(raw, resolved, mapping), resolved, mapping.formats)
     problems = validated.problems
-    ragged = ragged_problems(raw)
-    if len(ragged):
+    if info is not None and info.field_counts is not None:
+        ragged = ragged_row_problems(info.field_counts, info.header_fields)
         problems = pd.concat([ragged, problems], ignore_index=True).sort_values(
             "row", kind="stable").reset_index(drop=True)
     problems = problems[PROBLEM_COLUMNS]

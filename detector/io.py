@@ -44,6 +44,9 @@ class ReadInfo:
     format: str
     encoding: str | None = None
     delimiter: str | None = None
+    # Fields per data row, kept only when some row's count differs from the header's.
+    field_counts: np.ndarray | None = None
+    header_fields: int | None = None
 
 
 def read_table(
@@ -86,7 +89,7 @@ def _read_parquet(path: Path) -> pd.DataFrame:
     return table.to_pandas()
 
 
-def _detect_encoding(path: Path, sample: bytes) -> str:
+def _detect_encoding(path: Path, sample: bytes, complete: bool) -> str:
     if sample.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) or b"\x00" in sample:
         raise InputFileError(
             f"{path}: unreadable encoding (UTF-16 or binary data); save the file as UTF-8 CSV"
@@ -94,8 +97,8 @@ def _detect_encoding(path: Path, sample: bytes) -> str:
     if sample.startswith(codecs.BOM_UTF8):
         return "utf-8-sig"
     try:
-        # The sample may end inside a multi-byte character, so decode incrementally.
-        codecs.getincrementaldecoder("utf-8")().decode(sample, final=False)
+        # A partial sample may end inside a multi-byte character: decode incrementally.
+        codecs.getincrementaldecoder("utf-8")().decode(sample, final=complete)
     except UnicodeDecodeError:
         return "latin-1"
     return "utf-8"
@@ -116,7 +119,8 @@ def _detect_delimiter(path: Path, first_lines: str) -> str:
 def _read_csv(path: Path, delimiter: str | None, encoding: str | None):
     with path.open("rb") as handle:
         sample = handle.read(_SNIFF_BYTES)
-    encoding = encoding or _detect_encoding(path, sample)
+    detected = None if encoding else _detect_encoding(path, sample, complete=len(sample) < _SNIFF_BYTES)
+    encoding = encoding or detected
     try:
         text_sample = sample.decode(encoding, errors="ignore" if encoding.startswith("utf") else "strict")
     except (LookupError, UnicodeDecodeError) as exc:
@@ -130,14 +134,22 @@ def _read_csv(path: Path, delimiter: str | None, encoding: str | None):
     delimiter = delimiter or _detect_delimiter(path, "\n".join(lines[:50]))
     header = next(csv.reader([lines[0]], delimiter=delimiter))
     _check_header(path, header)
-    info = ReadInfo(str(path), "csv", encoding, delimiter)
+    field_counts = None
     try:
         frame = _read_csv_arrow(path, header, delimiter, encoding)
-    except (pa.ArrowInvalid, _RaggedRows):
-        frame = _read_csv_python(path, header, delimiter, encoding)
-    except UnicodeDecodeError as exc:
-        raise InputFileError(f"{path}: cannot decode as {encoding}: {exc}") from exc
-    return frame, info
+    except (pa.ArrowInvalid, UnicodeDecodeError):
+        # Ragged rows, stray quotes or a bad byte past the sample: the slow reader
+        # keeps every row; a UTF-8 guess that proves wrong falls back to Latin-1,
+        # which decodes any byte.
+        try:
+            frame, field_counts = _read_csv_python(path, header, delimiter, encoding)
+        except UnicodeDecodeError as exc:
+            if detected != "utf-8":
+                raise InputFileError(f"{path}: cannot decode as {encoding} at byte {exc.start}; "
+                                     "give the right --encoding") from exc
+            encoding = "latin-1"
+            frame, field_counts = _read_csv_python(path, header, delimiter, encoding)
+    return frame, ReadInfo(str(path), "csv", encoding, delimiter, field_counts, len(header))
 
 
 def _check_header(path: Path, header: list[str]) -> None:
@@ -151,40 +163,28 @@ def _check_header(path: Path, header: list[str]) -> None:
         seen.add(name)
 
 
-class _RaggedRows(Exception):
-    """pyarrow met a row with the wrong number of fields."""
-
-
 def _read_csv_arrow(path: Path, header: list[str], delimiter: str, encoding: str) -> pd.DataFrame:
-    ragged: list[int] = []
-
-    def on_invalid_row(row):
-        ragged.append(1)
-        return "skip"
-
+    """Fast path: pyarrow, every column as text; raises ArrowInvalid on any ragged row."""
     names = [h.strip() for h in header]
     table = pa_csv.read_csv(
         path,
         read_options=pa_csv.ReadOptions(
             column_names=names, skip_rows=1, encoding="utf8" if encoding.startswith("utf") else encoding,
         ),
-        parse_options=pa_csv.ParseOptions(
-            delimiter=delimiter, newlines_in_values=True, invalid_row_handler=on_invalid_row,
-        ),
+        parse_options=pa_csv.ParseOptions(delimiter=delimiter, newlines_in_values=True),
         convert_options=pa_csv.ConvertOptions(
             column_types={name: pa.string() for name in names},
             strings_can_be_null=False, quoted_strings_can_be_null=False,
         ),
     )
-    if ragged:
-        # Keep every row: the slow reader below pads or keeps them instead of skipping.
-        raise _RaggedRows()
     return table.to_pandas()
 
 
-def _read_csv_python(path: Path, header: list[str], delimiter: str, encoding: str) -> pd.DataFrame:
+def _read_csv_python(path: Path, header: list[str], delimiter: str,
+                     encoding: str) -> tuple[pd.DataFrame, np.ndarray | None]:
     """Parse any CSV, ragged rows included: short rows are padded, extra cells are kept
-    in an ``extra_fields`` column so nothing the file holds is lost."""
+    in an ``extra_fields`` column so nothing the file holds is lost. Returns the table
+    and, when some row is ragged, the number of fields of every row."""
     names = [h.strip() for h in header]
     width = len(names)
     with path.open("r", encoding=encoding, newline="", errors="strict") as handle:
@@ -197,25 +197,8 @@ def _read_csv_python(path: Path, header: list[str], delimiter: str, encoding: st
     extras = [delimiter.join(row[width:]) for row in records]
     if any(extras):
         frame["extra_fields"] = pd.Series(extras, dtype="str")
-    frame.attrs["field_counts"] = np.array([len(row) for row in records], dtype=np.int64)
-    frame.attrs["expected_fields"] = width
-    return frame
-
-
-def ragged_problems(frame: pd.DataFrame) -> pd.DataFrame:
-    """Rows whose field count differs from the header's, as problem records."""
-    counts = frame.attrs.get("field_counts")
-    if counts is None:
-        return pd.DataFrame(columns=["row", "column", "field", "value", "problem"])
-    expected = frame.attrs["expected_fields"]
-    rows = np.flatnonzero(counts != expected)
-    return pd.DataFrame({
-        "row": rows + 1,
-        "column": "(row)",
-        "field": "",
-        "value": counts[rows].astype(str),
-        "problem": f"expected {expected} fields as in the header",
-    })
+    counts = np.array([len(row) for row in records], dtype=np.int64)
+    return frame, (counts if (counts != width).any() else None)
 
 
 # --------------------------------------------------------------------------- writing

@@ -194,18 +194,16 @@ def resolve_columns(columns: list[str], mapping: ColumnMapping, file_label: str)
             )
         resolved[canonical] = source
     taken = set(resolved.values())
-    for column in columns:
-        canonical = _ALIASES.get(normalise_header(column))
-        if canonical is None or canonical in resolved or canonical in mapping.constants:
-            continue
-        if column in taken:
-            continue
-        exact = normalise_header(column) == canonical
-        # An exact canonical name wins over an alias seen earlier in the file.
-        if canonical in resolved and not exact:
-            continue
-        resolved[canonical] = column
-        taken.add(column)
+    # Exact canonical names first, then aliases, so 'declared_value' beats 'value'.
+    for exact_pass in (True, False):
+        for column in columns:
+            canonical = _ALIASES.get(normalise_header(column))
+            if canonical is None or column in taken or canonical in resolved \
+                    or canonical in mapping.constants \
+                    or exact_pass != (normalise_header(column) == canonical):
+                continue
+            resolved[canonical] = column
+            taken.add(column)
     missing = [name for name in REQUIRED if name not in resolved and name not in mapping.constants]
     if missing:
         name = missing[0]
@@ -297,12 +295,27 @@ def validate(
                 "problem": problem,
             }))
     table = pd.DataFrame(typed, index=frame.index)
-    problems = (
-        pd.concat(problem_parts, ignore_index=True).sort_values("row", kind="stable")
-        .reset_index(drop=True)
-        if problem_parts else pd.DataFrame({c: pd.Series(dtype="object") for c in PROBLEM_COLUMNS})
-    )
+    order = {name: position for position, name in enumerate(frame.columns)}
+    problems = pd.concat([empty_problems(), *problem_parts], ignore_index=True)
+    problems = problems.assign(_order=problems["field"].map(order)).sort_values(
+        ["row", "_order"], kind="stable").drop(columns="_order").reset_index(drop=True)
     return Validated(table, problems)
+
+
+def empty_problems() -> pd.DataFrame:
+    """A problems table with no rows and the right column types."""
+    return pd.DataFrame({
+        "row": pd.Series(dtype="int64"), **{c: pd.Series(dtype="str") for c in PROBLEM_COLUMNS[1:]}})
+
+
+def ragged_row_problems(field_counts, expected: int) -> pd.DataFrame:
+    """Rows of a CSV whose number of fields differs from the header's, as problems."""
+    counts = np.asarray(field_counts)
+    rows = np.flatnonzero(counts != expected)
+    return pd.concat([empty_problems(), pd.DataFrame({
+        "row": rows + 1, "column": "(row)", "field": "", "value": counts[rows].astype(str),
+        "problem": f"expected {expected} fields as in the header",
+    })], ignore_index=True)
 
 
 def row_errors(problems: pd.DataFrame, n_rows: int) -> tuple[np.ndarray, pd.Series]:
@@ -310,7 +323,7 @@ def row_errors(problems: pd.DataFrame, n_rows: int) -> tuple[np.ndarray, pd.Seri
     invalid = np.zeros(n_rows, dtype=bool)
     errors = pd.Series("", index=pd.RangeIndex(n_rows), dtype="str")
     if len(problems):
-        index = problems["row"].to_numpy() - 1
+        index = problems["row"].to_numpy(dtype="int64") - 1
         invalid[index] = True
         text = problems["column"].astype(str) + ": " + problems["problem"].astype(str)
         joined = text.groupby(index, sort=True).agg("; ".join)
@@ -351,7 +364,7 @@ def _identifier(raw: pd.Series, spec: Field, _fmt: str | None):
     duplicate = values.duplicated(keep="first").to_numpy() & ~missing
     if duplicate.any():
         first_row = pd.Series(np.arange(1, len(values) + 1), index=values.index).groupby(
-            values, sort=False).transform("first")
+            values, sort=False).transform("first").fillna(0)
         message = ("duplicate declaration_id; first seen in row "
                    + first_row.astype("int64").astype(str)).to_numpy()
         issues.append((duplicate, message))

@@ -1,0 +1,43 @@
+import pandas as pd
+import pytest
+
+from detector import load_declarations
+from detector.errors import InputFileError
+
+
+def test_load_keeps_raw_cells_and_types_canonical_fields(write_csv):
+    path = write_csv("Declaration No,HS Code,Origin,Gross Weight,Notes\n"
+                     "A1,0101.21,China,12.5,\nA2,28AB,Chna,-1,x\n")
+    decl = load_declarations(path)
+    assert decl.raw["HS Code"].tolist() == ["0101.21", "28AB"]
+    assert decl.table["hs_code"].tolist()[0] == "010121"
+    assert decl.table["origin_country"].tolist()[0] == "CN"
+    assert decl.invalid.tolist() == [False, True]
+    assert decl.problems["column"].tolist() == ["HS Code", "Origin", "Gross Weight"]
+    assert decl.columns["remarks"] == "Notes"
+
+
+def test_ragged_rows_become_row_problems(write_csv):
+    decl = load_declarations(write_csv("declaration_id,hs_code\nA,2805\nB,2846,surplus\n"))
+    assert len(decl) == 2
+    assert decl.invalid.tolist() == [False, True]
+    assert decl.problems["problem"].iloc[0] == "expected 2 fields as in the header"
+
+
+def test_load_from_a_dataframe():
+    decl = load_declarations(pd.DataFrame({"declaration_id": ["A"], "hs_code": ["2805"]}))
+    assert decl.source == "<table>" and decl.table["hs4"].tolist() == ["2805"]
+
+
+def test_missing_required_column_stops_with_file_name(write_csv):
+    path = write_csv("declaration_id,tariff_no\nA,2805\n")
+    with pytest.raises(InputFileError, match=r"declarations\.csv: missing required column 'hs_code'"):
+        load_declarations(path)
+
+
+def test_mapping_constants_fill_a_column(tmp_path, write_csv):
+    mapping = tmp_path / "m.yaml"
+    mapping.write_text("columns: {declaration_id: ref, hs_code: code}\nconstants: {direction: export}\n")
+    decl = load_declarations(write_csv("ref,code\nA,2805\n"), mapping)
+    assert decl.table["direction"].tolist() == ["export"]
+    assert decl.unmapped == []

@@ -1,0 +1,157 @@
+import csv
+import io
+import os
+from pathlib import Path
+
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from detector.errors import InputFileError
+from detector.io import read_table, write_table
+from detector.schema import ragged_row_problems
+
+
+def test_reads_every_cell_as_text_keeping_leading_zeros(write_csv):
+    frame, info = read_table(write_csv("declaration_id,hs_code,gross_weight_kg\n1,0101210000,12.50\n"))
+    assert frame["hs_code"].tolist() == ["0101210000"]
+    assert frame["gross_weight_kg"].tolist() == ["12.50"]
+    assert (info.format, info.delimiter, info.encoding) == ("csv", ",", "utf-8")
+
+
+@pytest.mark.parametrize("delimiter", [";", "\t", "|"])
+def test_detects_delimiter(write_csv, delimiter):
+    text = delimiter.join(["declaration_id", "hs_code", "description"]) + "\n" + \
+        delimiter.join(["1", "2805", "rare earth"]) + "\n"
+    frame, info = read_table(write_csv(text))
+    assert info.delimiter == delimiter
+    assert frame.columns.tolist() == ["declaration_id", "hs_code", "description"]
+
+
+def test_utf8_bom_is_stripped_from_the_first_header(write_csv):
+    frame, info = read_table(write_csv("\ufeffdeclaration_id,hs_code\nA,2805\n".encode("utf-8")))
+    assert frame.columns[0] == "declaration_id"
+    assert info.encoding == "utf-8-sig"
+
+
+def test_latin1_file_is_detected(write_csv):
+    path = write_csv("declaration_id,hs_code,consignee\nA,2805,Société Générale\n".encode("latin-1"))
+    frame, info = read_table(path)
+    assert info.encoding == "latin-1"
+    assert frame["consignee"].iloc[0] == "Société Générale"
+
+
+def test_utf16_file_is_a_clear_error(write_csv):
+    path = write_csv("declaration_id,hs_code\nA,2805\n".encode("utf-16"))
+    with pytest.raises(InputFileError, match="unreadable encoding"):
+        read_table(path)
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"", "file is empty"),
+    (b"\n\n\n", "no header row"),
+])
+def test_empty_files_are_clear_errors(write_csv, content, message):
+    with pytest.raises(InputFileError, match=message):
+        read_table(write_csv(content))
+
+
+def test_missing_file_names_the_path(tmp_path):
+    with pytest.raises(InputFileError, match=r"nope\.csv: file not found"):
+        read_table(tmp_path / "nope.csv")
+
+
+def test_duplicate_header_is_a_clear_error(write_csv):
+    with pytest.raises(InputFileError, match="column 'hs_code' appears twice"):
+        read_table(write_csv("declaration_id,hs_code,hs_code\n1,2,3\n"))
+
+
+def test_ragged_rows_are_kept_and_reported(write_csv):
+    frame, info = read_table(write_csv("declaration_id,hs_code,description\nA,2805\nB,2846,x,extra\nC,2805,ok\n"))
+    assert frame["declaration_id"].tolist() == ["A", "B", "C"]
+    assert frame["description"].tolist() == ["", "x", "ok"]
+    assert frame["extra_fields"].tolist() == ["", "extra", ""]
+    problems = ragged_row_problems(info.field_counts, 3)
+    assert problems["row"].tolist() == [1, 2]
+    assert problems["value"].tolist() == ["2", "4"]
+
+
+def test_quoted_newlines_stay_in_one_cell(write_csv):
+    frame, _ = read_table(write_csv('declaration_id,hs_code,description\nA,2805,"two\nlines"\nB,2846,x\n'))
+    assert frame["description"].tolist() == ["two\nlines", "x"]
+
+
+def test_reads_parquet_with_types(tmp_path):
+    path = tmp_path / "d.parquet"
+    pd.DataFrame({"declaration_id": ["A"], "gross_weight_kg": [1.5]}).to_parquet(path)
+    frame, info = read_table(path)
+    assert info.format == "parquet"
+    assert frame["gross_weight_kg"].iloc[0] == 1.5
+
+
+def test_csv_output_neutralises_formulas_but_not_numbers(tmp_path):
+    out = write_table(pd.DataFrame({"a": ["=HYPERLINK(\"x\")", "+1+2", "-12.5", "@SUM(A1)", "plain", "-x"]}),
+                      tmp_path / "o.csv")
+    cells = list(csv.reader(io.StringIO(out.read_text())))[1:]
+    assert [c[0] for c in cells] == ["'=HYPERLINK(\"x\")", "'+1+2", "-12.5", "'@SUM(A1)", "plain", "'-x"]
+
+
+@pytest.mark.parametrize("name, fmt", [("o.parquet", "parquet"), ("o.jsonl", "jsonl"), ("o.csv", "csv")])
+def test_writes_each_format(tmp_path, name, fmt):
+    frame = pd.DataFrame({"declaration_id": ["A", "B"], "risk_score": [0.5, 0.0]})
+    path = write_table(frame, tmp_path / name)
+    if fmt == "parquet":
+        assert pq.read_table(path).to_pandas().equals(frame)
+    elif fmt == "jsonl":
+        assert pd.read_json(path, lines=True)["declaration_id"].tolist() == ["A", "B"]
+    else:
+        assert pd.read_csv(path)["risk_score"].tolist() == [0.5, 0.0]
+
+
+def test_failed_write_leaves_no_file(tmp_path, monkeypatch):
+    target = tmp_path / "o.csv"
+    target.write_text("old complete file")
+
+    def explode(*args, **kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr("detector.io.pa_csv.write_csv", explode)
+    with pytest.raises(RuntimeError):
+        write_table(pd.DataFrame({"a": ["x"]}), target)
+    assert target.read_text() == "old complete file"
+    assert os.listdir(tmp_path) == ["o.csv"]
+
+
+cell_text = st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00\r"),
+                    max_size=12)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(rows=st.lists(st.lists(cell_text, min_size=1, max_size=5), min_size=1, max_size=15),
+       delimiter=st.sampled_from([",", ";", "\t"]))
+def test_random_csv_content_never_loses_a_row(tmp_path_factory, rows, delimiter):
+    """Whatever the cells hold, every written record comes back once, in order."""
+    path = tmp_path_factory.mktemp("csv") / "random.csv"
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle, delimiter=delimiter, quoting=csv.QUOTE_ALL)
+        writer.writerow(["declaration_id", "hs_code", "description", "remarks", "exporter"])
+        for number, row in enumerate(rows):
+            writer.writerow([f"id{number}", *row])
+    frame, _ = read_table(path, delimiter=delimiter)
+    assert frame["declaration_id"].tolist() == [f"id{n}" for n in range(len(rows))]
+    assert frame["hs_code"].tolist() == [row[0] for row in rows]
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(content=st.binary(max_size=400))
+def test_random_bytes_never_crash_the_reader(tmp_path_factory, content):
+    """Arbitrary bytes give a table or one clear InputFileError, never a traceback."""
+    path = tmp_path_factory.mktemp("bytes") / "random.csv"
+    path.write_bytes(b"declaration_id,hs_code\n" + content)
+    try:
+        frame, _ = read_table(path)
+    except InputFileError:
+        return
+    assert list(frame.columns[:2]) == ["declaration_id", "hs_code"]

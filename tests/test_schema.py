@@ -1,0 +1,177 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from detector.errors import InputFileError, MappingError
+from detector.schema import (
+    ColumnMapping, load_mapping, normalise_header, resolve_columns, row_errors, validate,
+)
+from tests.conftest import frame
+
+
+def problems_of(rows, **kwargs):
+    return validate(frame(rows), **kwargs).problems
+
+
+def test_normalise_header_collapses_case_and_punctuation():
+    assert normalise_header(" Gross Weight (kg) ") == "gross_weight_kg"
+    assert normalise_header("sgd.id") == "sgd_id"
+
+
+def test_aliases_resolve_without_a_mapping():
+    columns = ["Declaration No", "HS Code", "Country of Origin", "Gross Weight", "Shipper"]
+    resolved = resolve_columns(columns, ColumnMapping(), "f.csv")
+    assert resolved == {"declaration_id": "Declaration No", "hs_code": "HS Code",
+                        "origin_country": "Country of Origin", "gross_weight_kg": "Gross Weight",
+                        "exporter": "Shipper"}
+
+
+def test_exact_canonical_name_beats_an_alias_seen_first():
+    resolved = resolve_columns(["value", "declared_value", "declaration_id", "hs_code"],
+                               ColumnMapping(), "f.csv")
+    assert resolved["declared_value"] == "declared_value"
+
+
+def test_missing_required_column_names_file_columns_and_closest():
+    with pytest.raises(InputFileError) as error:
+        resolve_columns(["declaration_id", "hs_cod", "origin"], ColumnMapping(), "f.csv")
+    message = str(error.value)
+    assert "f.csv" in message and "missing required column 'hs_code'" in message
+    assert "columns found: declaration_id, hs_cod, origin" in message
+    assert "closest: hs_cod" in message
+
+
+def test_mapping_file_maps_and_checks_columns(tmp_path):
+    path = tmp_path / "m.yaml"
+    path.write_text("columns:\n  declaration_id: ref\n  hs_code: tariff\nconstants:\n  direction: export\n")
+    mapping = load_mapping(path)
+    assert resolve_columns(["ref", "tariff"], mapping, "f.csv") == {"declaration_id": "ref", "hs_code": "tariff"}
+    with pytest.raises(MappingError, match="maps hs_code to column 'tariff', which the file lacks"):
+        resolve_columns(["ref", "tarif"], mapping, "f.csv")
+
+
+def test_mapping_rejects_unknown_canonical_field(tmp_path):
+    path = tmp_path / "m.yaml"
+    path.write_text("columns:\n  hs_cde: tariff\n")
+    with pytest.raises(MappingError, match="'hs_cde' in columns is not a canonical field.*hs_code"):
+        load_mapping(path)
+
+
+def test_shipped_bacuda_mapping_reads_yy_mm_dd_dates():
+    mapping = load_mapping("wco_bacuda")
+    assert mapping.columns["declaration_id"] == "sgd.id"
+    table = validate(frame([{"declaration_date": "13-01-02"}]), formats=mapping.formats).table
+    assert table["declaration_date"].iloc[0] == pd.Timestamp("2013-01-02")
+
+
+def test_unknown_mapping_name_lists_shipped_mappings():
+    with pytest.raises(MappingError, match="wco_bacuda"):
+        load_mapping("no_such_mapping")
+
+
+def test_hs_code_keeps_leading_zeros_and_drops_dots():
+    result = validate(frame([{"hs_code": "0101.21 00"}, {"hs_code": "28AB"}, {"hs_code": "12"}]))
+    assert result.table["hs_code"].tolist()[0] == "01012100"
+    assert result.table["hs_code"].isna().tolist() == [False, True, True]
+    assert result.problems["row"].tolist() == [2, 3]
+    assert "4 to 10 digits" in result.problems["problem"].iloc[0]
+
+
+def test_dates_must_be_iso():
+    result = validate(frame([{"declaration_date": "2025-03-04"}, {"declaration_date": "03/04/2025"},
+                             {"declaration_date": "2025-02-30"}, {"declaration_date": ""}]))
+    assert result.table["declaration_date"].iloc[0] == pd.Timestamp("2025-03-04")
+    assert result.problems["row"].tolist() == [2, 3]
+    assert set(result.problems["problem"]) == {"expected an ISO date YYYY-MM-DD"}
+
+
+def test_numbers_report_unparsable_and_negative_values():
+    result = validate(frame([{"gross_weight_kg": "12.5"}, {"gross_weight_kg": "12,5"},
+                             {"gross_weight_kg": "-3"}, {"gross_weight_kg": "inf"}]))
+    assert result.table["gross_weight_kg"].iloc[0] == 12.5
+    assert result.table["gross_weight_kg"].iloc[1:].isna().all()
+    assert result.problems[["row", "value"]].values.tolist() == [[2, "12,5"], [3, "-3"], [4, "inf"]]
+
+
+def test_package_count_must_be_whole():
+    problems = problems_of([{"package_count": "2.5"}, {"package_count": "3"}])
+    assert problems[["row", "problem"]].values.tolist() == [[1, "expected a whole number"]]
+
+
+@pytest.mark.parametrize("typed, expected", [
+    ("CN", "CN"), ("chn", "CN"), ("China", "CN"), ("People's Republic of China", "CN"),
+    ("viet nam", "VN"), ("Vietnam", "VN"), ("HKG", "HK"), ("  united   states ", "US"),
+])
+def test_country_names_and_alpha3_codes_normalise_to_alpha2(typed, expected):
+    table = validate(frame([{"origin_country": typed}])).table
+    assert table["origin_country"].iloc[0] == expected
+
+
+def test_unknown_country_is_a_row_problem():
+    result = validate(frame([{"origin_country": "Chna"}]))
+    assert result.table["origin_country"].isna().all()
+    assert "unknown country" in result.problems["problem"].iloc[0]
+    assert result.problems["value"].iloc[0] == "Chna"
+
+
+@pytest.mark.parametrize("typed, expected", [
+    ("Mail", "post"), ("postal", "post"), ("EMS", "post"), ("courier", "express"),
+    ("Ocean", "sea"), ("truck", "road"), ("air freight", "air"), ("4", "air"),
+])
+def test_transport_mode_synonyms(typed, expected):
+    assert validate(frame([{"transport_mode": typed}])).table["transport_mode"].iloc[0] == expected
+
+
+def test_unknown_transport_mode_is_a_row_problem():
+    problems = problems_of([{"transport_mode": "teleport"}])
+    assert "unknown transport mode" in problems["problem"].iloc[0]
+
+
+def test_package_words_become_rec21_codes_and_unknown_words_are_kept():
+    table = validate(frame([{"package_type": "bottles"}, {"package_type": "BO"},
+                            {"package_type": "drum"}, {"package_type": "tote"}])).table
+    assert table["package_type"].tolist() == ["BO", "BO", "DR", "TOTE"]
+
+
+def test_currency_defaults_to_usd_and_unknown_is_a_problem():
+    result = validate(frame([{"currency": ""}, {"currency": "eur"}, {"currency": "XXQ"}]))
+    assert result.table["currency"].tolist()[:2] == ["USD", "EUR"]
+    assert pd.isna(result.table["currency"].iloc[2])
+    assert result.problems["row"].tolist() == [3]
+
+
+def test_duplicate_ids_point_at_the_first_row():
+    problems = problems_of([{"declaration_id": "A"}, {"declaration_id": "B"}, {"declaration_id": "A"},
+                            {"declaration_id": ""}])
+    assert problems[["row", "problem"]].values.tolist() == [
+        [3, "duplicate declaration_id; first seen in row 1"], [4, "missing declaration_id (required)"]]
+
+
+def test_direction_synonyms_and_errors():
+    result = validate(frame([{"direction": "EXP"}, {"direction": "Import"}, {"direction": "sideways"}]))
+    assert result.table["direction"].tolist()[:2] == ["export", "import"]
+    assert result.problems["row"].tolist() == [3]
+
+
+def test_problems_name_the_users_column():
+    result = validate(frame([{"hs_code": "x"}]), resolved={"hs_code": "Tariff No"})
+    assert result.problems["column"].tolist() == ["Tariff No"]
+    assert result.problems["field"].tolist() == ["hs_code"]
+
+
+def test_row_errors_join_problems_per_row():
+    problems = problems_of([{"hs_code": "x", "gross_weight_kg": "-1"}, {"hs_code": "2805"}])
+    invalid, errors = row_errors(problems, 2)
+    assert invalid.tolist() == [True, False]
+    assert errors.iloc[0].startswith("hs_code: expected an HS code")
+    assert "gross_weight_kg: negative number" in errors.iloc[0]
+    assert errors.iloc[1] == ""
+
+
+def test_parquet_typed_columns_validate():
+    raw = pd.DataFrame({"hs_code": [2805301200, 1012100], "gross_weight_kg": [1.5, -2.0],
+                        "declaration_date": pd.to_datetime(["2025-01-02", None])})
+    result = validate(raw)
+    assert result.table["hs_code"].tolist() == ["2805301200", "1012100"]
+    assert result.problems["row"].tolist() == [2]
+    assert np.isnan(result.table["gross_weight_kg"].iloc[1])
