@@ -229,7 +229,7 @@ def in_table(table: pd.DataFrame, ctx: Context, table_name: str, match: dict[str
         keys = set(_joined(table_parts))
         hit = _joined(row_parts).isin(keys).to_numpy(dtype=bool)
         if valid_on:
-            hit &= _within(table[valid_on], valid_from, valid_to)
+            hit = hit & _within(table[valid_on], valid_from, valid_to)
         result |= hit
     return boolean(result, unknown & ~result)
 

@@ -1,0 +1,51 @@
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from detector.errors import DetectorError
+from detector.risk import RiskPolicy, combine
+from detector.rules.evaluate import RuleResults
+from detector.rules.parse import parse_rules
+
+
+def rules(*severities):
+    items = [{"id": f"T-R-{i}", "title": "t", "description": "d", "pattern": "p", "severity": s,
+              "when": {"present": "hs_code"}, "reason": "r",
+              "examples": {"hit": [{"hs_code": "1234"}], "miss": [{"hs_code": "1234"}]}}
+             for i, s in enumerate(severities)]
+    return {r.id: r for r in parse_rules(items, Path("t.yaml"))}
+
+
+def results(by_id, hits):
+    hit_frame = pd.DataFrame({rule_id: column for rule_id, column in zip(by_id, hits)}, dtype=bool)
+    reasons = pd.DataFrame({rule_id: np.where(hit_frame[rule_id], f"why {rule_id}", "")
+                            for rule_id in by_id}, dtype=object)
+    return RuleResults(hit_frame, reasons, {}, by_id)
+
+
+def test_noisy_or_of_severity_weights():
+    by_id = rules("medium", "medium", "low")
+    out = combine(results(by_id, [[1, 1, 0, 0], [1, 0, 0, 0], [1, 0, 1, 0]]), 4)
+    assert out["risk_score"].tolist() == [pytest.approx(1 - 0.65 * 0.65 * 0.85, abs=1e-4), 0.35, 0.15, 0.0]
+    assert out["lane"].tolist() == ["red", "yellow", "green", "green"]  # 0.64 >= red
+
+
+def test_critical_rule_is_always_red():
+    by_id = rules("critical")
+    policy = RiskPolicy(red=0.95, yellow=0.5)
+    assert combine(results(by_id, [[1, 0]]), 2, policy)["lane"].tolist() == ["red", "green"]
+
+
+def test_hits_and_reasons_list_most_severe_first():
+    by_id = rules("low", "high")
+    out = combine(results(by_id, [[1], [1]]), 1)
+    assert out["rule_hits"].iloc[0] == "T-R-1;T-R-0"
+    assert out["reasons"].iloc[0] == "[T-R-1] why T-R-1 | [T-R-0] why T-R-0"
+    assert out["lane"].iloc[0] == "red"
+
+
+def test_thresholds_must_be_ordered():
+    with pytest.raises(DetectorError, match="0 < yellow <= red <= 1"):
+        RiskPolicy(red=0.2, yellow=0.5)
