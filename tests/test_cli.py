@@ -1,0 +1,96 @@
+"""The command line through typer's CliRunner: exit codes and what the user reads."""
+
+from pathlib import Path
+
+import pandas as pd
+from typer.testing import CliRunner
+
+from detector.cli import app
+
+PACK = str(Path(__file__).parent / "data" / "pack_small.yaml")
+runner = CliRunner()
+ROWS = ("declaration_id,hs_code,origin_country,export_country,license_number\n"
+        "A,2805301200,VN,CN,\nB,2805301200,CN,CN,L-1\nC,28XX,CN,CN,\n")
+
+
+def invoke(*args):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def test_score_writes_every_row_and_prints_a_summary(write_csv, tmp_path):
+    out = tmp_path / "scored.csv"
+    result = invoke("score", write_csv(ROWS), "-o", out, "--rules", PACK, "--no-default-rules")
+    assert result.exit_code == 0, result.output
+    scored = pd.read_csv(out, dtype=str, keep_default_na=False)
+    assert scored["declaration_id"].tolist() == ["A", "B", "C"]
+    assert scored["lane"].tolist() == ["red", "green", "green"]
+    assert "3 rows read, 1 invalid" in result.stderr
+    assert "lanes: red 1, yellow 0, green 2" in result.stderr
+    assert "top rules: T-LICENCE-001 1, T-ORIGIN-001 1" in result.stderr
+
+
+def test_score_parquet_and_jsonl_outputs(write_csv, tmp_path):
+    for name in ("scored.parquet", "scored.jsonl"):
+        result = invoke("score", write_csv(ROWS), "-o", tmp_path / name, "--rules", PACK,
+                        "--no-default-rules", "--quiet")
+        assert result.exit_code == 0, result.output
+    assert len(pd.read_parquet(tmp_path / "scored.parquet")) == 3
+    assert len(pd.read_json(tmp_path / "scored.jsonl", lines=True)) == 3
+
+
+def test_score_missing_file_is_one_clear_line(tmp_path):
+    result = invoke("score", tmp_path / "nope.csv", "--rules", PACK, "--no-default-rules")
+    assert result.exit_code == 2
+    assert result.stderr.strip() == f"error: {tmp_path / 'nope.csv'}: file not found"
+
+
+def test_score_missing_required_column_lists_columns(write_csv):
+    result = invoke("score", write_csv("declaration_id,tariff\nA,2805\n"), "--rules", PACK, "--no-default-rules")
+    assert result.exit_code == 2
+    assert "missing required column 'hs_code'; columns found: declaration_id, tariff" in result.stderr
+
+
+def test_score_reports_rule_pack_mistakes_before_reading(write_csv, tmp_path):
+    pack = tmp_path / "bad.yaml"
+    pack.write_text(Path(PACK).read_text().replace("compare_fields", "compare_field"))
+    result = invoke("score", write_csv(ROWS), "--rules", pack, "--no-default-rules")
+    assert result.exit_code == 2
+    assert "bad.yaml: rule T-ORIGIN-001: when.all[1]: unknown predicate 'compare_field'" in result.stderr
+
+
+def test_validate_prints_the_problem_table_and_exits_1(write_csv):
+    result = invoke("validate", write_csv(ROWS))
+    assert result.exit_code == 1
+    lines = result.stdout.splitlines()
+    assert lines[0].split() == ["row", "column", "value", "problem"]
+    assert lines[1].split()[:3] == ["3", "hs_code", "28XX"]
+    assert "3 rows, 1 invalid, 1 problems" in result.stderr
+
+
+def test_validate_clean_file_exits_0(write_csv):
+    result = invoke("validate", write_csv("declaration_id,hs_code\nA,2805\n"))
+    assert result.exit_code == 0
+    assert "(none)" in result.stdout
+
+
+def test_rules_list_and_show():
+    listed = invoke("rules", "list", "--rules", PACK, "--no-default-rules")
+    assert listed.exit_code == 0
+    assert "T-ORIGIN-001" in listed.stdout and "critical" in listed.stdout
+    shown = invoke("rules", "show", "T-LICENCE-001", "--rules", PACK, "--no-default-rules")
+    assert shown.exit_code == 0
+    assert "missing: license_number" in shown.stdout
+    unknown = invoke("rules", "show", "NOPE-1", "--rules", PACK, "--no-default-rules")
+    assert unknown.exit_code == 2 and "no rule NOPE-1" in unknown.stderr
+
+
+def test_rules_test_passes_and_fails_with_details(tmp_path):
+    passing = invoke("rules", "test", PACK)
+    assert passing.exit_code == 0, passing.output
+    assert "2 rules, 8 examples, 0 failed" in passing.stderr
+    broken = tmp_path / "broken.yaml"
+    broken.write_text(Path(PACK).read_text().replace('prefixes: ["2805"]', 'prefixes: ["2846"]'))
+    failing = invoke("rules", "test", broken)
+    assert failing.exit_code == 1
+    assert "FAIL" in failing.stdout
+    assert "hit[1]" in failing.stdout and "rule returned no hit" in failing.stdout

@@ -1,0 +1,66 @@
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from detector import load_declarations, load_rules, score
+
+PACK = Path(__file__).parent / "data" / "pack_small.yaml"
+
+
+def small_rules():
+    return load_rules([PACK], include_default=False)
+
+
+def test_every_row_comes_out_once_in_order_with_inputs_untouched(write_csv):
+    path = write_csv("declaration_id,hs_code,origin_country,export_country,license_number,extra\n"
+                     "A,2805301200,VN,CN,,keep me\n"
+                     "B,not-a-code,VN,CN,,x\n"
+                     "A,2846901920,CN,CN,,y\n"
+                     "C,2805301200,CN,CN,L-9,z\n")
+    result = score(load_declarations(path), small_rules())
+    out = result.output
+    assert out["declaration_id"].tolist() == ["A", "B", "A", "C"]
+    assert out.columns.tolist() == ["declaration_id", "hs_code", "origin_country", "export_country",
+                                    "license_number", "extra", "risk_score", "lane", "rule_hits",
+                                    "reasons", "status", "errors"]
+    assert out["extra"].tolist() == ["keep me", "x", "y", "z"]
+    assert out["status"].tolist() == ["valid", "invalid", "invalid", "valid"]
+    assert out["rule_hits"].tolist() == ["T-LICENCE-001;T-ORIGIN-001", "", "", ""]
+    assert out["lane"].tolist() == ["red", "green", "green", "green"]
+    assert "declared origin VN but shipped from CN" in out["reasons"].iloc[0]
+    assert "duplicate declaration_id" in out["errors"].iloc[2]
+
+
+def test_invalid_rows_are_scored_on_their_usable_cells(write_csv):
+    path = write_csv("declaration_id,hs_code,origin_country,export_country,gross_weight_kg\n"
+                     "A,2805301200,VN,CN,-5\n")
+    out = score(load_declarations(path), small_rules()).output
+    assert out["status"].iloc[0] == "invalid"
+    assert out["rule_hits"].iloc[0] == "T-ORIGIN-001"
+
+
+def test_summary_counts_lanes_rules_and_skips(write_csv):
+    path = write_csv("declaration_id,hs_code,origin_country,export_country\nA,2805301200,VN,CN\nB,2805,CN,CN\n")
+    summary = score(load_declarations(path), small_rules()).summary
+    assert (summary.rows, summary.invalid_rows) == (2, 0)
+    assert summary.lanes == {"red": 1, "yellow": 0, "green": 1}
+    assert summary.rule_hits == {"T-ORIGIN-001": 1}
+    assert summary.skipped_rules == {"T-LICENCE-001": "needs column(s) the file lacks: license_number"}
+    text = "\n".join(summary.lines())
+    assert "2 rows read, 0 invalid" in text and "skipped T-LICENCE-001" in text
+
+
+def test_output_columns_already_in_the_input_are_replaced(write_csv):
+    path = write_csv("declaration_id,hs_code,lane\nA,2805,old\n")
+    result = score(load_declarations(path), small_rules())
+    assert result.output.columns.tolist().count("lane") == 1
+    assert result.summary.replaced_columns == ["lane"]
+
+
+def test_scoring_is_deterministic(write_csv, tmp_path):
+    from detector import write_output
+    path = write_csv("declaration_id,hs_code,origin_country,export_country\nA,2805301200,VN,CN\nB,2805,CN,CN\n")
+    first = write_output(score(load_declarations(path), small_rules()), tmp_path / "1.csv").read_bytes()
+    second = write_output(score(load_declarations(path), small_rules()), tmp_path / "2.csv").read_bytes()
+    assert first == second
