@@ -8,6 +8,8 @@ package and the net/gross ratio, which expose goods that are not what they claim
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 import pandas as pd
 
@@ -35,6 +37,7 @@ def inputs_available(derived: str, columns: set[str]) -> bool:
     return all(any(c in columns for c in need.split("|")) for need in DERIVED_FIELDS[derived])
 
 
+@lru_cache(maxsize=1)
 def usd_rates() -> dict[str, float]:
     """US dollars per unit of each currency in ``rules/reference/currency_rates.csv``."""
     table = load_reference("currency_rates")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import difflib
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -437,6 +438,7 @@ def _hs_code(raw: pd.Series, spec: Field, _fmt: str | None):
     return digits.where(ok, None).astype("str"), issues
 
 
+@lru_cache(maxsize=1)
 def _country_lookup() -> dict[str, str]:
     table = load_reference("countries")
     lookup: dict[str, str] = {}
@@ -461,13 +463,14 @@ def _country(raw: pd.Series, spec: Field, _fmt: str | None):
                               "an alpha-3 code or a country name")]
 
 
+@lru_cache(maxsize=8)
 def _synonym_lookup(table_name: str, key_column: str) -> dict[str, str]:
     table = load_reference(table_name)
     lookup: dict[str, str] = {}
     for key, synonyms in table[[key_column, "synonyms"]].itertuples(index=False):
         for word in [key, *synonyms.split("|")]:
             if word:
-                lookup[word.strip().lower()] = key
+                lookup[word.strip().lower()] = key.strip()
     return lookup
 
 
@@ -493,14 +496,15 @@ def _package_type(raw: pd.Series, spec: Field, _fmt: str | None):
     Package wording is too varied to reject, so an unknown word is not a row problem.
     """
     text = _clean_text(raw)
-    lookup = {word: code.upper() for word, code in _synonym_lookup("package_types", "code").items()}
-    codes = _map_values(text.str.lower().str.replace(r"\s+", " ", regex=True), lookup)
+    codes = _map_values(text.str.lower().str.replace(r"\s+", " ", regex=True),
+                        _synonym_lookup("package_types", "code"))
     return codes.fillna(text.str.upper()).astype("str"), []
 
 
-def known_currencies() -> set[str]:
+@lru_cache(maxsize=1)
+def known_currencies() -> frozenset[str]:
     """ISO 4217 codes that have a rate in ``rules/reference/currency_rates.csv``."""
-    return set(load_reference("currency_rates")["currency"].str.upper())
+    return frozenset(load_reference("currency_rates")["currency"].str.upper())
 
 
 def _currency(raw: pd.Series, spec: Field, _fmt: str | None):
