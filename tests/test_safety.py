@@ -19,9 +19,9 @@ def test_no_code_execution_primitives_in_the_package():
                     offences.append(f"{path.name}:{node.lineno} calls {node.func.id}")
                 if isinstance(node.func, ast.Attribute) and node.func.attr in {"query", "eval"}:
                     offences.append(f"{path.name}:{node.lineno} calls .{node.func.attr} (pandas eval)")
-                if name == "load" and isinstance(node.func, ast.Attribute) and \
+                if isinstance(node.func, ast.Attribute) and node.func.attr in {"load", "unsafe_load"} and \
                         getattr(node.func.value, "id", "") == "yaml":
-                    offences.append(f"{path.name}:{node.lineno} uses yaml.load instead of safe_load")
+                    offences.append(f"{path.name}:{node.lineno} uses yaml.load or unsafe_load instead of safe_load")
             if isinstance(node, (ast.Import, ast.ImportFrom)):
                 modules = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
                 if any(m.split(".")[0] in {"pickle", "dill", "cloudpickle", "marshal"} for m in modules):
