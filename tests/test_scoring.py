@@ -64,3 +64,15 @@ def test_scoring_is_deterministic(write_csv, tmp_path):
     first = write_output(score(load_declarations(path), small_rules()), tmp_path / "1.csv").read_bytes()
     second = write_output(score(load_declarations(path), small_rules()), tmp_path / "2.csv").read_bytes()
     assert first == second
+
+
+def test_shipped_sample_exercises_every_shipped_rule():
+    from tests.conftest import REPO
+    result = score(load_declarations(REPO / "sample_data" / "declarations.csv"))
+    summary = result.summary
+    assert summary.skipped_rules == {}
+    assert sorted(r for r, n in summary.rule_hits.items() if n == 0) == []
+    assert summary.invalid_rows == 5
+    assert summary.lanes["red"] > 0 and summary.lanes["green"] > summary.lanes["red"]
+    flagged = result.output[result.output["lane"] != "green"]
+    assert (flagged["reasons"] != "").all()

@@ -17,7 +17,7 @@ GOOD = {
     "severity": "high",
     "when": {"compare_fields": {"left": "origin_country", "op": "!=", "right": "export_country"}},
     "reason": "origin {origin_country} but shipped from {export_country}",
-    "references": ["DOMAIN"],
+    "references": ["test source"],
     "examples": {"hit": [{"hs_code": "2805", "origin_country": "VN", "export_country": "CN"}],
                  "miss": [{"hs_code": "2805", "origin_country": "CN", "export_country": "CN"}]},
 }
