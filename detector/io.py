@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import codecs
 import csv
-import io
 import os
 import tempfile
 from dataclasses import dataclass
@@ -32,7 +31,7 @@ _SNIFF_BYTES = 64 * 1024
 _DELIMITERS = ",;\t|"
 # Cells starting with these are read as formulas by spreadsheet programs (OWASP CSV
 # injection); a leading apostrophe makes Excel and LibreOffice show them as text.
-_FORMULA_START = r"^[=+\-@\t\r]"
+_FORMULA_CHARACTERS = ["=", "+", "-", "@", "\t", "\r"]
 _PLAIN_NUMBER = r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$"
 
 
@@ -242,23 +241,17 @@ def _to_arrow(frame: pd.DataFrame) -> pa.Table:
 def _neutralise_formulas(table: pa.Table) -> pa.Table:
     """Prefix text cells that a spreadsheet would run as a formula with an apostrophe.
 
-    Plain numbers such as ``-12.5`` are left alone: they are values, not formulas.
+    Plain numbers such as ``-12.5`` are left alone: they are values, not formulas. Only
+    columns that have a cell starting with a risky character pay for the regex.
     """
     columns = []
     for column in table.columns:
         if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
-            risky = pc.and_(
-                pc.match_substring_regex(column, _FORMULA_START),
-                pc.invert(pc.match_substring_regex(column, _PLAIN_NUMBER)),
-            )
-            quote, empty = pa.scalar("'", column.type), pa.scalar("", column.type)
-            column = pc.if_else(risky, pc.binary_join_element_wise(quote, column, empty), column)
+            first = pc.utf8_slice_codeunits(column, 0, 1)
+            starts_risky = pc.is_in(first, value_set=pa.array(_FORMULA_CHARACTERS, first.type))
+            if pc.any(starts_risky).as_py():
+                risky = pc.and_(starts_risky, pc.invert(pc.match_substring_regex(column, _PLAIN_NUMBER)))
+                quote, empty = pa.scalar("'", column.type), pa.scalar("", column.type)
+                column = pc.if_else(risky, pc.binary_join_element_wise(quote, column, empty), column)
         columns.append(column)
     return pa.table(columns, names=table.column_names)
-
-
-def frame_to_csv_text(frame: pd.DataFrame) -> str:
-    """CSV text of a small frame, formula-safe, for printing to a terminal."""
-    sink = io.BytesIO()
-    pa_csv.write_csv(_neutralise_formulas(_to_arrow(frame)), sink)
-    return sink.getvalue().decode("utf-8")

@@ -13,9 +13,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from detector.errors import DetectorError
 from detector.rules.evaluate import RuleResults, severity_rank
+from detector.tables import join_per_row
 
 LANES = ("red", "yellow", "green")
 OUTPUT_COLUMNS = ("risk_score", "lane", "rule_hits", "reasons", "status", "errors")
@@ -55,28 +58,35 @@ def combine(results: RuleResults, n_rows: int, policy: RiskPolicy = RiskPolicy()
     """
     survival = np.ones(n_rows)
     critical = np.zeros(n_rows, dtype=bool)
-    rule_hits = np.full(n_rows, "", dtype=object)
-    reasons = np.full(n_rows, "", dtype=object)
+    hit_rows: list[np.ndarray] = []
+    hit_ids: list[pa.Array] = []
+    hit_texts: list[pa.Array] = []
     ordered = sorted(results.hits.columns,
                      key=lambda rule_id: -severity_rank(results.rules[rule_id].severity))
     for rule_id in ordered:
-        hits = results.hits[rule_id].to_numpy()
+        hits = results.hits[rule_id].to_numpy(dtype=bool)
         rows = np.flatnonzero(hits)
         if not len(rows):
             continue
         severity = results.rules[rule_id].severity
         survival[rows] *= 1.0 - policy.severity_weights[severity]
         critical[rows] |= severity == "critical"
-        first = rule_hits[rows] == ""
-        rule_hits[rows] = np.where(first, "", rule_hits[rows] + HIT_SEPARATOR) + rule_id
-        text = "[" + rule_id + "] " + results.reasons[rule_id].to_numpy()[rows]
-        reasons[rows] = np.where(first, "", reasons[rows] + REASON_SEPARATOR) + text
+        reasons = pa.array(results.reasons[rule_id], from_pandas=True)
+        hit_rows.append(rows)
+        hit_ids.append(pa.repeat(pa.scalar(rule_id, pa.large_string()), len(rows)))
+        hit_texts.append(pc.binary_join_element_wise(
+            f"[{rule_id}] ", reasons.cast(pa.string()), "").cast(pa.large_string()))
+    rows = np.concatenate(hit_rows) if hit_rows else np.zeros(0, dtype=np.int64)
     risk = np.round(1.0 - survival, 4)
     lane = np.where(critical | (risk >= policy.red), "red",
                     np.where(risk >= policy.yellow, "yellow", "green"))
     return pd.DataFrame({
         "risk_score": risk,
         "lane": pd.Series(lane, dtype="str"),
-        "rule_hits": pd.Series(rule_hits, dtype="str"),
-        "reasons": pd.Series(reasons, dtype="str"),
+        "rule_hits": join_per_row(rows, _concat(hit_ids), n_rows, HIT_SEPARATOR),
+        "reasons": join_per_row(rows, _concat(hit_texts), n_rows, REASON_SEPARATOR),
     })
+
+
+def _concat(arrays: list[pa.Array]) -> pa.Array:
+    return pa.concat_arrays(arrays) if arrays else pa.array([], pa.large_string())

@@ -17,11 +17,14 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import yaml
 
 from detector.errors import InputFileError, MappingError
 from detector.reference import load_reference
 from detector.resources import default_mappings_dir
+from detector.tables import join_per_row
 
 
 @dataclass(frozen=True)
@@ -94,7 +97,10 @@ DIRECTIONS: dict[str, str] = {
 DEFAULT_CURRENCY = "USD"
 PROBLEM_COLUMNS = ["row", "column", "field", "value", "problem"]
 
-_ISO_DATE = r"^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?$"
+_ISO_DATE_RE = re.compile(
+    r"^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?$")
+_HS_CODE_RE = re.compile(r"\d{4,10}")
+_HS_SEPARATORS = re.compile(r"[.\s\-]")
 
 
 def normalise_header(name: str) -> str:
@@ -321,15 +327,12 @@ def ragged_row_problems(field_counts, expected: int) -> pd.DataFrame:
 
 def row_errors(problems: pd.DataFrame, n_rows: int) -> tuple[np.ndarray, pd.Series]:
     """Per row: whether it is invalid, and its problems joined into one readable cell."""
+    rows = problems["row"].to_numpy(dtype="int64") - 1
     invalid = np.zeros(n_rows, dtype=bool)
-    errors = pd.Series("", index=pd.RangeIndex(n_rows), dtype="str")
-    if len(problems):
-        index = problems["row"].to_numpy(dtype="int64") - 1
-        invalid[index] = True
-        text = problems["column"].astype(str) + ": " + problems["problem"].astype(str)
-        joined = text.groupby(index, sort=True).agg("; ".join)
-        errors.iloc[joined.index.to_numpy()] = joined.to_numpy()
-    return invalid, errors
+    invalid[rows] = True
+    text = pa.array(problems["column"].astype("str") + ": " + problems["problem"].astype("str"),
+                    from_pandas=True)
+    return invalid, join_per_row(rows, text, n_rows, "; ")
 
 
 def _as_text(values: pd.Series) -> pd.Series:
@@ -347,11 +350,18 @@ def _clean_text(values: pd.Series) -> pd.Series:
     return text.where(text != "", None).astype("str")
 
 
-def _map_values(keys: pd.Series, lookup: dict[str, str]) -> pd.Series:
-    """Map each distinct key once (fast on million-row columns with few distinct values)."""
-    codes, uniques = pd.factorize(keys)
-    mapped = np.array([lookup.get(u) for u in uniques] + [None], dtype=object)
-    return pd.Series(mapped[codes], index=keys.index, dtype="str")
+def _per_distinct(values: pd.Series, function) -> pd.Series:
+    """Apply ``function`` (text -> text or None) once per distinct value; missing stays
+    missing. A million-row column holds few distinct countries, modes or HS codes, so
+    this costs what the distinct values cost."""
+    codes, uniques = pd.factorize(values)
+    mapped = pd.array([function(u) for u in uniques] + [None], dtype="str")
+    return pd.Series(mapped.take(codes), index=values.index)
+
+
+def _squash(text: str) -> str:
+    """Collapse runs of whitespace, for matching names typed with odd spacing."""
+    return " ".join(text.split())
 
 
 def _text(raw: pd.Series, spec: Field, _fmt: str | None):
@@ -381,8 +391,8 @@ def _date(raw: pd.Series, spec: Field, fmt: str | None):
         parsed = pd.to_datetime(text, format=fmt, errors="coerce")
         expected = f"expected a date in format {fmt}"
     else:
-        iso = text.str.match(_ISO_DATE).fillna(False).to_numpy(dtype=bool)
-        parsed = pd.to_datetime(text.str.slice(0, 10).where(iso), format="%Y-%m-%d", errors="coerce")
+        iso_day = _per_distinct(text, lambda t: t[:10] if _ISO_DATE_RE.match(t) else None)
+        parsed = pd.to_datetime(iso_day, format="%Y-%m-%d", errors="coerce")
         expected = "expected an ISO date YYYY-MM-DD"
     bad = present & parsed.isna().to_numpy()
     return parsed.astype("datetime64[s]"), [(bad, expected)]
@@ -392,7 +402,7 @@ def _amount(raw: pd.Series, spec: Field, _fmt: str | None, whole: bool = False):
     if _is_text(raw):
         text = _clean_text(raw)
         present = text.notna().to_numpy()
-        numbers = pd.to_numeric(text, errors="coerce").astype("float64")
+        numbers = _parse_numbers(text)
     else:
         numbers = pd.to_numeric(raw, errors="coerce").astype("float64")
         present = raw.notna().to_numpy()
@@ -416,6 +426,16 @@ def _amount(raw: pd.Series, spec: Field, _fmt: str | None, whole: bool = False):
     return pd.Series(values, index=raw.index, dtype="float64"), issues
 
 
+def _parse_numbers(text: pd.Series) -> pd.Series:
+    """Text -> float64, NaN where a cell is not a number. pyarrow's cast is fast and
+    strict; only a column holding a bad cell takes pandas' slower, forgiving path."""
+    try:
+        parsed = pc.cast(pa.array(text, from_pandas=True), pa.float64())
+        return pd.Series(parsed.to_numpy(zero_copy_only=False), index=text.index, dtype="float64")
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return pd.to_numeric(text, errors="coerce").astype("float64")
+
+
 def _count(raw: pd.Series, spec: Field, fmt: str | None):
     return _amount(raw, spec, fmt, whole=True)
 
@@ -428,14 +448,18 @@ def _hs_code(raw: pd.Series, spec: Field, _fmt: str | None):
         whole = numbers.notna() & (numbers == np.floor(numbers))
         text = numbers.astype("Int64").astype("str").where(whole, raw.astype("str"))
         text = text.where(raw.notna(), None).astype("str")
-    digits = text.str.replace(r"[.\s\-]", "", regex=True)
-    ok = digits.str.fullmatch(r"\d{4,10}").fillna(False).to_numpy(dtype=bool)
+    def to_digits(code: str) -> str | None:
+        digits = _HS_SEPARATORS.sub("", code)
+        return digits if _HS_CODE_RE.fullmatch(digits) else None
+
+    digits = _per_distinct(text, to_digits)
+    ok = digits.notna().to_numpy()
     present = text.notna().to_numpy()
     issues = [
         (~present, "missing hs_code (required)"),
         (present & ~ok, "expected an HS code of 4 to 10 digits (dots and spaces allowed)"),
     ]
-    return digits.where(ok, None).astype("str"), issues
+    return digits, issues
 
 
 @lru_cache(maxsize=1)
@@ -451,13 +475,13 @@ def _country_lookup() -> dict[str, str]:
 
 
 def _country_key(text: str) -> str:
-    return re.sub(r"\s+", " ", text.strip()).upper()
+    return _squash(text).upper()
 
 
 def _country(raw: pd.Series, spec: Field, _fmt: str | None):
     text = _clean_text(raw)
-    keys = text.str.replace(r"\s+", " ", regex=True).str.upper()
-    codes = _map_values(keys, _country_lookup())
+    lookup = _country_lookup()
+    codes = _per_distinct(text, lambda name: lookup.get(_country_key(name)))
     unknown = (text.notna() & codes.isna()).to_numpy()
     return codes, [(unknown, "unknown country; expected an ISO 3166-1 alpha-2 code such as CN, "
                               "an alpha-3 code or a country name")]
@@ -476,8 +500,8 @@ def _synonym_lookup(table_name: str, key_column: str) -> dict[str, str]:
 
 def _transport_mode(raw: pd.Series, spec: Field, _fmt: str | None):
     text = _clean_text(raw)
-    modes = _map_values(text.str.lower().str.replace(r"\s+", " ", regex=True),
-                        _synonym_lookup("transport_modes", "mode"))
+    lookup = _synonym_lookup("transport_modes", "mode")
+    modes = _per_distinct(text, lambda mode: lookup.get(_squash(mode).lower()))
     unknown = (text.notna() & modes.isna()).to_numpy()
     return modes, [(unknown, "unknown transport mode; expected one of "
                              + ", ".join(TRANSPORT_MODES) + " (or a common synonym)")]
@@ -485,7 +509,7 @@ def _transport_mode(raw: pd.Series, spec: Field, _fmt: str | None):
 
 def _direction(raw: pd.Series, spec: Field, _fmt: str | None):
     text = _clean_text(raw)
-    values = _map_values(text.str.lower(), DIRECTIONS)
+    values = _per_distinct(text, lambda direction: DIRECTIONS.get(direction.lower()))
     unknown = (text.notna() & values.isna()).to_numpy()
     return values, [(unknown, "expected export or import")]
 
@@ -496,9 +520,8 @@ def _package_type(raw: pd.Series, spec: Field, _fmt: str | None):
     Package wording is too varied to reject, so an unknown word is not a row problem.
     """
     text = _clean_text(raw)
-    codes = _map_values(text.str.lower().str.replace(r"\s+", " ", regex=True),
-                        _synonym_lookup("package_types", "code"))
-    return codes.fillna(text.str.upper()).astype("str"), []
+    lookup = _synonym_lookup("package_types", "code")
+    return _per_distinct(text, lambda word: lookup.get(_squash(word).lower(), word.upper())), []
 
 
 @lru_cache(maxsize=1)

@@ -20,8 +20,8 @@ def rules(*severities):
 
 def results(by_id, hits):
     hit_frame = pd.DataFrame({rule_id: column for rule_id, column in zip(by_id, hits)}, dtype=bool)
-    reasons = pd.DataFrame({rule_id: np.where(hit_frame[rule_id], f"why {rule_id}", "")
-                            for rule_id in by_id}, dtype=object)
+    reasons = {rule_id: pd.Series(f"why {rule_id}", index=hit_frame.index[hit_frame[rule_id]], dtype="str")
+               for rule_id in by_id}
     return RuleResults(hit_frame, reasons, {}, by_id)
 
 

@@ -13,9 +13,11 @@ from typing import Callable
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from detector.rules.model import SEVERITIES, AllOf, AnyOf, Condition, Leaf, Not, Rule, RuleSet
-from detector.rules.predicates import PREDICATES, Context
+from detector.rules.predicates import PREDICATES, Context, Distinct
 
 MISSING_TEXT = "(missing)"
 
@@ -24,13 +26,13 @@ MISSING_TEXT = "(missing)"
 class RuleResults:
     """What the rules found in one table.
 
-    ``hits`` has one boolean column per evaluated rule (in rule order); ``reasons`` one
-    text column per evaluated rule, empty where the rule did not hit; ``skipped`` maps
+    ``hits`` has one boolean column per evaluated rule (in rule order); ``reasons``
+    maps each evaluated rule to the reasons of the rows it hit (a Series indexed by row); ``skipped`` maps
     the id of each rule that could not run to why.
     """
 
     hits: pd.DataFrame
-    reasons: pd.DataFrame
+    reasons: dict[str, pd.Series]
     skipped: dict[str, str] = field(default_factory=dict)
     rules: dict[str, Rule] = field(default_factory=dict)
 
@@ -54,18 +56,22 @@ def evaluate_condition(condition: Condition, table: pd.DataFrame, ctx: Context) 
     return combined
 
 
-def evaluate_rule(rule: Rule, table: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-    """Hits (bool per row) and rendered reasons (text per row, '' where no hit)."""
+def evaluate_rule(rule: Rule, table: pd.DataFrame,
+                  distinct: Distinct | None = None) -> tuple[np.ndarray, pd.Series]:
+    """Hits (bool per row) and the rendered reasons of the rows hit (indexed by row).
+
+    ``distinct`` shares the table's distinct values between rules; pass the same one
+    for every rule evaluated on one table.
+    """
     named: dict[str, pd.Series] = {}
-    ctx = Context(reference_dirs=rule.reference_dirs, named=named)
+    ctx = Context(distinct or Distinct(table), reference_dirs=rule.reference_dirs, named=named)
     ctx.evaluate = lambda condition, frame: evaluate_condition(condition, frame, ctx)
     outcome = evaluate_condition(rule.when, table, ctx)
-    hits = outcome.to_numpy(dtype=bool, na_value=False)
-    hits &= _in_force(rule, table)
-    reasons = np.full(len(table), "", dtype=object)
+    hits = outcome.to_numpy(dtype=bool, na_value=False) & _in_force(rule, table)
     rows = np.flatnonzero(hits)
-    if len(rows):
-        reasons[rows] = render_reason(rule.reason, table, named, rows)
+    rendered = render_reason(rule.reason, table, named, rows)
+    reasons = rendered.to_pandas().astype("str")
+    reasons.index = table.index[rows]
     return hits, reasons
 
 
@@ -84,40 +90,34 @@ def _in_force(rule: Rule, table: pd.DataFrame) -> np.ndarray:
 
 
 def render_reason(template: str, table: pd.DataFrame, named: dict[str, pd.Series],
-                  rows: np.ndarray) -> np.ndarray:
-    """Fill ``template`` with the values of ``rows``, column by column."""
-    rendered = np.full(len(rows), "", dtype=object)
+                  rows: np.ndarray) -> pa.Array:
+    """Fill ``template`` with the values of ``rows``, one column at a time."""
+    parts: list = []
     for literal, name, spec, _conversion in string.Formatter().parse(template):
-        rendered = rendered + literal
+        if literal:
+            parts.append(text_scalar(literal))
         if name is None:
             continue
         if name not in named and name not in table:
-            rendered = rendered + MISSING_TEXT
+            parts.append(text_scalar(MISSING_TEXT))
             continue
         values = named[name] if name in named else table[name]
-        rendered = rendered + _as_text(values.iloc[rows], spec)
-    return rendered
+        parts.append(_as_text(values.iloc[rows], spec))
+    if not any(isinstance(part, pa.Array) for part in parts):  # a template without fields
+        parts.append(pa.array([""] * len(rows), pa.large_string()))
+    return pc.binary_join_element_wise(*parts, text_scalar(""), null_handling="replace",
+                                       null_replacement=MISSING_TEXT)
 
 
-def _as_text(values: pd.Series, spec: str) -> np.ndarray:
+def _as_text(values: pd.Series, spec: str) -> pa.Array:
+    """Values as text: dates ISO, numbers rounded (``.2f`` = 2 decimals, else 4)."""
     if pd.api.types.is_datetime64_any_dtype(values.dtype):
-        text = values.dt.strftime("%Y-%m-%d").to_numpy(dtype=object)
-    elif pd.api.types.is_float_dtype(values.dtype):
-        numbers = values.to_numpy(dtype="float64")
-        finite = np.isfinite(numbers)
-        safe = np.where(finite, numbers, 0.0)
-        if spec:
-            text = np.char.mod(f"%{spec}", safe).astype(object)
-        else:
-            integral = finite & (safe == np.round(safe)) & (np.abs(safe) < 1e15)
-            text = np.where(integral, np.char.mod("%d", safe.astype("int64")),
-                            np.char.mod("%.4g", safe)).astype(object)
-        text[~finite] = MISSING_TEXT
-        return text
-    else:
-        text = values.astype("str").to_numpy(dtype=object, na_value=MISSING_TEXT)
-    text[pd.isna(text)] = MISSING_TEXT
-    return text
+        return pc.strftime(pa.array(values), format="%Y-%m-%d").cast(pa.large_string())
+    if pd.api.types.is_float_dtype(values.dtype):
+        numbers = pa.array(values.to_numpy(dtype="float64"), from_pandas=True)
+        numbers = pc.if_else(pc.is_finite(numbers), numbers, pa.scalar(None, pa.float64()))
+        return pc.round(numbers, int(spec[1:-1]) if spec else 4).cast(pa.large_string())
+    return pa.array(values.astype("str"), from_pandas=True).cast(pa.large_string())
 
 
 def evaluate_rules(rule_set: RuleSet, table: pd.DataFrame,
@@ -127,19 +127,20 @@ def evaluate_rules(rule_set: RuleSet, table: pd.DataFrame,
     ``on_rule`` is called after each rule (the CLI advances its progress bar).
     """
     hits: dict[str, np.ndarray] = {}
-    reasons: dict[str, np.ndarray] = {}
+    reasons: dict[str, pd.Series] = {}
     skipped: dict[str, str] = {}
+    distinct = Distinct(table)
     for rule in rule_set:
         absent = missing_fields(rule, table.columns)
         if absent:
             skipped[rule.id] = f"needs column(s) the file lacks: {', '.join(absent)}"
             continue
-        hits[rule.id], reasons[rule.id] = evaluate_rule(rule, table)
+        hits[rule.id], reasons[rule.id] = evaluate_rule(rule, table, distinct)
         if on_rule is not None:
             on_rule(rule)
     return RuleResults(
         hits=pd.DataFrame(hits, index=table.index, dtype=bool),
-        reasons=pd.DataFrame(reasons, index=table.index, dtype=object),
+        reasons=reasons,
         skipped=skipped,
         rules={rule.id: rule for rule in rule_set},
     )
@@ -148,3 +149,8 @@ def evaluate_rules(rule_set: RuleSet, table: pd.DataFrame,
 def severity_rank(severity: str) -> int:
     """0 for low up to 3 for critical."""
     return SEVERITIES.index(severity)
+
+
+def text_scalar(value: str | None) -> pa.Scalar:
+    """A large-string scalar: pyarrow joins texts only when all share one type."""
+    return pa.scalar(value, pa.large_string())

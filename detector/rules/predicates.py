@@ -47,11 +47,61 @@ def field_kind(name: str) -> str | None:
     return "date" if kind == "date" else "text"
 
 
+class Distinct:
+    """The distinct values of a table's columns, computed once and shared by all rules.
+
+    Text predicates run on each distinct value once and broadcast the answer to the
+    rows through integer codes: a million declarations hold a few thousand distinct HS
+    codes, countries or consignees, so regexes, lower-casing and table look-ups cost
+    what the distinct values cost, not what the rows cost.
+    """
+
+    def __init__(self, table: pd.DataFrame):
+        self.table = table
+        self._fields: dict[str, tuple[np.ndarray, pd.Series]] = {}
+        self._rows: dict[tuple[str, ...], tuple[np.ndarray, pd.DataFrame]] = {}
+
+    def field(self, name: str) -> tuple[np.ndarray, pd.Series]:
+        """Row codes (-1 = missing) and the distinct values of one column."""
+        if name not in self._fields:
+            codes, uniques = pd.factorize(self.table[name], use_na_sentinel=True)
+            self._fields[name] = (codes, pd.Series(uniques, dtype=self.table[name].dtype))
+        return self._fields[name]
+
+    def rows(self, names: list[str]) -> tuple[np.ndarray, pd.DataFrame]:
+        """Row codes (-1 = some value missing) and the distinct combinations of columns."""
+        key = tuple(names)
+        if key not in self._rows:
+            n = len(self.table)
+            combined = np.zeros(n, dtype=np.int64)
+            missing = np.zeros(n, dtype=bool)
+            for name in names:
+                field_codes, uniques = self.field(name)
+                missing |= field_codes < 0
+                # Re-factorize after each column so the combined key never overflows.
+                combined = pd.factorize(combined * (len(uniques) + 1) + field_codes + 1)[0]
+            codes = np.full(n, -1, dtype=np.int64)
+            codes[~missing] = pd.factorize(combined[~missing])[0]
+            representative = np.zeros(int(codes.max()) + 1 if n else 0, dtype=np.int64)
+            representative[codes[~missing]] = np.flatnonzero(~missing)
+            distinct = self.table[list(names)].iloc[representative].reset_index(drop=True)
+            self._rows[key] = (codes, distinct)
+        return self._rows[key]
+
+
+def broadcast(per_value: np.ndarray, codes: np.ndarray) -> pd.arrays.BooleanArray:
+    """Rows get the answer of their distinct value; rows with code -1 are unknown."""
+    values = np.append(np.asarray(per_value, dtype=bool), False)[codes]
+    return boolean(values, codes < 0)
+
+
 @dataclass
 class Context:
-    """What predicates may read besides the table: where reference tables live, and the
-    values that group predicates name with ``as:`` (shown in reason templates)."""
+    """What predicates may read besides the table: the shared distinct values, where
+    reference tables live, and the values that group predicates name with ``as:``
+    (shown in reason templates)."""
 
+    distinct: Distinct
     reference_dirs: tuple[Path, ...] = ()
     named: dict[str, pd.Series] | None = None
     evaluate: Callable | None = None  # evaluates a nested condition (group ``where:``)
@@ -105,8 +155,11 @@ def compile_regex(pattern: str) -> None:
         raise ValueError(f"invalid pattern (RE2 syntax, no backreferences or lookaround): {exc}") from exc
 
 
-def _match(series: pd.Series, pattern: str) -> pd.arrays.BooleanArray:
-    return _from_arrow(pc.match_substring_regex(_arrow_text(series), pattern, ignore_case=True))
+def _match(ctx: Context, field: str, pattern: str) -> pd.arrays.BooleanArray:
+    """Case-insensitive RE2 search on each distinct value of ``field``."""
+    codes, uniques = ctx.distinct.field(field)
+    found = pc.match_substring_regex(_arrow_text(uniques), pattern, ignore_case=True)
+    return broadcast(found.to_numpy(zero_copy_only=False), codes)
 
 
 def _any_of(results: list[pd.arrays.BooleanArray]) -> pd.arrays.BooleanArray:
@@ -130,7 +183,8 @@ def in_(table: pd.DataFrame, ctx: Context, field: str, values: list) -> pd.array
     elif field_kind(field) == "date":
         result = column.isin(pd.to_datetime([str(v) for v in values])).to_numpy()
     else:
-        result = _lower(column).isin([str(v).lower() for v in values]).to_numpy(dtype=bool)
+        codes, uniques = ctx.distinct.field(field)
+        return broadcast(_lower(uniques).isin([str(v).lower() for v in values]).to_numpy(dtype=bool), codes)
     return boolean(result, column.isna().to_numpy())
 
 
@@ -182,16 +236,16 @@ def keywords(table: pd.DataFrame, ctx: Context, fields: list[str], any: list[str
     if table_name:
         phrases += [p for p in load_reference(table_name, ctx.reference_dirs)[column] if p]
     pattern = _phrase_regex(phrases, whole=(match == "whole"))
-    return _any_of([_match(table[f], pattern) for f in fields if f in table])
+    return _any_of([_match(ctx, f, pattern) for f in fields if f in table])
 
 
 def regex(table: pd.DataFrame, ctx: Context, fields: list[str], pattern: str) -> pd.arrays.BooleanArray:
-    return _any_of([_match(table[f], pattern) for f in fields if f in table])
+    return _any_of([_match(ctx, f, pattern) for f in fields if f in table])
 
 
 def hs_prefix(table: pd.DataFrame, ctx: Context, prefixes: list[str], field: str = "hs_code") -> pd.arrays.BooleanArray:
     pattern = "^(?:" + "|".join(sorted(set(prefixes))) + ")"
-    return _match(table[field], pattern)
+    return _match(ctx, field, pattern)
 
 
 def in_table(table: pd.DataFrame, ctx: Context, table_name: str, match: dict[str, dict],
@@ -207,31 +261,30 @@ def in_table(table: pd.DataFrame, ctx: Context, table_name: str, match: dict[str
         reference = reference[reference[column].str.lower().isin([a.lower() for a in allowed])]
     prefix_field = next((f for f, spec in match.items() if spec["by"] == "prefix"), None)
     exact_fields = [f for f, spec in match.items() if spec["by"] == "exact"]
-    unknown = np.zeros(len(table), dtype=bool)
-    for f in match:
-        unknown |= table[f].isna().to_numpy()
+    codes, distinct = ctx.distinct.rows(list(match))
     lengths = (reference[match[prefix_field]["column"]].str.len() if prefix_field
                else pd.Series(0, index=reference.index))
     windows = (reference[["valid_from", "valid_to"]] if valid_on
                else pd.DataFrame({"valid_from": "", "valid_to": ""}, index=reference.index))
     result = np.zeros(len(table), dtype=bool)
-    row_exact = [_lower(table[f]) for f in exact_fields]
+    distinct_exact = [_lower(distinct[f]) for f in exact_fields]
     groups = pd.concat([lengths.rename("length"), windows], axis=1).drop_duplicates()
     for length, valid_from, valid_to in groups.itertuples(index=False):
         chosen = reference[(lengths == length) & (windows["valid_from"] == valid_from)
                            & (windows["valid_to"] == valid_to)]
         table_parts = [chosen[match[f]["column"]].str.lower() for f in exact_fields]
-        row_parts = list(row_exact)
+        distinct_parts = list(distinct_exact)
         if prefix_field:
             table_parts.append(chosen[match[prefix_field]["column"]].str.lower())
-            value = _lower(table[prefix_field])
-            row_parts.append(value.str.slice(0, int(length)).where(value.str.len() >= int(length)))
+            value = _lower(distinct[prefix_field])
+            distinct_parts.append(value.str.slice(0, int(length)).where(value.str.len() >= int(length)))
         keys = set(_joined(table_parts))
-        hit = _joined(row_parts).isin(keys).to_numpy(dtype=bool)
+        hit = broadcast(_joined(distinct_parts).isin(keys).to_numpy(dtype=bool), codes)
+        hit = hit.to_numpy(dtype=bool, na_value=False)
         if valid_on:
             hit = hit & _within(table[valid_on], valid_from, valid_to)
         result |= hit
-    return boolean(result, unknown & ~result)
+    return boolean(result, (codes < 0) & ~result)
 
 
 def _joined(parts: list[pd.Series]) -> pd.Series:
@@ -274,7 +327,7 @@ def _group_aggregate(table, ctx, by, values, minimum, within_days, date, where, 
     so the cost is O(n log n) whatever the group sizes.
     """
     n = len(table)
-    group = table[by].groupby(by, dropna=True, sort=False).ngroup().to_numpy()
+    group, _ = ctx.distinct.rows(list(by))
     eligible = group >= 0
     if where is not None:
         eligible &= np.asarray(ctx.evaluate(where, table).fillna(False), dtype=bool)

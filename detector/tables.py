@@ -1,0 +1,41 @@
+"""Column-wise text helpers shared by validation (row errors) and risk (hits, reasons).
+
+Both need "join the texts that belong to each row" over millions of rows; a Python
+loop over rows would dominate the run, so the texts become one pyarrow list array and
+pyarrow joins each row's list in C++.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+
+def join_per_row(rows: np.ndarray, texts: pa.Array, n_rows: int, separator: str) -> pd.Series:
+    """Join ``texts[i]`` into the cell of row ``rows[i]``, in the given order.
+
+    Parameters
+    ----------
+    rows : ndarray of int
+        Row (0-based) of each text; texts of one row are joined in their order here.
+    texts : pyarrow string array (or chunked array)
+        Same length as ``rows``.
+    n_rows : int
+        Rows of the result; a row with no text gets ''.
+    separator : str
+
+    Returns
+    -------
+    Series of str, length ``n_rows``.
+    """
+    rows = np.asarray(rows, dtype=np.int64)
+    if isinstance(texts, pa.ChunkedArray):
+        texts = texts.combine_chunks()
+    order = np.argsort(rows, kind="stable")
+    offsets = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=n_rows))]).astype(np.int64)
+    values = texts.cast(pa.large_string()).take(pa.array(order))
+    lists = pa.LargeListArray.from_arrays(pa.array(offsets), values)
+    joined = pc.binary_join(lists, pa.scalar(separator, pa.large_string()))
+    return pd.Series(joined.to_pandas(), dtype="str")
