@@ -77,14 +77,15 @@ def score(
         rule_set = detector.load_rules(rules, include_default=not no_default_rules)
         show_progress = sys.stderr.isatty() and not quiet and file.is_file() \
             and file.stat().st_size > _PROGRESS_BYTES
-        with _progress(show_progress, len(rule_set)) as advance:
-            advance("reading")
+        with _progress(show_progress, len(rule_set)) as done:
             declarations = detector.load_declarations(file, mapping, delimiter=delimiter, encoding=encoding)
-            result = detector.score(declarations, rule_set, on_rule=lambda rule: advance(rule.id))
+            done("rules")
+            result = detector.score(declarations, rule_set, on_rule=lambda rule: done("rules"))
             chosen = output_format(output or "", fmt)
             target = output or Path(f"{file.stem}.scored.{chosen}")
-            advance("writing")
+            done("writing")
             detector.write_output(result, target, chosen)
+            done("done")
         if not quiet:
             for line in result.summary.lines():
                 typer.echo(line, err=True)
@@ -93,7 +94,10 @@ def score(
 
 @contextmanager
 def _progress(enabled: bool, n_rules: int):
-    """A progress bar on stderr over reading, each rule and writing; silent when off."""
+    """A progress bar on stderr over reading, each rule and writing; silent when off.
+
+    Yields ``done(label)``: one step finished, ``label`` names what runs next.
+    """
     if not enabled:
         yield lambda _label: None
         return
@@ -102,12 +106,12 @@ def _progress(enabled: bool, n_rules: int):
 
     with Progress(TextColumn("{task.description:<16}"), BarColumn(), TimeElapsedColumn(),
                   console=Console(stderr=True), transient=True) as bar:
-        task = bar.add_task("reading", total=n_rules + 2)
+        task = bar.add_task("reading", total=n_rules + 3)
 
-        def advance(label: str) -> None:
+        def done(label: str) -> None:
             bar.update(task, advance=1, description=label)
 
-        yield advance
+        yield done
 
 
 @app.command()
