@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from detector.errors import DetectorError
-from detector.rules.evaluate import RuleResults, severity_rank
+from detector.rules.evaluate import RuleResults, severity_rank, text_scalar
 from detector.tables import join_per_row
 
 LANES = ("red", "yellow", "green")
@@ -71,11 +71,10 @@ def combine(results: RuleResults, n_rows: int, policy: RiskPolicy = RiskPolicy()
         severity = results.rules[rule_id].severity
         survival[rows] *= 1.0 - policy.severity_weights[severity]
         critical[rows] |= severity == "critical"
-        reasons = pa.array(results.reasons[rule_id], from_pandas=True)
+        reasons = pa.array(results.reasons[rule_id], from_pandas=True).cast(pa.large_string())
         hit_rows.append(rows)
-        hit_ids.append(pa.repeat(pa.scalar(rule_id, pa.large_string()), len(rows)))
-        hit_texts.append(pc.binary_join_element_wise(
-            f"[{rule_id}] ", reasons.cast(pa.string()), "").cast(pa.large_string()))
+        hit_ids.append(pa.repeat(text_scalar(rule_id), len(rows)))
+        hit_texts.append(pc.binary_join_element_wise(text_scalar(f"[{rule_id}] "), reasons, text_scalar("")))
     rows = np.concatenate(hit_rows) if hit_rows else np.zeros(0, dtype=np.int64)
     risk = np.round(1.0 - survival, 4)
     lane = np.where(critical | (risk >= policy.red), "red",
@@ -83,10 +82,7 @@ def combine(results: RuleResults, n_rows: int, policy: RiskPolicy = RiskPolicy()
     return pd.DataFrame({
         "risk_score": risk,
         "lane": pd.Series(lane, dtype="str"),
-        "rule_hits": join_per_row(rows, _concat(hit_ids), n_rows, HIT_SEPARATOR),
-        "reasons": join_per_row(rows, _concat(hit_texts), n_rows, REASON_SEPARATOR),
+        "rule_hits": join_per_row(rows, pa.chunked_array(hit_ids, pa.large_string()), n_rows, HIT_SEPARATOR),
+        "reasons": join_per_row(rows, pa.chunked_array(hit_texts, pa.large_string()), n_rows,
+                                REASON_SEPARATOR),
     })
-
-
-def _concat(arrays: list[pa.Array]) -> pa.Array:
-    return pa.concat_arrays(arrays) if arrays else pa.array([], pa.large_string())

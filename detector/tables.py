@@ -31,11 +31,11 @@ def join_per_row(rows: np.ndarray, texts: pa.Array, n_rows: int, separator: str)
     Series of str, length ``n_rows``.
     """
     rows = np.asarray(rows, dtype=np.int64)
-    if isinstance(texts, pa.ChunkedArray):
-        texts = texts.combine_chunks()
     order = np.argsort(rows, kind="stable")
     offsets = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=n_rows))]).astype(np.int64)
     values = texts.cast(pa.large_string()).take(pa.array(order))
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
     lists = pa.LargeListArray.from_arrays(pa.array(offsets), values)
     joined = pc.binary_join(lists, pa.scalar(separator, pa.large_string()))
     return pd.Series(joined.to_pandas(), dtype="str")
