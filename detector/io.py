@@ -171,8 +171,9 @@ def _read_csv_arrow(path: Path, header: list[str], delimiter: str, encoding: str
             column_names=names, skip_rows=1, encoding="utf8" if encoding.startswith("utf") else encoding,
         ),
         parse_options=pa_csv.ParseOptions(delimiter=delimiter, newlines_in_values=True),
+        # large_string is what pandas' string dtype holds, so the hand-over is no copy.
         convert_options=pa_csv.ConvertOptions(
-            column_types={name: pa.string() for name in names},
+            column_types={name: pa.large_string() for name in names},
             strings_can_be_null=False, quoted_strings_can_be_null=False,
         ),
     )
@@ -241,17 +242,35 @@ def _to_arrow(frame: pd.DataFrame) -> pa.Table:
 def _neutralise_formulas(table: pa.Table) -> pa.Table:
     """Prefix text cells that a spreadsheet would run as a formula with an apostrophe.
 
-    Plain numbers such as ``-12.5`` are left alone: they are values, not formulas. Only
-    columns that have a cell starting with a risky character pay for the regex.
+    Plain numbers such as ``-12.5`` are left alone: they are values, not formulas. The
+    first byte of every cell is read straight from the Arrow buffers, so only columns
+    that hold a risky cell pay for the regex.
     """
     columns = []
     for column in table.columns:
-        if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
-            first = pc.utf8_slice_codeunits(column, 0, 1)
-            starts_risky = pc.is_in(first, value_set=pa.array(_FORMULA_CHARACTERS, first.type))
-            if pc.any(starts_risky).as_py():
-                risky = pc.and_(starts_risky, pc.invert(pc.match_substring_regex(column, _PLAIN_NUMBER)))
-                quote, empty = pa.scalar("'", column.type), pa.scalar("", column.type)
-                column = pc.if_else(risky, pc.binary_join_element_wise(quote, column, empty), column)
+        if (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)) \
+                and _any_risky_first_byte(column):
+            starts_risky = pc.is_in(pc.utf8_slice_codeunits(column, 0, 1),
+                                    value_set=pa.array(_FORMULA_CHARACTERS, column.type))
+            risky = pc.and_(starts_risky, pc.invert(pc.match_substring_regex(column, _PLAIN_NUMBER)))
+            quote, empty = pa.scalar("'", column.type), pa.scalar("", column.type)
+            column = pc.if_else(risky, pc.binary_join_element_wise(quote, column, empty), column)
         columns.append(column)
     return pa.table(columns, names=table.column_names)
+
+
+_RISKY_BYTES = np.frombuffer("".join(_FORMULA_CHARACTERS).encode(), dtype=np.uint8)
+
+
+def _any_risky_first_byte(column: pa.ChunkedArray) -> bool:
+    """Whether some non-empty cell starts with a formula character (nulls ignored)."""
+    offset_type = np.int64 if pa.types.is_large_string(column.type) else np.int32
+    for chunk in column.chunks:
+        _validity, offsets, data = chunk.buffers()
+        if data is None:
+            continue
+        starts = np.frombuffer(offsets, dtype=offset_type)[chunk.offset:chunk.offset + len(chunk) + 1]
+        first = starts[:-1][starts[1:] > starts[:-1]]
+        if np.isin(np.frombuffer(data, dtype=np.uint8)[first], _RISKY_BYTES).any():
+            return True
+    return False

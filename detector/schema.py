@@ -100,6 +100,7 @@ PROBLEM_COLUMNS = ["row", "column", "field", "value", "problem"]
 _ISO_DATE_RE = re.compile(
     r"^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?$")
 _HS_CODE_RE = re.compile(r"\d{4,10}")
+_NUMBER = r"^[+-]?(?:\d+\.?\d*|\.\d+)(?:e[+-]?\d+)?$|^[+-]?inf(?:inity)?$"
 _HS_SEPARATORS = re.compile(r"[.\s\-]")
 
 
@@ -344,10 +345,13 @@ def _is_text(values: pd.Series) -> bool:
 
 
 def _clean_text(values: pd.Series) -> pd.Series:
-    """Strip text cells; empty cells become missing."""
-    text = values.astype("str") if not _is_text(values) else values
-    text = text.astype("str").str.strip()
-    return text.where(text != "", None).astype("str")
+    """Strip text cells; empty cells become missing (pyarrow kernels, no copy to objects)."""
+    text = pa.array(values.astype("str"), from_pandas=True)
+    trimmed = pc.utf8_trim_whitespace(text)
+    cleaned = pc.if_else(pc.equal(trimmed, ""), pa.scalar(None, trimmed.type), trimmed)
+    result = cleaned.to_pandas().astype("str")
+    result.index = values.index
+    return result
 
 
 def _per_distinct(values: pd.Series, function) -> pd.Series:
@@ -387,15 +391,18 @@ def _date(raw: pd.Series, spec: Field, fmt: str | None):
         return raw.dt.tz_localize(None).dt.normalize() if raw.dt.tz else raw.dt.normalize(), []
     text = _clean_text(raw)
     present = text.notna().to_numpy()
+    # A year of declarations holds a few hundred distinct dates: parse each once.
+    codes, uniques = pd.factorize(text)
     if fmt:
-        parsed = pd.to_datetime(text, format=fmt, errors="coerce")
+        parsed = pd.to_datetime(pd.Series(uniques, dtype="str"), format=fmt, errors="coerce")
         expected = f"expected a date in format {fmt}"
     else:
-        iso_day = _per_distinct(text, lambda t: t[:10] if _ISO_DATE_RE.match(t) else None)
+        iso_day = pd.Series([u[:10] if _ISO_DATE_RE.match(u) else None for u in uniques], dtype="str")
         parsed = pd.to_datetime(iso_day, format="%Y-%m-%d", errors="coerce")
         expected = "expected an ISO date YYYY-MM-DD"
-    bad = present & parsed.isna().to_numpy()
-    return parsed.astype("datetime64[s]"), [(bad, expected)]
+    days = np.append(parsed.to_numpy(dtype="datetime64[s]"), np.datetime64("NaT", "s"))[codes]
+    bad = present & np.isnat(days)
+    return pd.Series(days, index=raw.index), [(bad, expected)]
 
 
 def _amount(raw: pd.Series, spec: Field, _fmt: str | None, whole: bool = False):
@@ -427,13 +434,18 @@ def _amount(raw: pd.Series, spec: Field, _fmt: str | None, whole: bool = False):
 
 
 def _parse_numbers(text: pd.Series) -> pd.Series:
-    """Text -> float64, NaN where a cell is not a number. pyarrow's cast is fast and
-    strict; only a column holding a bad cell takes pandas' slower, forgiving path."""
-    try:
-        parsed = pc.cast(pa.array(text, from_pandas=True), pa.float64())
-        return pd.Series(parsed.to_numpy(zero_copy_only=False), index=text.index, dtype="float64")
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        return pd.to_numeric(text, errors="coerce").astype("float64")
+    """Text -> float64, NaN where a cell is not a plain decimal number.
+
+    One RE2 pass marks the cells that are numbers and pyarrow casts only those, so a
+    column with a bad cell costs no more than a clean one.
+    """
+    array = pa.array(text, from_pandas=True)
+    numeric = pc.match_substring_regex(array, _NUMBER, ignore_case=True)
+    kept = pc.if_else(numeric, array, pa.scalar(None, array.type))
+    parsed = pc.cast(kept, pa.float64())
+    if isinstance(parsed, pa.ChunkedArray):
+        parsed = parsed.combine_chunks()
+    return pd.Series(parsed.to_numpy(zero_copy_only=False), index=text.index, dtype="float64")
 
 
 def _count(raw: pd.Series, spec: Field, fmt: str | None):

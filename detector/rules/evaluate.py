@@ -17,9 +17,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from detector.rules.model import SEVERITIES, AllOf, AnyOf, Condition, Leaf, Not, Rule, RuleSet
-from detector.rules.predicates import PREDICATES, Context, Distinct
+from detector.rules.predicates import PREDICATES, Context, TableCache
 
 MISSING_TEXT = "(missing)"
+# Group predicates may name their totals for the reason template (``as:``), which the
+# rule's own context must receive, so their results are not shared between rules.
+_STATEFUL = {"group_count", "group_sum"}
 
 
 @dataclass
@@ -46,7 +49,12 @@ def evaluate_condition(condition: Condition, table: pd.DataFrame, ctx: Context) 
     """Evaluate a condition tree with Kleene logic; unknown stays missing."""
     if isinstance(condition, Leaf):
         predicate = PREDICATES[condition.name]
-        return predicate.function(table, ctx, **condition.args)
+        if condition.name in _STATEFUL or table is not ctx.cache.table:
+            return predicate.function(table, ctx, **condition.args)
+        key = (condition.name, repr(sorted(condition.args.items())), ctx.reference_dirs)
+        if key not in ctx.cache.results:
+            ctx.cache.results[key] = predicate.function(table, ctx, **condition.args)
+        return ctx.cache.results[key]
     if isinstance(condition, Not):
         return ~evaluate_condition(condition.child, table, ctx)
     results = [evaluate_condition(child, table, ctx) for child in condition.children]
@@ -57,14 +65,14 @@ def evaluate_condition(condition: Condition, table: pd.DataFrame, ctx: Context) 
 
 
 def evaluate_rule(rule: Rule, table: pd.DataFrame,
-                  distinct: Distinct | None = None) -> tuple[np.ndarray, pd.Series]:
+                  cache: TableCache | None = None) -> tuple[np.ndarray, pd.Series]:
     """Hits (bool per row) and the rendered reasons of the rows hit (indexed by row).
 
-    ``distinct`` shares the table's distinct values between rules; pass the same one
-    for every rule evaluated on one table.
+    ``cache`` shares distinct values and predicate results between rules; pass the
+    same one for every rule evaluated on one table.
     """
     named: dict[str, pd.Series] = {}
-    ctx = Context(distinct or Distinct(table), reference_dirs=rule.reference_dirs, named=named)
+    ctx = Context(cache or TableCache(table), reference_dirs=rule.reference_dirs, named=named)
     ctx.evaluate = lambda condition, frame: evaluate_condition(condition, frame, ctx)
     outcome = evaluate_condition(rule.when, table, ctx)
     hits = outcome.to_numpy(dtype=bool, na_value=False) & _in_force(rule, table)
@@ -129,13 +137,13 @@ def evaluate_rules(rule_set: RuleSet, table: pd.DataFrame,
     hits: dict[str, np.ndarray] = {}
     reasons: dict[str, pd.Series] = {}
     skipped: dict[str, str] = {}
-    distinct = Distinct(table)
+    cache = TableCache(table)
     for rule in rule_set:
         absent = missing_fields(rule, table.columns)
         if absent:
             skipped[rule.id] = f"needs column(s) the file lacks: {', '.join(absent)}"
             continue
-        hits[rule.id], reasons[rule.id] = evaluate_rule(rule, table, distinct)
+        hits[rule.id], reasons[rule.id] = evaluate_rule(rule, table, cache)
         if on_rule is not None:
             on_rule(rule)
     return RuleResults(

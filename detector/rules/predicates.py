@@ -47,17 +47,20 @@ def field_kind(name: str) -> str | None:
     return "date" if kind == "date" else "text"
 
 
-class Distinct:
-    """The distinct values of a table's columns, computed once and shared by all rules.
+class TableCache:
+    """What rules evaluated on one table share: distinct column values and results.
 
     Text predicates run on each distinct value once and broadcast the answer to the
     rows through integer codes: a million declarations hold a few thousand distinct HS
     codes, countries or consignees, so regexes, lower-casing and table look-ups cost
-    what the distinct values cost, not what the rows cost.
+    what the distinct values cost, not what the rows cost. Packs also repeat the same
+    condition in many rules (a YAML anchor such as "rare-earth HS code"), so each
+    predicate call's result is kept in ``results`` and computed once per table.
     """
 
     def __init__(self, table: pd.DataFrame):
         self.table = table
+        self.results: dict[tuple, pd.arrays.BooleanArray] = {}
         self._fields: dict[str, tuple[np.ndarray, pd.Series]] = {}
         self._rows: dict[tuple[str, ...], tuple[np.ndarray, pd.DataFrame]] = {}
 
@@ -73,20 +76,31 @@ class Distinct:
         key = tuple(names)
         if key not in self._rows:
             n = len(self.table)
-            combined = np.zeros(n, dtype=np.int64)
-            missing = np.zeros(n, dtype=bool)
-            for name in names:
+            first_codes, first_uniques = self.field(names[0])
+            codes, size = first_codes.astype(np.int64), len(first_uniques)
+            for name in names[1:]:
                 field_codes, uniques = self.field(name)
-                missing |= field_codes < 0
-                # Re-factorize after each column so the combined key never overflows.
-                combined = pd.factorize(combined * (len(uniques) + 1) + field_codes + 1)[0]
-            codes = np.full(n, -1, dtype=np.int64)
-            codes[~missing] = pd.factorize(combined[~missing])[0]
+                if size * (len(uniques) + 1) >= 2**62:  # keep the combined key in int64
+                    codes, size = _renumber(codes), int(codes.max()) + 1
+                codes = np.where((codes < 0) | (field_codes < 0), -1,
+                                 codes * (len(uniques) + 1) + field_codes)
+                size *= len(uniques) + 1
+            if len(names) > 1:
+                codes = _renumber(codes)
+            missing = codes < 0
             representative = np.zeros(int(codes.max()) + 1 if n else 0, dtype=np.int64)
             representative[codes[~missing]] = np.flatnonzero(~missing)
             distinct = self.table[list(names)].iloc[representative].reset_index(drop=True)
             self._rows[key] = (codes, distinct)
         return self._rows[key]
+
+
+def _renumber(codes: np.ndarray) -> np.ndarray:
+    """Codes 0..k-1 for the non-negative entries, in order of first appearance."""
+    present = codes >= 0
+    out = np.full(len(codes), -1, dtype=np.int64)
+    out[present] = pd.factorize(codes[present])[0]
+    return out
 
 
 def broadcast(per_value: np.ndarray, codes: np.ndarray) -> pd.arrays.BooleanArray:
@@ -101,7 +115,7 @@ class Context:
     reference tables live, and the values that group predicates name with ``as:``
     (shown in reason templates)."""
 
-    distinct: Distinct
+    cache: TableCache
     reference_dirs: tuple[Path, ...] = ()
     named: dict[str, pd.Series] | None = None
     evaluate: Callable | None = None  # evaluates a nested condition (group ``where:``)
@@ -157,7 +171,7 @@ def compile_regex(pattern: str) -> None:
 
 def _match(ctx: Context, field: str, pattern: str) -> pd.arrays.BooleanArray:
     """Case-insensitive RE2 search on each distinct value of ``field``."""
-    codes, uniques = ctx.distinct.field(field)
+    codes, uniques = ctx.cache.field(field)
     found = pc.match_substring_regex(_arrow_text(uniques), pattern, ignore_case=True)
     return broadcast(found.to_numpy(zero_copy_only=False), codes)
 
@@ -183,7 +197,7 @@ def in_(table: pd.DataFrame, ctx: Context, field: str, values: list) -> pd.array
     elif field_kind(field) == "date":
         result = column.isin(pd.to_datetime([str(v) for v in values])).to_numpy()
     else:
-        codes, uniques = ctx.distinct.field(field)
+        codes, uniques = ctx.cache.field(field)
         return broadcast(_lower(uniques).isin([str(v).lower() for v in values]).to_numpy(dtype=bool), codes)
     return boolean(result, column.isna().to_numpy())
 
@@ -261,7 +275,7 @@ def in_table(table: pd.DataFrame, ctx: Context, table_name: str, match: dict[str
         reference = reference[reference[column].str.lower().isin([a.lower() for a in allowed])]
     prefix_field = next((f for f, spec in match.items() if spec["by"] == "prefix"), None)
     exact_fields = [f for f, spec in match.items() if spec["by"] == "exact"]
-    codes, distinct = ctx.distinct.rows(list(match))
+    codes, distinct = ctx.cache.rows(list(match))
     lengths = (reference[match[prefix_field]["column"]].str.len() if prefix_field
                else pd.Series(0, index=reference.index))
     windows = (reference[["valid_from", "valid_to"]] if valid_on
@@ -327,7 +341,7 @@ def _group_aggregate(table, ctx, by, values, minimum, within_days, date, where, 
     so the cost is O(n log n) whatever the group sizes.
     """
     n = len(table)
-    group, _ = ctx.distinct.rows(list(by))
+    group, _ = ctx.cache.rows(list(by))
     eligible = group >= 0
     if where is not None:
         eligible &= np.asarray(ctx.evaluate(where, table).fillna(False), dtype=bool)

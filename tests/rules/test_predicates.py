@@ -7,7 +7,7 @@ import pytest
 from detector.features import derive
 from detector.rules.evaluate import evaluate_condition
 from detector.rules.parse import _RuleParser
-from detector.rules.predicates import Context, Distinct
+from detector.rules.predicates import Context, TableCache
 from detector.schema import validate
 from tests.conftest import frame
 
@@ -20,7 +20,7 @@ def run(condition, rows, reference_dirs=()):
     """Evaluate a YAML-shaped condition: True / False / None (unknown) per row."""
     parsed = _RuleParser({}, "test.yaml", 1, tuple(reference_dirs)).condition(condition, "when")
     data = table(rows)
-    ctx = Context(Distinct(data), reference_dirs=tuple(reference_dirs), named={})
+    ctx = Context(TableCache(data), reference_dirs=tuple(reference_dirs), named={})
     ctx.evaluate = lambda c, t: evaluate_condition(c, t, ctx)
     result = evaluate_condition(parsed, data, ctx)
     return [None if pd.isna(v) else bool(v) for v in result]
