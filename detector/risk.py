@@ -17,8 +17,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from detector.errors import DetectorError
-from detector.rules.evaluate import RuleResults, severity_rank, text_scalar
-from detector.tables import join_per_row
+from detector.rules.evaluate import RuleResults, severity_rank
+from detector.tables import join_per_row, text_scalar
 
 LANES = ("red", "yellow", "green")
 OUTPUT_COLUMNS = ("risk_score", "lane", "rule_hits", "reasons", "status", "errors")

@@ -13,6 +13,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 
+def text_scalar(value: str | None) -> pa.Scalar:
+    """A large-string scalar: pyarrow joins texts only when all share one type."""
+    return pa.scalar(value, pa.large_string())
+
+
 def join_per_row(rows: np.ndarray, texts: pa.Array, n_rows: int, separator: str) -> pd.Series:
     """Join ``texts[i]`` into the cell of row ``rows[i]``, in the given order.
 
@@ -37,5 +42,5 @@ def join_per_row(rows: np.ndarray, texts: pa.Array, n_rows: int, separator: str)
     if isinstance(values, pa.ChunkedArray):
         values = values.combine_chunks()
     lists = pa.LargeListArray.from_arrays(pa.array(offsets), values)
-    joined = pc.binary_join(lists, pa.scalar(separator, pa.large_string()))
+    joined = pc.binary_join(lists, text_scalar(separator))
     return pd.Series(joined.to_pandas(), dtype="str")

@@ -18,6 +18,7 @@ import pyarrow.compute as pc
 
 from detector.rules.model import SEVERITIES, AllOf, AnyOf, Condition, Leaf, Not, Rule, RuleSet
 from detector.rules.predicates import PREDICATES, Context, TableCache
+from detector.tables import text_scalar
 
 MISSING_TEXT = "(missing)"
 # Group predicates may name their totals for the reason template (``as:``), which the
@@ -157,8 +158,3 @@ def evaluate_rules(rule_set: RuleSet, table: pd.DataFrame,
 def severity_rank(severity: str) -> int:
     """0 for low up to 3 for critical."""
     return SEVERITIES.index(severity)
-
-
-def text_scalar(value: str | None) -> pa.Scalar:
-    """A large-string scalar: pyarrow joins texts only when all share one type."""
-    return pa.scalar(value, pa.large_string())

@@ -94,8 +94,3 @@ class RuleSet:
     def get(self, rule_id: str) -> Rule | None:
         """The rule with ``rule_id``, or None."""
         return next((rule for rule in self.rules if rule.id == rule_id), None)
-
-    def subset(self, rule_ids: list[str]) -> "RuleSet":
-        """A rule set with only the given rules, in their load order."""
-        wanted = set(rule_ids)
-        return RuleSet([r for r in self.rules if r.id in wanted], list(self.sources))

@@ -131,13 +131,6 @@ def boolean(values: np.ndarray, unknown: np.ndarray | None = None) -> pd.arrays.
     return pd.arrays.BooleanArray(values & ~mask, mask)
 
 
-def _from_arrow(result: pa.Array | pa.ChunkedArray) -> pd.arrays.BooleanArray:
-    if isinstance(result, pa.ChunkedArray):
-        result = result.combine_chunks() if result.num_chunks else pa.array([], pa.bool_())
-    values = result.fill_null(False).to_numpy(zero_copy_only=False)
-    return boolean(values, result.is_null().to_numpy(zero_copy_only=False))
-
-
 def _arrow_text(series: pd.Series) -> pa.Array:
     array = pa.array(series.astype("str"), from_pandas=True)
     return array.combine_chunks() if isinstance(array, pa.ChunkedArray) else array
