@@ -16,6 +16,7 @@ import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterable
 
 import numpy as np
 import pandas as pd
@@ -216,18 +217,35 @@ def output_format(path: str | Path, explicit: str | None = None) -> str:
 
 def write_table(frame: pd.DataFrame, path: str | Path, fmt: str | None = None) -> Path:
     """Write ``frame`` atomically as CSV, Parquet or JSON lines; return the path."""
+    return write_chunks([frame], path, fmt)
+
+
+def write_chunks(chunks: Iterable[pd.DataFrame], path: str | Path, fmt: str | None = None) -> Path:
+    """Write a stream of same-shaped frames atomically as one CSV, Parquet or JSON-lines
+    file, holding one chunk in memory at a time; return the path."""
     path = Path(path)
     fmt = output_format(path, fmt)
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
     os.close(handle)
+    writer = schema = None
     try:
-        if fmt == "csv":
-            pa_csv.write_csv(_neutralise_formulas(_to_arrow(frame)), temporary)
-        elif fmt == "parquet":
-            pq.write_table(_to_arrow(frame), temporary)
-        else:
-            frame.to_json(temporary, orient="records", lines=True, date_format="iso", force_ascii=False)
+        with open(temporary, "wb") as sink:
+            for chunk in chunks:
+                if fmt == "jsonl":
+                    sink.write(chunk.to_json(orient="records", lines=True, date_format="iso",
+                                             force_ascii=False).encode("utf-8"))
+                    continue
+                table = _to_arrow(chunk)
+                if fmt == "csv":
+                    table = _neutralise_formulas(table)
+                if writer is None:
+                    schema = table.schema
+                    writer = (pa_csv.CSVWriter(sink, schema) if fmt == "csv"
+                              else pq.ParquetWriter(sink, schema))
+                writer.write_table(table.cast(schema))
+            if writer is not None:
+                writer.close()
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)

@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from detector.errors import InputFileError
-from detector.io import read_table, write_table
+from detector.io import read_table, write_chunks, write_table
 from detector.schema import ragged_row_problems
 
 
@@ -110,18 +110,27 @@ def test_writes_each_format(tmp_path, name, fmt):
         assert pd.read_csv(path)["risk_score"].tolist() == [0.5, 0.0]
 
 
-def test_failed_write_leaves_no_file(tmp_path, monkeypatch):
-    target = tmp_path / "o.csv"
+@pytest.mark.parametrize("name", ["o.csv", "o.parquet", "o.jsonl"])
+def test_failed_write_leaves_the_old_file_and_no_part_file(tmp_path, name):
+    target = tmp_path / name
     target.write_text("old complete file")
 
-    def explode(*args, **kwargs):
+    def chunks():
+        yield pd.DataFrame({"a": ["x"]})
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr("detector.io.pa_csv.write_csv", explode)
     with pytest.raises(RuntimeError):
-        write_table(pd.DataFrame({"a": ["x"]}), target)
+        write_chunks(chunks(), target)
     assert target.read_text() == "old complete file"
-    assert os.listdir(tmp_path) == ["o.csv"]
+    assert os.listdir(tmp_path) == [name]
+
+
+def test_chunks_stream_into_one_file(tmp_path):
+    chunks = (pd.DataFrame({"n": [i, i + 1], "text": ["a", "=b"]}) for i in range(0, 6, 2))
+    path = write_chunks(chunks, tmp_path / "o.csv")
+    written = pd.read_csv(path, dtype=str)
+    assert written["n"].tolist() == [str(i) for i in range(6)]
+    assert written["text"].tolist() == ["a", "'=b"] * 3
 
 
 cell_text = st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00\r"),
