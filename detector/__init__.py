@@ -18,6 +18,7 @@ from pathlib import Path
 import pandas as pd
 
 from detector.declarations import Declarations, load_declarations
+from detector.evaluation import Evaluation, evaluate
 from detector.errors import DetectorError, InputFileError, MappingError, ReferenceTableError, RulePackError
 from detector.io import write_table
 from detector.resources import default_rules_dir
@@ -51,7 +52,7 @@ def write_output(result: ScoreResult, path: str | Path, fmt: str | None = None) 
 
 
 __all__ = [
-    "FIELDS", "ColumnMapping", "Declarations", "DetectorError", "InputFileError", "MappingError",
+    "FIELDS", "ColumnMapping", "Declarations", "DetectorError", "Evaluation", "evaluate", "InputFileError", "MappingError",
     "ReferenceTableError", "RiskPolicy", "Rule", "RulePackError", "RuleSet", "ScoreResult",
     "ScoreSummary", "default_rules_dir", "load_declarations", "load_mapping", "load_rules",
     "parse_rules", "score", "test_rules", "validate", "write_output",

@@ -7,6 +7,7 @@ can rely on the code.
 
 from __future__ import annotations
 
+import json
 import sys
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,6 +19,7 @@ import yaml
 
 import detector
 from detector.errors import DetectorError
+from detector.evaluation import format_evaluation, parse_budgets
 from detector.io import OUTPUT_FORMATS, output_format
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
@@ -134,6 +136,40 @@ def validate(
                f"{len(problems)} problems", err=True)
     if len(problems):
         raise typer.Exit(1)
+
+
+@app.command()
+def evaluate(
+    file: Annotated[Path, typer.Argument(help="Labelled declarations, scored or not.")],
+    label_column: Annotated[str, typer.Option("--label-column", help="Column of 0/1 labels.")] = "label",
+    budget: Annotated[str, typer.Option("--budget", help="Inspection budgets in percent, e.g. 1,2,5,10.")]
+    = "1,2,5,10",
+    score_column: Annotated[Optional[list[str]], typer.Option(
+        "--score-column", help="Score column(s) to compare (default risk_score); repeatable.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
+    rules: RulesOption = None,
+    no_default_rules: NoDefaultOption = False,
+    mapping: MappingOption = None,
+    delimiter: DelimiterOption = None,
+    encoding: EncodingOption = None,
+) -> None:
+    """Precision, recall and revenue share at inspection budgets, AP, ROC AUC, recall per
+    pattern and lanes x label. A file without the score column is scored with the rules
+    first."""
+    with _user_errors():
+        budgets = parse_budgets(budget)
+        columns = score_column or ["risk_score"]
+        declarations = detector.load_declarations(file, mapping, delimiter=delimiter, encoding=encoding)
+        table = declarations.raw
+        if any(c not in table.columns for c in columns):
+            rule_set = detector.load_rules(rules, include_default=not no_default_rules)
+            table = detector.score(declarations, rule_set).output
+        results = [detector.evaluate(table, label_column, column, budgets, source=str(file))
+                   for column in columns]
+    if as_json:
+        typer.echo(json.dumps([r.as_dict() for r in results], indent=2))
+    else:
+        typer.echo("\n\n".join(format_evaluation(r) for r in results))
 
 
 @rules_app.command("list")

@@ -94,3 +94,30 @@ def test_rules_test_passes_and_fails_with_details(tmp_path):
     assert failing.exit_code == 1
     assert "FAIL" in failing.stdout
     assert "hit[1]" in failing.stdout and "rule returned no hit" in failing.stdout
+
+
+def test_evaluate_scores_an_unscored_labelled_file_and_prints_tables(write_csv):
+    labelled = ("declaration_id,hs_code,origin_country,export_country,license_number,label,pattern\n"
+                "A,2805301200,VN,CN,,1,mislabelled_origin\nB,2805301200,CN,CN,L-1,0,\n"
+                "C,2846901920,JP,CN,,1,mislabelled_origin\nD,6907210000,CN,CN,,0,\n")
+    result = invoke("evaluate", write_csv(labelled), "--budget", "25,50", "--rules", PACK, "--no-default-rules")
+    assert result.exit_code == 0, result.output
+    assert "risk_score: 4 rows, 2 frauds" in result.stdout
+    assert "recall per pattern:" in result.stdout and "mislabelled_origin" in result.stdout
+
+
+def test_evaluate_json_compares_score_columns(write_csv):
+    scored = "declaration_id,hs_code,label,risk_score,other\nA,2805,1,0.9,0.1\nB,2805,0,0.1,0.9\n"
+    result = invoke("evaluate", write_csv(scored), "--budget", "50", "--json",
+                    "--score-column", "risk_score", "--score-column", "other")
+    assert result.exit_code == 0, result.output
+    import json
+    data = json.loads(result.stdout)
+    assert [d["score_column"] for d in data] == ["risk_score", "other"]
+    assert [d["budgets"][0]["precision"] for d in data] == [1.0, 0.0]
+
+
+def test_evaluate_without_labels_is_a_clear_error(write_csv):
+    result = invoke("evaluate", write_csv("declaration_id,hs_code,risk_score\nA,2805,0.5\n"))
+    assert result.exit_code == 2
+    assert "no label column 'label'" in result.stderr

@@ -1,0 +1,103 @@
+"""Metrics checked against values computed by hand on small tables."""
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from detector.errors import DetectorError
+from detector.evaluation import evaluate, expected_found, parse_budgets
+
+
+def table(scores, labels, **extra):
+    return pd.DataFrame({"risk_score": scores, "label": labels, **extra})
+
+
+def test_precision_recall_at_budgets_without_ties():
+    # 10 rows; frauds at ranks 1, 3 and 6.
+    scores = [0.99, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1]
+    labels = [1, 0, 1, 0, 0, 1, 0, 0, 0, 0]
+    result = evaluate(table(scores, labels), budgets=(10, 20, 30, 60))
+    assert result.budgets["inspected"].tolist() == [1, 2, 3, 6]
+    assert result.budgets["frauds_found"].tolist() == [1, 1, 2, 3]
+    assert result.budgets["precision"].tolist() == [1.0, 0.5, pytest.approx(2 / 3), 0.5]
+    assert result.budgets["recall"].tolist() == [pytest.approx(1 / 3), pytest.approx(1 / 3),
+                                                 pytest.approx(2 / 3), 1.0]
+
+
+def test_ties_at_the_budget_count_the_expected_frauds_of_a_random_pick():
+    # Top row alone, then four rows tied at 0.5 holding one fraud; a 40% budget of 5 rows
+    # takes 2 rows: the top fraud, plus one of four tied rows (1/4 of a fraud expected).
+    scores = [0.9, 0.5, 0.5, 0.5, 0.5]
+    labels = [1, 0, 1, 0, 0]
+    result = evaluate(table(scores, labels), budgets=(40,))
+    assert result.budgets["frauds_found"].iloc[0] == pytest.approx(1.25)
+    assert result.budgets["precision"].iloc[0] == pytest.approx(0.625)
+
+
+def test_ties_make_the_result_independent_of_row_order():
+    scores = [0.5] * 6 + [0.1] * 4
+    labels = [1, 1, 0, 0, 0, 0, 0, 0, 0, 1]
+    forward = evaluate(table(scores, labels), budgets=(30,)).budgets["frauds_found"].iloc[0]
+    backward = evaluate(table(scores[::-1], labels[::-1]), budgets=(30,)).budgets["frauds_found"].iloc[0]
+    assert forward == backward == pytest.approx(1.0)  # 3 of 6 tied rows, 2 frauds among them
+
+
+def test_budget_smaller_than_one_row_inspects_nothing():
+    result = evaluate(table([0.9, 0.1, 0.2], [1, 0, 0]), budgets=(1, 34))
+    assert result.budgets["inspected"].tolist() == [0, 1]
+    assert math.isnan(result.budgets["precision"].iloc[0])
+    assert result.budgets["recall"].iloc[0] == 0.0
+    assert result.budgets["precision"].iloc[1] == 1.0
+
+
+def test_revenue_share_counts_the_money_of_frauds_found():
+    frame = table([0.9, 0.8, 0.1, 0.05], [1, 0, 1, 0], revenue=[300, 999, 100, 50])
+    result = evaluate(frame, budgets=(25, 100))
+    assert result.budgets["revenue_share"].tolist() == [0.75, 1.0]
+
+
+def test_average_precision_and_roc_auc_match_hand_values():
+    result = evaluate(table([0.9, 0.8, 0.7, 0.6], [1, 0, 1, 0]), budgets=(50,))
+    assert result.average_precision == pytest.approx((1 + 2 / 3) / 2)
+    assert result.roc_auc == pytest.approx(0.75)
+
+
+def test_single_class_labels_give_nan_curves():
+    result = evaluate(table([0.9, 0.1], [0, 0]), budgets=(50,))
+    assert math.isnan(result.average_precision) and math.isnan(result.roc_auc)
+    assert math.isnan(result.budgets["recall"].iloc[0])
+
+
+def test_recall_per_pattern_and_lanes():
+    frame = table([0.9, 0.8, 0.1, 0.0], [1, 1, 1, 0], pattern=["a", "b", "b", ""],
+                  lane=["red", "yellow", "green", "green"])
+    result = evaluate(frame, budgets=(25, 50))
+    patterns = result.patterns.set_index("pattern")
+    assert patterns.loc["a", "frauds"] == 1 and patterns.loc["b", "frauds"] == 2
+    assert patterns.loc["a", "recall_at_25pct"] == 1.0 and patterns.loc["b", "recall_at_25pct"] == 0.0
+    assert patterns.loc["b", "recall_at_50pct"] == 0.5
+    assert patterns.loc["b", "recall_flagged_lanes"] == 0.5
+    assert result.lanes.loc["green"].tolist() == [1, 1]
+    assert result.lanes.loc["red"].tolist() == [0, 1]
+
+
+def test_expected_found_takes_all_when_budget_covers_everything():
+    assert expected_found(np.array([0.1, 0.2]), np.array([1, 1]), 5) == 2.0
+
+
+def test_bad_labels_and_budgets_are_clear_errors():
+    with pytest.raises(DetectorError, match="no label column 'illicit'"):
+        evaluate(table([0.1], [1]), label_column="illicit")
+    with pytest.raises(DetectorError, match=r"row 2, column 'label': value 'yes' is not a label"):
+        evaluate(pd.DataFrame({"risk_score": [0.1, 0.2], "label": ["0", "yes"]}))
+    with pytest.raises(DetectorError, match="percentage in"):
+        parse_budgets("0,150")
+    assert parse_budgets("2%") == (2.0,)
+
+
+def test_json_form_has_no_nan():
+    result = evaluate(table([0.9, 0.1], [0, 0]), budgets=(1,))
+    data = result.as_dict()
+    assert data["roc_auc"] is None and data["budgets"][0]["precision"] is None
