@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import codecs
 import csv
+import gzip
+import io
 import os
 import tempfile
 from dataclasses import dataclass
@@ -29,6 +31,7 @@ from detector.errors import InputFileError
 
 OUTPUT_FORMATS = ("csv", "parquet", "jsonl")
 _SNIFF_BYTES = 64 * 1024
+_GZIP_MAGIC = b"\x1f\x8b"
 _DELIMITERS = ",;\t|"
 # Cells starting with these are read as formulas by spreadsheet programs (OWASP CSV
 # injection); a leading apostrophe makes Excel and LibreOffice show them as text.
@@ -57,7 +60,8 @@ def read_table(
     Parameters
     ----------
     path : str or Path
-        ``.parquet`` / ``.pq`` files are read as Parquet, anything else as CSV.
+        ``.parquet`` / ``.pq`` files are read as Parquet, anything else as CSV
+        (gzip-compressed CSV, such as ``history.csv.gz``, is read as it is).
     delimiter, encoding : str, optional
         For CSV; detected from the first 64 KiB when not given (UTF-8, UTF-8 with
         BOM, else Latin-1; one of ``, ; TAB |``).
@@ -116,9 +120,24 @@ def _detect_delimiter(path: Path, first_lines: str) -> str:
         return best if counts[best] else ","
 
 
-def _read_csv(path: Path, delimiter: str | None, encoding: str | None):
+def _is_gzip(path: Path) -> bool:
     with path.open("rb") as handle:
-        sample = handle.read(_SNIFF_BYTES)
+        return handle.read(2) == _GZIP_MAGIC
+
+
+def _open_bytes(path: Path):
+    """The file's bytes, decompressed when it is gzip (customs exports often are)."""
+    return gzip.open(path, "rb") if _is_gzip(path) else path.open("rb")
+
+
+def _read_csv(path: Path, delimiter: str | None, encoding: str | None):
+    try:
+        with _open_bytes(path) as handle:
+            sample = handle.read(_SNIFF_BYTES)
+    except (OSError, EOFError) as exc:
+        raise InputFileError(f"{path}: cannot read the gzip-compressed file: {exc}") from exc
+    if not sample:
+        raise InputFileError(f"{path}: file is empty")
     detected = None if encoding else _detect_encoding(path, sample, complete=len(sample) < _SNIFF_BYTES)
     encoding = encoding or detected
     try:
@@ -137,7 +156,7 @@ def _read_csv(path: Path, delimiter: str | None, encoding: str | None):
     field_counts = None
     try:
         frame = _read_csv_arrow(path, header, delimiter, encoding)
-    except (pa.ArrowInvalid, UnicodeDecodeError):
+    except (pa.ArrowInvalid, UnicodeDecodeError, OSError, EOFError):
         # Ragged rows, stray quotes or a bad byte past the sample: the slow reader
         # keeps every row; a UTF-8 guess that proves wrong falls back to Latin-1,
         # which decodes any byte.
@@ -166,8 +185,9 @@ def _check_header(path: Path, header: list[str]) -> None:
 def _read_csv_arrow(path: Path, header: list[str], delimiter: str, encoding: str) -> pd.DataFrame:
     """Fast path: pyarrow, every column as text; raises ArrowInvalid on any ragged row."""
     names = [h.strip() for h in header]
+    source = pa.input_stream(str(path), compression="gzip" if _is_gzip(path) else None)
     table = pa_csv.read_csv(
-        path,
+        source,
         read_options=pa_csv.ReadOptions(
             column_names=names, skip_rows=1, encoding="utf8" if encoding.startswith("utf") else encoding,
         ),
@@ -188,10 +208,13 @@ def _read_csv_python(path: Path, header: list[str], delimiter: str,
     and, when some row is ragged, the number of fields of every row."""
     names = [h.strip() for h in header]
     width = len(names)
-    with path.open("r", encoding=encoding, newline="", errors="strict") as handle:
-        reader = csv.reader(handle, delimiter=delimiter, strict=False)
-        next(reader, None)
-        records = [row for row in reader if row]
+    try:
+        with io.TextIOWrapper(_open_bytes(path), encoding=encoding, newline="", errors="strict") as handle:
+            reader = csv.reader(handle, delimiter=delimiter, strict=False)
+            next(reader, None)
+            records = [row for row in reader if row]
+    except (OSError, EOFError) as exc:  # a truncated or corrupt gzip stream
+        raise InputFileError(f"{path}: cannot read the gzip-compressed file: {exc}") from exc
     padded = [row[:width] + [""] * (width - len(row)) for row in records]
     frame = pd.DataFrame(padded, columns=names, dtype="str") if padded else pd.DataFrame(
         {name: pd.Series(dtype="str") for name in names})
@@ -231,21 +254,23 @@ def write_chunks(chunks: Iterable[pd.DataFrame], path: str | Path, fmt: str | No
     writer = schema = None
     try:
         with open(temporary, "wb") as sink:
-            for chunk in chunks:
-                if fmt == "jsonl":
-                    sink.write(chunk.to_json(orient="records", lines=True, date_format="iso",
-                                             force_ascii=False).encode("utf-8"))
-                    continue
-                table = _to_arrow(chunk)
-                if fmt == "csv":
-                    table = _neutralise_formulas(table)
-                if writer is None:
-                    schema = table.schema
-                    writer = (pa_csv.CSVWriter(sink, schema) if fmt == "csv"
-                              else pq.ParquetWriter(sink, schema))
-                writer.write_table(table.cast(schema))
-            if writer is not None:
-                writer.close()
+            try:
+                for chunk in chunks:
+                    if fmt == "jsonl":
+                        sink.write(chunk.to_json(orient="records", lines=True, date_format="iso",
+                                                 force_ascii=False).encode("utf-8"))
+                        continue
+                    table = _to_arrow(chunk)
+                    if fmt == "csv":
+                        table = _neutralise_formulas(table)
+                    if writer is None:
+                        schema = table.schema
+                        writer = (pa_csv.CSVWriter(sink, schema) if fmt == "csv"
+                                  else pq.ParquetWriter(sink, schema))
+                    writer.write_table(table.cast(schema))
+            finally:
+                if writer is not None:
+                    writer.close()
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)

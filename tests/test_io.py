@@ -164,3 +164,16 @@ def test_random_bytes_never_crash_the_reader(tmp_path_factory, content):
     except InputFileError:
         return
     assert list(frame.columns[:2]) == ["declaration_id", "hs_code"]
+
+
+def test_reads_gzip_compressed_csv(tmp_path):
+    import gzip
+    path = tmp_path / "history.csv.gz"
+    with gzip.open(path, "wt", encoding="utf-8") as handle:
+        handle.write("declaration_id,hs_code\nA,0101210000\nB,2805\n")
+    frame, info = read_table(path)
+    assert frame["hs_code"].tolist() == ["0101210000", "2805"]
+    truncated = tmp_path / "broken.csv.gz"
+    truncated.write_bytes(path.read_bytes()[:-12])
+    with pytest.raises(InputFileError, match="gzip"):
+        read_table(truncated)
