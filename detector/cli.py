@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import sys
+from datetime import date
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Optional
@@ -170,6 +171,30 @@ def evaluate(
         typer.echo(json.dumps([r.as_dict() for r in results], indent=2))
     else:
         typer.echo("\n\n".join(format_evaluation(r) for r in results))
+
+
+@app.command()
+def generate(
+    rows: Annotated[int, typer.Option("-n", "--rows", min=1, help="Number of declarations.")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="CSV, Parquet or JSONL file to write.")],
+    seed: Annotated[int, typer.Option("--seed", help="Random seed; the same seed gives the same file.")] = 0,
+    fraud_rate: Annotated[float, typer.Option(
+        "--fraud-rate", min=0.0, max=0.5, help="Share of rows with a planted scheme (label 1).")] = 0.02,
+    start: Annotated[Optional[str], typer.Option(
+        "--start", help="First declaration date, YYYY-MM-DD (default 2025-01-01).")] = None,
+    days: Annotated[int, typer.Option("--days", min=1, help="Days covered.")] = 365,
+) -> None:
+    """Write synthetic declarations with planted smuggling schemes, labelled
+    (`label`, `pattern`), streamed in chunks so any size fits in memory."""
+    from detector.synthetic import write_synthetic
+
+    with _user_errors():
+        try:
+            first = date.fromisoformat(start) if start else date(2025, 1, 1)
+        except ValueError:
+            raise DetectorError(f"--start {start!r}: expected a date YYYY-MM-DD") from None
+        path = write_synthetic(output, rows, seed=seed, fraud_rate=fraud_rate, start=first, days=days)
+    typer.echo(f"wrote {rows} declarations to {path}", err=True)
 
 
 @rules_app.command("list")

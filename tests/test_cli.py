@@ -121,3 +121,16 @@ def test_evaluate_without_labels_is_a_clear_error(write_csv):
     result = invoke("evaluate", write_csv("declaration_id,hs_code,risk_score\nA,2805,0.5\n"))
     assert result.exit_code == 2
     assert "no label column 'label'" in result.stderr
+
+
+def test_generate_writes_labelled_declarations_deterministically(tmp_path):
+    first, second = tmp_path / "a.csv", tmp_path / "b.csv"
+    for path in (first, second):
+        result = invoke("generate", "-n", 500, "-o", path, "--seed", 4, "--start", "2025-06-01", "--days", 30)
+        assert result.exit_code == 0, result.output
+    assert first.read_bytes() == second.read_bytes()
+    frame = pd.read_csv(first, dtype=str)
+    assert len(frame) == 500 and {"label", "pattern"} <= set(frame.columns)
+    assert frame["declaration_date"].min() >= "2025-06-01"
+    bad = invoke("generate", "-n", 5, "-o", tmp_path / "c.csv", "--start", "June")
+    assert bad.exit_code == 2 and "expected a date YYYY-MM-DD" in bad.stderr
