@@ -271,11 +271,18 @@ def write_chunks(chunks: Iterable[pd.DataFrame], path: str | Path, fmt: str | No
             finally:
                 if writer is not None:
                     writer.close()
+        os.chmod(temporary, 0o666 & ~_umask())  # mkstemp makes it private; give it the usual mode
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
     return path
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def _to_arrow(frame: pd.DataFrame) -> pa.Table:

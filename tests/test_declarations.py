@@ -77,3 +77,17 @@ def test_random_declarations_never_crash_and_never_lose_a_row(tmp_path_factory, 
     assert len(decl.table) == n
     assert decl.problems["row"].between(1, n).all()
     assert (decl.errors[decl.invalid] != "").all() and (decl.errors[~decl.invalid] == "").all()
+
+
+def test_shipped_partner_layout_maps_onto_the_same_declarations():
+    """The same rows in another system's layout load to the same canonical table."""
+    from tests.conftest import REPO
+    partner = load_declarations(REPO / "sample_data" / "partner_layout.csv",
+                                REPO / "sample_data" / "partner_layout.yaml")
+    canonical = load_declarations(pd.read_csv(REPO / "sample_data" / "declarations.csv", dtype=str,
+                                              keep_default_na=False, nrows=len(partner)))
+    # A typo-date such as 03/04/2025 is an error in the ISO file but a valid day-first
+    # date in the partner's layout; every other cell must load identically.
+    dated = canonical.table["declaration_date"].notna()
+    pd.testing.assert_frame_equal(partner.table[dated], canonical.table[dated], check_dtype=False)
+    assert set(partner.problems["row"]) <= set(canonical.problems["row"])

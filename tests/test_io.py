@@ -177,3 +177,14 @@ def test_reads_gzip_compressed_csv(tmp_path):
     truncated.write_bytes(path.read_bytes()[:-12])
     with pytest.raises(InputFileError, match="gzip"):
         read_table(truncated)
+
+
+def test_written_files_get_the_usual_permissions(tmp_path):
+    path = write_table(pd.DataFrame({"a": ["x"]}), tmp_path / "o.csv")
+    assert path.stat().st_mode & 0o777 == 0o666 & ~_current_umask()
+
+
+def _current_umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask

@@ -68,7 +68,7 @@ def test_scoring_is_deterministic(write_csv, tmp_path):
 
 def test_shipped_sample_exercises_every_shipped_rule():
     from tests.conftest import REPO
-    result = score(load_declarations(REPO / "sample_data" / "declarations.csv"))
+    result = score(load_declarations(REPO / "sample_data" / "showcase.csv"))
     summary = result.summary
     assert summary.skipped_rules == {}
     assert sorted(r for r, n in summary.rule_hits.items() if n == 0) == []
