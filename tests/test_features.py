@@ -1,5 +1,4 @@
 import numpy as np
-import pandas as pd
 import pytest
 
 from detector.features import derive, inputs_available

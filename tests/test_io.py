@@ -1,7 +1,6 @@
 import csv
 import io
 import os
-from pathlib import Path
 
 import pandas as pd
 import pyarrow.parquet as pq

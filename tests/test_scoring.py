@@ -1,7 +1,5 @@
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
 
 from detector import load_declarations, load_rules, score
 

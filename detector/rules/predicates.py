@@ -22,7 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from detector.features import DERIVED_KINDS
-from detector.reference import load_reference, require_columns
+from detector.reference import load_reference
 from detector.schema import FIELDS_BY_NAME
 
 MAX_PATTERN_LENGTH = 200
