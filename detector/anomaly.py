@@ -1,0 +1,871 @@
+"""The anomaly scorer: an isolation forest over features of the declaration table.
+
+Rules find the schemes they name; undervaluation and weights that do not hold together
+are named by no rule, only by being unlike the rest of the trade. :class:`AnomalyModel`
+learns what ordinary declarations look like from a history table and scores new files
+against that history:
+
+- **features** (:data:`FEATURES`), computed column-wise: log value, weights, quantity,
+  value per kg, weight per package and weight per unit of quantity; the last three
+  also relative to their HS peers (log ratio to the median of the same HS6, else HS4,
+  else HS2 when the finer group had fewer than ``peer_min_rows`` training rows); the
+  net/gross ratio; how often the pairings exporter x HS4, origin x HS4, export country
+  x origin, transport mode x HS4 and exporter x consignee occurred in the history
+  (log counts, unseen = 0); first-time exporter and consignee; description length and
+  whether the whole description is a generic one ("parts", "goods", ...).
+- **scores**: ``anomaly_score`` is the share of training declarations less strange than
+  the row, so it means the same in every file scored with the same model;
+  ``anomaly_percentile`` ranks the row within the file scored.
+- **explanations**: the features that isolate the row, in words (see
+  :meth:`AnomalyModel.explain`).
+- **model files**: a zip of JSON and ``.npy`` arrays with sha256 checksums; nothing in
+  it is ever unpickled or executed (see :meth:`AnomalyModel.save`).
+
+Examples
+--------
+>>> import detector
+>>> from detector.anomaly import AnomalyModel
+>>> history = detector.load_declarations("sample_data/history.csv.gz").table  # doctest: +SKIP
+>>> model = AnomalyModel.fit(history)                                          # doctest: +SKIP
+>>> new = detector.load_declarations("sample_data/declarations.csv").table     # doctest: +SKIP
+>>> scores = model.score(new)                                                  # doctest: +SKIP
+>>> model.explain(new, rows=scores["anomaly_score"].nlargest(10).index)        # doctest: +SKIP
+>>> model.save("history-2025.model.zip")                                       # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import math
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+import detector
+from detector.errors import DetectorError
+from detector.reference import load_reference
+from detector.schema import FIELDS
+
+FORMAT = "detector-anomaly-model"
+FORMAT_VERSION = 1
+PEER_MIN_ROWS = 20
+HS_LEVELS = ("hs6", "hs4", "hs2")
+# Rows whose isolation the explanation baseline is measured on (see ``explain``).
+BASELINE_ROWS = 2048
+# Rows scored per block: bounds the float32 copy of the features and the leaf arrays.
+CHUNK_ROWS = 1 << 18
+# A model member larger than this is refused before it is read (a zip bomb, not a model).
+MAX_MEMBER_BYTES = 1 << 30
+
+
+class ModelFileError(DetectorError):
+    """A model file cannot be used: not a model, another format version, or tampered."""
+
+
+@dataclass(frozen=True)
+class _Feature:
+    name: str
+    needs: tuple[str, ...]  # table columns; "a|b" means either
+    words: str              # how an analyst calls it
+
+
+# Ratios that depend on what the goods are: each gets a log feature and a feature
+# relative to its HS peers. Name -> (columns needed, words).
+_MEASURES: dict[str, tuple[tuple[str, ...], str]] = {
+    "value_per_kg": (("value_per_kg",), "value per kg"),
+    "weight_per_package": (("weight_per_package",), "weight per package"),
+    "weight_per_unit": (("quantity", "net_weight_kg|gross_weight_kg"), "weight per unit of quantity"),
+}
+# Pairings whose rarity is a feature: name -> (columns, words).
+_PAIRINGS: dict[str, tuple[tuple[str, ...], str]] = {
+    "exporter_hs4_count": (("exporter", "hs4"), "exporter x HS4"),
+    "origin_hs4_count": (("origin_country", "hs4"), "origin x HS4"),
+    "export_origin_count": (("export_country", "origin_country"), "export country x origin"),
+    "transport_hs4_count": (("transport_mode", "hs4"), "transport mode x HS4"),
+    "exporter_consignee_count": (("exporter", "consignee"), "exporter x consignee"),
+}
+_PARTIES = {"new_exporter": "exporter", "new_consignee": "consignee"}
+# The table columns explanations quote.
+_PHRASE_COLUMNS = ["exporter", "consignee", "origin_country", "export_country", "transport_mode",
+                   "description", *HS_LEVELS]
+
+FEATURES: tuple[_Feature, ...] = (
+    _Feature("log_value_usd", ("value_usd",), "declared value"),
+    _Feature("log_gross_weight", ("gross_weight_kg",), "gross weight"),
+    _Feature("log_net_weight", ("net_weight_kg",), "net weight"),
+    _Feature("log_quantity", ("quantity",), "quantity"),
+    *(_Feature(f"log_{m}", needs, words) for m, (needs, words) in _MEASURES.items()),
+    _Feature("net_gross_ratio", ("net_gross_ratio",), "net/gross ratio"),
+    *(_Feature(f"{m}_vs_hs", (*needs, "hs2"), f"{words} vs HS peers") for m, (needs, words) in _MEASURES.items()),
+    *(_Feature(name, cols, words) for name, (cols, words) in _PAIRINGS.items()),
+    _Feature("new_exporter", ("exporter",), "first-time exporter"),
+    _Feature("new_consignee", ("consignee",), "first-time consignee"),
+    _Feature("description_length", ("description",), "description length"),
+    _Feature("generic_description", ("description",), "generic description"),
+)
+FEATURES_BY_NAME = {f.name: f for f in FEATURES}
+
+
+def available_features(columns) -> tuple[list[str], list[str]]:
+    """Split :data:`FEATURES` into those ``columns`` allow and those whose inputs are absent."""
+    columns = set(columns)
+    usable = [f.name for f in FEATURES
+              if all(any(c in columns for c in need.split("|")) for need in f.needs)]
+    return usable, [f.name for f in FEATURES if f.name not in usable]
+
+
+# ----------------------------------------------------------------------------- statistics
+
+
+class _Counts:
+    """How often each combination of values of some columns occurred in training.
+
+    Lookups are vectorised: each column's values become codes in the training uniques
+    (a hash lookup), the codes one int64 key, and the key is found by binary search.
+    """
+
+    def __init__(self, columns: tuple[str, ...], rows: list[list]):
+        self.columns = columns
+        self.rows = rows  # [value, ..., count], the stored form
+        values = [pd.Index(pd.unique(np.array([r[i] for r in rows], dtype=object))) for i in range(len(columns))]
+        self.uniques = values
+        self.keys, self.counts = np.zeros(0, np.int64), np.zeros(0, np.float64)
+        if rows:
+            codes = [u.get_indexer(np.array([r[i] for r in rows], dtype=object)) for i, u in enumerate(values)]
+            keys = self._combine(codes)
+            order = np.argsort(keys)
+            self.keys = keys[order]
+            self.counts = np.array([r[-1] for r in rows], dtype=np.float64)[order]
+
+    def _combine(self, codes: list[np.ndarray]) -> np.ndarray:
+        key = np.zeros(len(codes[0]), dtype=np.int64)
+        for code, unique in zip(codes, self.uniques):
+            key = key * (len(unique) + 1) + code
+        return key
+
+    @classmethod
+    def learn(cls, table: pd.DataFrame, columns: tuple[str, ...]) -> _Counts:
+        counts = table.groupby(list(columns), dropna=True, observed=True, sort=True).size()
+        values = counts.index.to_frame(index=False).astype("str")
+        rows = [[*keys, int(n)] for keys, n in zip(values.itertuples(index=False), counts.to_numpy())]
+        return cls(columns, rows)
+
+    def lookup(self, table: _Factorized) -> np.ndarray:
+        """Training count of each row's combination; 0 when unseen, NaN when a value is missing."""
+        missing = np.zeros(table.rows, dtype=bool)
+        codes = []
+        for column, unique in zip(self.columns, self.uniques):
+            missing |= table.missing(column)
+            codes.append(table.positions(column, unique))
+        result = np.zeros(table.rows)
+        if len(self.keys):
+            key = self._combine([np.maximum(c, 0) for c in codes])
+            place = np.minimum(np.searchsorted(self.keys, key), len(self.keys) - 1)
+            found = np.all([c >= 0 for c in codes], axis=0) & (self.keys[place] == key)
+            result[found] = self.counts[place[found]]
+        result[missing] = np.nan
+        return result
+
+
+class _Factorized:
+    """A table's text columns factorized once, so finding every row's value among the
+    training values is a hash lookup of the file's distinct values plus one gather,
+    however many features use the column."""
+
+    def __init__(self, table: pd.DataFrame):
+        self.table, self.rows, self._codes = table, len(table), {}
+
+    def _factorize(self, column: str) -> tuple[np.ndarray, pd.Index]:
+        if column not in self._codes:
+            codes, uniques = pd.factorize(self.table[column])
+            self._codes[column] = (codes, pd.Index(uniques))
+        return self._codes[column]
+
+    def missing(self, column: str) -> np.ndarray:
+        return self._factorize(column)[0] < 0
+
+    def positions(self, column: str, known: pd.Index) -> np.ndarray:
+        """Position of each row's value in ``known``; -1 when missing or not there."""
+        codes, uniques = self._factorize(column)
+        return np.append(known.get_indexer(uniques.astype(object)), -1)[codes]
+
+
+def _measures(table: pd.DataFrame) -> dict[str, pd.Series]:
+    """The peer-relative ratios the table allows (positive floats, NaN when unknown)."""
+    out = {m: table[m] for m in ("value_per_kg", "weight_per_package") if m in table}
+    weights = [table[c].where(table[c] > 0) for c in ("net_weight_kg", "gross_weight_kg") if c in table]
+    if "quantity" in table and weights:
+        weight = weights[0] if len(weights) == 1 else weights[0].fillna(weights[1])
+        out["weight_per_unit"] = weight / table["quantity"].where(table["quantity"] > 0)
+    return out
+
+
+def _log(values) -> np.ndarray:
+    values = np.asarray(values, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(values > 0, np.log(np.where(values > 0, values, 1.0)), np.nan)
+
+
+def _learn_peers(table: pd.DataFrame, min_rows: int) -> dict[str, dict[str, dict[str, float]]]:
+    """Per measure and HS level, the median log value of groups with ``min_rows`` rows or more."""
+    peers = {}
+    for measure, values in _measures(table).items():
+        logs = pd.Series(_log(values), index=table.index)
+        peers[measure] = {}
+        for level in HS_LEVELS:
+            if level not in table:
+                continue
+            grouped = logs.groupby(table[level], dropna=True).agg(["median", "count"])
+            grouped = grouped[grouped["count"] >= min_rows].dropna()
+            peers[measure][level] = {str(k): float(v) for k, v in grouped["median"].items()}
+    return peers
+
+
+def _peer_medians(table: _Factorized, levels: dict[str, dict[str, float]]) -> tuple[np.ndarray, np.ndarray]:
+    """Median log value of each row's finest HS group with enough training rows, and the
+    index of that level in :data:`HS_LEVELS` (-1 when no group qualifies)."""
+    median = np.full(table.rows, np.nan)
+    used = np.full(table.rows, -1)
+    for i, level in enumerate(HS_LEVELS):
+        if level not in table.table or not levels.get(level):
+            continue
+        place = table.positions(level, pd.Index(list(levels[level]), dtype=object))
+        values = np.array(list(levels[level].values()), dtype=np.float64)
+        take = np.isnan(median) & (place >= 0)
+        median[take] = values[place[take]]
+        used[take] = i
+    return median, used
+
+
+@dataclass
+class _Statistics:
+    """What the features learn from the training table (stored in the model file)."""
+
+    peers: dict
+    counts: dict[str, _Counts]
+    generic: list[str]
+
+    @classmethod
+    def learn(cls, table: pd.DataFrame, features: list[str], min_rows: int) -> _Statistics:
+        counts = {name: _Counts.learn(table, _PAIRINGS[name][0]) for name in _PAIRINGS if name in features}
+        counts.update({name: _Counts.learn(table, (party,)) for name, party in _PARTIES.items() if name in features})
+        generic = sorted(set(load_reference("generic_descriptions")["description"].str.lower()) - {""})
+        return cls(_learn_peers(table, min_rows), counts, generic)
+
+    def as_json(self) -> dict:
+        return {"peers": self.peers, "generic_descriptions": self.generic,
+                "counts": {name: {"columns": list(c.columns), "rows": c.rows} for name, c in self.counts.items()}}
+
+    @classmethod
+    def from_json(cls, data: dict) -> _Statistics:
+        """Rebuild from a model file's JSON, checking its shape (the file may be foreign)."""
+        expected = {**{n: cols for n, (cols, _) in _PAIRINGS.items()}, **{n: (c,) for n, c in _PARTIES.items()}}
+        counts = {}
+        for name, stored in data["counts"].items():
+            if expected.get(name) != tuple(stored["columns"]):
+                raise ValueError(f"counts '{name}' over columns {stored['columns']}")
+            if any(len(row) != len(expected[name]) + 1 for row in stored["rows"]):
+                raise ValueError(f"counts '{name}' has a row with the wrong number of values")
+            rows = [[*map(str, row[:-1]), int(row[-1])] for row in stored["rows"]]
+            counts[name] = _Counts(expected[name], rows)
+        peers = {measure: {level: {str(code): float(median) for code, median in data["peers"][measure][level].items()}
+                           for level in HS_LEVELS if level in data["peers"][measure]}
+                 for measure in _MEASURES if measure in data["peers"]}
+        return cls(peers, counts, [str(p) for p in data["generic_descriptions"]])
+
+
+def _with_hs_levels(table: pd.DataFrame) -> pd.DataFrame:
+    """hs2/hs4/hs6 from ``hs_code`` when a hand-made table lacks the derived fields."""
+    if "hs_code" not in table or all(level in table for level in HS_LEVELS):
+        return table
+    codes = table["hs_code"].astype("str")
+    return table.assign(**{f"hs{d}": codes.str.slice(0, d).where(codes.str.len() >= d) for d in (2, 4, 6)
+                           if f"hs{d}" not in table})
+
+
+def _feature_frame(table: pd.DataFrame, features: list[str], stats: _Statistics,
+                   training: bool = False) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
+    """The features of every row (NaN where unknown), column-wise.
+
+    ``training`` counts pairings leaving the row itself out, so a training row whose
+    exporter appears once looks like what a first-time exporter will look like later;
+    otherwise the forest would never see a count of 0 and could not learn to isolate it.
+    Also returns, per peer-relative feature, the HS level each row was compared with.
+    """
+    columns: dict[str, np.ndarray] = {}
+    levels: dict[str, np.ndarray] = {}
+    factorized = _Factorized(table)
+    wanted = set(features)
+    simple = {"log_value_usd": "value_usd", "log_gross_weight": "gross_weight_kg",
+              "log_net_weight": "net_weight_kg", "log_quantity": "quantity"}
+    for name, column in simple.items():
+        if name in wanted:
+            columns[name] = _log(table[column])
+    measures = _measures(table) if wanted & ({f"log_{m}" for m in _MEASURES} | {f"{m}_vs_hs" for m in _MEASURES}) else {}
+    for measure, values in measures.items():
+        logs = _log(values)
+        if f"log_{measure}" in wanted:
+            columns[f"log_{measure}"] = logs
+        if f"{measure}_vs_hs" in wanted:
+            median, used = _peer_medians(factorized, stats.peers.get(measure, {}))
+            columns[f"{measure}_vs_hs"] = logs - median
+            levels[f"{measure}_vs_hs"] = used
+    if "net_gross_ratio" in wanted:
+        columns["net_gross_ratio"] = table["net_gross_ratio"].to_numpy(dtype=np.float64, na_value=np.nan)
+    for name, counts in stats.counts.items():
+        if name not in wanted:
+            continue
+        seen = counts.lookup(factorized) - (1.0 if training else 0.0)
+        columns[name] = (seen <= 0).astype(np.float64) if name in _PARTIES else np.log1p(seen)
+        columns[name][np.isnan(seen)] = np.nan
+    if "description_length" in wanted or "generic_description" in wanted:
+        text = table["description"].astype("str").fillna("").str.strip()
+        if "description_length" in wanted:
+            columns["description_length"] = text.str.len().to_numpy(dtype=np.float64)
+        if "generic_description" in wanted:
+            columns["generic_description"] = text.str.lower().isin(stats.generic).to_numpy(dtype=np.float64)
+    return pd.DataFrame({name: columns[name] for name in features}, index=table.index), levels
+
+
+# ----------------------------------------------------------------------------- forest
+
+
+def _average_path_length(n: np.ndarray) -> np.ndarray:
+    """Expected path length of an unsuccessful search in a binary search tree of ``n``
+    points (Liu et al. 2008), the same formula scikit-learn uses."""
+    n = np.asarray(n, dtype=np.float64)
+    out = np.zeros_like(n)
+    out[n == 2] = 1.0
+    big = n > 2
+    out[big] = 2.0 * (np.log(n[big] - 1.0) + np.euler_gamma) - 2.0 * (n[big] - 1.0) / n[big]
+    return out
+
+
+_TREE_ARRAYS = ("left", "right", "feature", "threshold", "n_node_samples", "offsets")
+
+
+class _Forest:
+    """An isolation forest held as plain arrays (all trees' nodes concatenated).
+
+    Scoring runs scikit-learn's own compiled tree traversal: each tree is rebuilt as a
+    ``sklearn.tree._tree.Tree`` from the arrays through ``__setstate__`` (no pickle),
+    after :meth:`check` has made sure every child index points forward inside its tree,
+    so a crafted file cannot make the traversal read outside the arrays or loop.
+    """
+
+    def __init__(self, arrays: dict[str, np.ndarray], n_features: int, max_samples: int):
+        from sklearn.tree._tree import NODE_DTYPE, Tree  # imported late: sklearn is slow to import
+
+        self.arrays, self.n_features, self.max_samples = arrays, n_features, max_samples
+        self.trees, self.path_lengths, self.bits, self.depths = [], [], [], []
+        offsets = arrays["offsets"]
+        for start, stop in zip(offsets[:-1], offsets[1:]):
+            part = {k: arrays[k][start:stop] for k in _TREE_ARRAYS if k != "offsets"}
+            nodes = np.zeros(stop - start, dtype=NODE_DTYPE)
+            nodes["left_child"], nodes["right_child"] = part["left"], part["right"]
+            nodes["feature"], nodes["threshold"] = part["feature"], part["threshold"]
+            nodes["n_node_samples"] = part["n_node_samples"]
+            nodes["weighted_n_node_samples"] = part["n_node_samples"]
+            depth = self._depths(part["left"], part["right"])
+            tree = Tree(n_features, np.array([1], dtype=np.intp), 1)
+            tree.__setstate__({"max_depth": int(depth.max()) - 1, "node_count": stop - start, "nodes": nodes,
+                               "values": np.zeros((stop - start, 1, 1))})
+            self.trees.append(tree)
+            # Path length of a row ending in each node, as scikit-learn adds it up.
+            self.path_lengths.append(depth + _average_path_length(part["n_node_samples"]) - 1.0)
+            self.depths.append(depth)
+            self.bits.append(self._split_bits(part))
+
+    @staticmethod
+    def _depths(left: np.ndarray, right: np.ndarray) -> np.ndarray:
+        """Depth of each node, root = 1; children always follow their parent (checked)."""
+        depth = np.ones(len(left), dtype=np.int64)
+        internal = np.flatnonzero(left >= 0)
+        for node in internal:  # nodes per tree, not rows: at most 2 * max_samples
+            depth[left[node]] = depth[right[node]] = depth[node] + 1
+        return depth
+
+    def _split_bits(self, part: dict):
+        """Sparse (nodes x features): entering node j credits the feature its parent split
+        on with log2(parent samples / j samples), the share of the training sample that
+        split removed from around the row, in bits."""
+        from scipy.sparse import csr_matrix
+
+        internal = np.flatnonzero(part["left"] >= 0)
+        children = np.concatenate([part["left"][internal], part["right"][internal]])
+        parents = np.concatenate([internal, internal])
+        bits = np.log2(part["n_node_samples"][parents] / part["n_node_samples"][children])
+        return csr_matrix((bits, (children, part["feature"][parents])), shape=(len(part["left"]), self.n_features))
+
+    @classmethod
+    def from_sklearn(cls, forest, n_features: int) -> _Forest:
+        trees = [estimator.tree_ for estimator in forest.estimators_]
+        arrays = {
+            "left": np.concatenate([t.children_left for t in trees]).astype(np.int64),
+            "right": np.concatenate([t.children_right for t in trees]).astype(np.int64),
+            "feature": np.concatenate([np.where(t.children_left >= 0, t.feature, -1) for t in trees]).astype(np.int64),
+            "threshold": np.concatenate([t.threshold for t in trees]).astype(np.float64),
+            "n_node_samples": np.concatenate([t.n_node_samples for t in trees]).astype(np.int64),
+            "offsets": np.cumsum([0] + [t.node_count for t in trees]).astype(np.int64),
+        }
+        return cls(arrays, n_features, int(forest.max_samples_))
+
+    @staticmethod
+    def check(arrays: dict[str, np.ndarray], n_features: int) -> str | None:
+        """What is structurally wrong with the arrays, or None."""
+        offsets = arrays["offsets"]
+        size = len(arrays["left"])
+        if any(len(arrays[k]) != size or arrays[k].ndim != 1 for k in _TREE_ARRAYS if k != "offsets"):
+            return "tree arrays differ in length"
+        if offsets.ndim != 1 or len(offsets) < 2 or offsets[0] != 0 or offsets[-1] != size or np.any(np.diff(offsets) < 1):
+            return "tree offsets do not cover the node arrays"
+        tree_start = np.repeat(offsets[:-1], np.diff(offsets))
+        tree_stop = np.repeat(offsets[1:], np.diff(offsets))
+        node = np.arange(size)
+        left, right = arrays["left"], arrays["right"]
+        leaf = left < 0
+        if np.any(leaf != (right < 0)) or np.any(leaf & ((left != -1) | (right != -1))):
+            return "a node has one child"
+        for child in (left, right):  # children are tree-local, after their parent, inside the tree
+            if np.any(~leaf & ((child <= node - tree_start) | (child >= tree_stop - tree_start))):
+                return "a child index points outside its tree or backwards"
+        feature = arrays["feature"]
+        if np.any(~leaf & ((feature < 0) | (feature >= n_features))):
+            return f"a split uses a feature outside the {n_features} listed"
+        if not np.all(np.isfinite(arrays["threshold"][~leaf])) or np.any(arrays["n_node_samples"] < 1):
+            return "a split threshold or node size is invalid"
+        # Every node but the root is the child of exactly one parent: otherwise it is a graph, not a tree.
+        is_child = np.zeros(size, dtype=np.int64)
+        np.add.at(is_child, (left + tree_start)[~leaf], 1)
+        np.add.at(is_child, (right + tree_start)[~leaf], 1)
+        if np.any(is_child[np.setdiff1d(node, offsets[:-1])] != 1) or np.any(is_child[offsets[:-1]] != 0):
+            return "the nodes do not form trees"
+        return None
+
+    def strangeness(self, matrix: np.ndarray) -> np.ndarray:
+        """``2 ** (-mean path length / c(max_samples))``: the isolation-forest score, higher
+        is stranger; bit for bit ``-IsolationForest.score_samples`` (same sums, same order)."""
+        out = np.empty(len(matrix))
+        denominator = len(self.trees) * _average_path_length(np.array([self.max_samples]))[0]
+        for start in range(0, len(matrix), CHUNK_ROWS):
+            block = np.ascontiguousarray(matrix[start:start + CHUNK_ROWS], dtype=np.float32)
+            depths = np.zeros(len(block))
+            for tree, path_length in zip(self.trees, self.path_lengths):
+                depths += path_length[tree.apply(block)]
+            out[start:start + len(block)] = 2 ** -(depths / denominator) if denominator else 1.0
+        return out
+
+    def isolation_bits(self, matrix: np.ndarray) -> np.ndarray:
+        """Per row and feature, the bits of isolation the feature's splits gave the row,
+        averaged over trees (rows x features)."""
+        block = np.ascontiguousarray(matrix, dtype=np.float32)
+        total = np.zeros((len(block), self.n_features))
+        for tree, bits in zip(self.trees, self.bits):
+            total += (tree.decision_path(block) @ bits).toarray()
+        return total / len(self.trees)
+
+
+# ----------------------------------------------------------------------------- model
+
+
+@dataclass
+class AnomalyModel:
+    """An isolation forest over declaration features, with the history it learned from.
+
+    Build one with :meth:`fit` or :meth:`load`; the attributes are read-only in spirit.
+
+    Attributes
+    ----------
+    features : list of str
+        Features the model uses, in matrix order (see :data:`FEATURES`).
+    missing_features : list of str
+        Features left out because the training table lacked their inputs.
+    training : dict
+        rows, date_from, date_to (ISO dates or None), fingerprint (sha256 of the
+        canonical columns of the training table).
+    params : dict
+        trees, seed, max_samples (as used), peer_min_rows.
+    """
+
+    features: list[str]
+    missing_features: list[str]
+    training: dict
+    params: dict
+    medians: dict[str, float] = field(repr=False)
+    baseline_bits: dict[str, float] = field(repr=False)
+    _stats: _Statistics = field(repr=False)
+    _forest: _Forest = field(repr=False)
+    _training_strangeness: np.ndarray = field(repr=False)  # sorted
+    package_version: str = ""
+
+    @classmethod
+    def fit(cls, table, *, trees: int = 200, seed: int = 0, max_samples: int | str = "auto",
+            peer_min_rows: int = PEER_MIN_ROWS) -> AnomalyModel:
+        """Learn peer medians, pairing counts and an isolation forest from ``table``.
+
+        Parameters
+        ----------
+        table : DataFrame or Declarations
+            The canonical table of past declarations (``load_declarations(...).table``).
+        trees : int
+            Number of isolation trees.
+        seed : int
+            ``random_state`` of the forest: the same table and seed give the same model.
+        max_samples : int or "auto"
+            Training rows drawn per tree ("auto" = min(256, rows)).
+        peer_min_rows : int
+            An HS6 (then HS4) group needs this many training rows to be a peer group.
+
+        Returns
+        -------
+        AnomalyModel
+        """
+        from sklearn.ensemble import IsolationForest
+
+        table = _with_hs_levels(_canonical(table))
+        if len(table) < 2:
+            raise DetectorError(f"cannot fit an anomaly model on {len(table)} declaration(s); need at least 2")
+        features, missing = available_features(table.columns)
+        if not features:
+            raise DetectorError("no anomaly feature can be computed: the table lacks values, weights, "
+                                "quantities, parties and descriptions")
+        stats = _Statistics.learn(table, features, peer_min_rows)
+        raw, _ = _feature_frame(table, features, stats, training=True)
+        medians = {name: _nan_median(raw[name]) for name in features}
+        matrix = raw.fillna(medians).to_numpy(dtype=np.float64)
+        forest = IsolationForest(n_estimators=trees, max_samples=max_samples, random_state=seed).fit(matrix)
+        compact = _Forest.from_sklearn(forest, len(features))
+        strangeness = np.sort(compact.strangeness(matrix))
+        sample = np.random.default_rng(seed).choice(len(matrix), min(BASELINE_ROWS, len(matrix)), replace=False)
+        baseline = compact.isolation_bits(matrix[np.sort(sample)]).mean(axis=0)
+        dates = table["declaration_date"].dropna() if "declaration_date" in table else pd.Series([], dtype=object)
+        training = {
+            "rows": len(table),
+            "date_from": dates.min().date().isoformat() if len(dates) else None,
+            "date_to": dates.max().date().isoformat() if len(dates) else None,
+            "fingerprint": table_fingerprint(table),
+        }
+        params = {"trees": trees, "seed": seed, "max_samples": compact.max_samples, "peer_min_rows": peer_min_rows}
+        return cls(features, missing, training, params, medians, dict(zip(features, baseline.tolist())),
+                   stats, compact, strangeness, detector.__version__)
+
+    # -- scoring
+
+    def matrix(self, table) -> np.ndarray:
+        """The imputed feature matrix of ``table`` (rows x :attr:`features`).
+
+        A feature whose inputs the table lacks is imputed for every row with its
+        training median, so it neither raises nor lowers any score.
+        """
+        return self.feature_table(table).fillna(self.medians).to_numpy(dtype=np.float64)
+
+    def feature_table(self, table) -> pd.DataFrame:
+        """The features of ``table`` before imputation (NaN where unknown), indexed like it."""
+        return self._features(_with_hs_levels(_canonical(table)))[0]
+
+    def _features(self, table: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
+        usable, _ = available_features(table.columns)
+        present = [f for f in self.features if f in usable]
+        raw, levels = _feature_frame(table, present, self._stats)
+        return raw.reindex(columns=self.features), levels
+
+    def score(self, table) -> pd.DataFrame:
+        """Score declarations against the training history.
+
+        Returns
+        -------
+        DataFrame, indexed like ``table``
+            ``anomaly_score``: share of training declarations less strange than the row,
+            in [0, 1]; the same row gets the same score in any file scored with this model.
+            ``anomaly_percentile``: rank of the row within this table, in (0, 100].
+        """
+        strangeness = self._forest.strangeness(self.matrix(table))
+        score = np.searchsorted(self._training_strangeness, strangeness, side="left") / len(self._training_strangeness)
+        index = _canonical(table).index
+        percentile = pd.Series(strangeness, index=index).rank(method="max", pct=True) * 100
+        return pd.DataFrame({"anomaly_score": score, "anomaly_percentile": percentile.to_numpy()}, index=index)
+
+    def explain(self, table, rows=None, top: int = 3) -> pd.Series:
+        """Say in words which features isolate each row.
+
+        Attribution is path-based: in every tree, each split on the row's path removes
+        part of the training sample from around the row, and the feature it split on is
+        credited with ``log2(samples before / samples after)`` bits. Summed along the
+        path this is the isolation the tree achieved (``log2(max_samples / leaf size)``),
+        so the credit adds up to exactly what makes a short path short. A typical
+        training row also collects bits from every feature (an isolation tree picks
+        features at random), so each feature's credit is compared with its mean over
+        training rows (stored at fit) and the features with the largest excess are
+        named, largest first. Unlike a distance to the median, this names only
+        deviations the forest actually used, and a value that is far from the median
+        but common in the history (a usual trade) collects no excess.
+
+        Parameters
+        ----------
+        table : DataFrame or Declarations
+        rows : index labels of ``table``, optional
+            Rows to explain (e.g. the top of :meth:`score`); all rows by default.
+        top : int
+            At most this many features per row.
+
+        Returns
+        -------
+        Series of str, indexed by ``rows``
+            e.g. ``"value per kg 0.08x the median for HS 850440; exporter never shipped
+            HS 8504 before"``; ``""`` when nothing isolates the row more than usual.
+        """
+        table = _with_hs_levels(_canonical(table))
+        if rows is not None:
+            table = table.loc[list(rows)]
+        raw, levels = self._features(table)
+        bits = self._forest.isolation_bits(raw.fillna(self.medians).to_numpy(dtype=np.float64))
+        excess = bits - np.array([self.baseline_bits[f] for f in self.features])
+        order = np.argsort(-excess, axis=1, kind="stable")[:, :top]
+        cells = table.reindex(columns=_PHRASE_COLUMNS).astype(object).to_dict("records")
+        texts = []
+        for i, ranked in enumerate(order):  # formatting words: one loop over the explained rows
+            words = [self._phrase(self.features[j], cells[i], raw, levels, i) for j in ranked if excess[i, j] > 0.05]
+            texts.append("; ".join(w for w in words if w))
+        return pd.Series(texts, index=table.index, name="anomaly_reasons", dtype="object")
+
+    def _phrase(self, name: str, cell: dict, raw: pd.DataFrame, levels: dict, i: int) -> str:
+        value = raw[name].iloc[i]
+        words = FEATURES_BY_NAME[name].words
+        if pd.isna(value):
+            return f"{words} unknown"
+        if name.endswith("_vs_hs"):
+            level = HS_LEVELS[levels[name][i]]
+            return f"{words.removesuffix(' vs HS peers')} {_times(math.exp(value))} the median for HS {cell[level]}"
+        if name in _PAIRINGS:
+            return _pairing_phrase(name, cell, int(round(math.expm1(value))))
+        if name in _PARTIES:
+            return f"first declaration of {_PARTIES[name]} {cell[_PARTIES[name]]}" if value else ""
+        if name == "generic_description":
+            return f"generic description '{cell['description']}'" if value else "description not generic"
+        if name == "description_length":
+            return f"description {int(value)} characters long"
+        if name == "net_gross_ratio":
+            return f"net/gross ratio {value:.2f}"
+        units = {"log_value_usd": " USD", "log_gross_weight": " kg", "log_net_weight": " kg",
+                 "log_value_per_kg": " USD", "log_weight_per_package": " kg", "log_weight_per_unit": " kg"}
+        return f"{words} {_number(math.exp(value))}{units.get(name, '')}"
+
+    # -- files
+
+    def save(self, path: str | Path) -> Path:
+        """Write the model as a zip that is safe to share: no pickle, checksummed.
+
+        Members: ``manifest.json`` (format, format_version, package version, features,
+        missing features, training rows, date span and fingerprint, parameters, and the
+        sha256 of every other member); ``statistics.json`` (peer medians per HS level,
+        pairing and party counts, generic descriptions, imputation medians, explanation
+        baseline); ``trees/*.npy`` (all trees' nodes: left, right, feature, threshold,
+        n_node_samples, and per-tree offsets) and ``training_strangeness.npy`` (the
+        sorted training scores that ``anomaly_score`` is measured against). The file is
+        written to a temporary name and renamed, and the same model gives the same bytes.
+        """
+        path = Path(path)
+        members = {"statistics.json": _json_bytes({**self._stats.as_json(), "medians": self.medians,
+                                                   "baseline_bits": self.baseline_bits})}
+        for key in _TREE_ARRAYS:
+            members[f"trees/{key}.npy"] = _npy_bytes(self._forest.arrays[key])
+        members["training_strangeness.npy"] = _npy_bytes(self._training_strangeness)
+        manifest = {
+            "format": FORMAT, "format_version": FORMAT_VERSION, "package_version": self.package_version,
+            "features": self.features, "missing_features": self.missing_features,
+            "training": self.training, "params": self.params,
+            "members": {name: hashlib.sha256(data).hexdigest() for name, data in members.items()},
+        }
+        manifest["manifest_sha256"] = _manifest_digest(manifest)
+        temporary = path.with_name(path.name + ".tmp")
+        with zipfile.ZipFile(temporary, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+            for name, data in {"manifest.json": _json_bytes(manifest), **members}.items():
+                info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))  # fixed: same model, same bytes
+                info.compress_type = zipfile.ZIP_DEFLATED
+                archive.writestr(info, data)
+        temporary.replace(path)
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> AnomalyModel:
+        """Read a model written by :meth:`save`, refusing anything else.
+
+        Raises
+        ------
+        ModelFileError
+            Not a zip, no manifest, another format or format version, a feature list
+            this version does not know or that the members contradict, a missing or
+            unexpected member, a member whose sha256 differs from the manifest, or tree
+            arrays that do not form valid trees.
+        """
+        path = Path(path)
+        where = f"model file {path}"
+        try:
+            archive = zipfile.ZipFile(path)
+        except FileNotFoundError:
+            raise ModelFileError(f"{where}: no such file") from None
+        except (zipfile.BadZipFile, OSError) as exc:
+            raise ModelFileError(f"{where}: not a detector model (not a zip archive: {exc})") from None
+        with archive:
+            infos = {info.filename: info for info in archive.infolist()}
+            if "manifest.json" not in infos:
+                raise ModelFileError(f"{where}: not a detector model (no manifest.json in the archive)")
+            manifest = _read_json(archive, infos["manifest.json"], where)
+            if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+                raise ModelFileError(f"{where}: not a detector anomaly model (manifest format is "
+                                     f"{manifest.get('format') if isinstance(manifest, dict) else manifest!r})")
+            if manifest.get("manifest_sha256") != _manifest_digest(manifest):
+                raise ModelFileError(f"{where}: manifest.json does not match its own sha256 "
+                                     "(the manifest was edited or damaged after the model was saved)")
+            if manifest.get("format_version") != FORMAT_VERSION:
+                raise ModelFileError(f"{where}: format version {manifest.get('format_version')!r}; this detector "
+                                     f"reads version {FORMAT_VERSION} (refit the model or use the detector that wrote it)")
+            features = manifest.get("features")
+            unknown = [f for f in features or [] if f not in FEATURES_BY_NAME] if isinstance(features, list) else None
+            if not features or unknown is None or unknown or len(set(features)) != len(features):
+                raise ModelFileError(f"{where}: feature list {features!r} is not one this detector computes"
+                                     + (f" (unknown: {', '.join(map(str, unknown))})" if unknown else ""))
+            expected = {"statistics.json", "training_strangeness.npy", *(f"trees/{k}.npy" for k in _TREE_ARRAYS)}
+            listed = manifest.get("members")
+            if not isinstance(listed, dict) or set(listed) != expected:
+                raise ModelFileError(f"{where}: manifest lists members {sorted(listed) if isinstance(listed, dict) else listed!r}; "
+                                     f"expected {sorted(expected)}")
+            extra = set(infos) - expected - {"manifest.json"}
+            if extra:
+                raise ModelFileError(f"{where}: unexpected member(s) {', '.join(sorted(extra))}")
+            data = {}
+            for name in sorted(expected):
+                if name not in infos:
+                    raise ModelFileError(f"{where}: member {name} is missing")
+                data[name] = _read_member(archive, infos[name], where)
+                if hashlib.sha256(data[name]).hexdigest() != listed[name]:
+                    raise ModelFileError(f"{where}: member {name} does not match its sha256 in the manifest "
+                                         "(the file was changed or damaged after it was saved)")
+        return cls._from_members(manifest, data, where)
+
+    @classmethod
+    def _from_members(cls, manifest: dict, data: dict[str, bytes], where: str) -> AnomalyModel:
+        features = manifest["features"]
+        try:
+            statistics = json.loads(data["statistics.json"])
+            stats = _Statistics.from_json(statistics)
+            medians = {f: float(statistics["medians"][f]) for f in features}
+            baseline = {f: float(statistics["baseline_bits"][f]) for f in features}
+            counted = {n for n in features if n in _PAIRINGS or n in _PARTIES}
+            if set(stats.counts) != counted or set(statistics["medians"]) != set(features):
+                raise ValueError("the statistics are for another feature list")
+            arrays = {k: _npy(data[f"trees/{k}.npy"], np.int64 if k != "threshold" else np.float64)
+                      for k in _TREE_ARRAYS}
+            strangeness = _npy(data["training_strangeness.npy"], np.float64)
+            params, training = dict(manifest["params"]), dict(manifest["training"])
+            max_samples = int(params["max_samples"])
+        except (ValueError, KeyError, TypeError, AttributeError, IndexError) as exc:
+            raise ModelFileError(f"{where}: malformed model contents: {exc}") from None
+        problem = _Forest.check(arrays, len(features))
+        if problem is None and (strangeness.ndim != 1 or len(strangeness) == 0 or np.any(np.diff(strangeness) < 0)):
+            problem = "training scores are missing or not sorted"
+        if problem is None and max_samples < 1:
+            problem = "max_samples must be positive"
+        if problem:
+            raise ModelFileError(f"{where}: malformed model contents: {problem}")
+        return cls(features, list(manifest.get("missing_features", [])), training, params, medians, baseline,
+                   stats, _Forest(arrays, len(features), max_samples), strangeness,
+                   str(manifest.get("package_version", "")))
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def _canonical(table) -> pd.DataFrame:
+    """Accept a Declarations (use its canonical table) or a DataFrame."""
+    return table.table if hasattr(table, "table") and isinstance(table.table, pd.DataFrame) else table
+
+
+def table_fingerprint(table: pd.DataFrame) -> str:
+    """sha256 of a table's canonical columns (names and values, in a fixed order).
+
+    Identifies which history a model learned from; two models fitted on the same
+    declarations have the same fingerprint.
+    """
+    digest = hashlib.sha256()
+    for name in sorted(f.name for f in FIELDS if f.name in table.columns):
+        digest.update(name.encode("utf-8") + b"\0")
+        digest.update(pd.util.hash_pandas_object(table[name], index=False).to_numpy().tobytes())
+    return digest.hexdigest()
+
+
+def _nan_median(values: pd.Series) -> float:
+    median = values.median()
+    return 0.0 if pd.isna(median) else float(median)
+
+
+def _times(ratio: float) -> str:
+    if ratio >= 10:
+        return f"{ratio:.0f}x"
+    return f"{ratio:.1f}x" if ratio >= 1 else f"{ratio:.2g}x"
+
+
+def _number(value: float) -> str:
+    return f"{value:,.0f}" if value >= 100 else f"{value:.3g}"
+
+
+def _pairing_phrase(name: str, cell: pd.Series, count: int) -> str:
+    times = "never" if count <= 0 else ("once" if count == 1 else f"only {count} times")
+    seen = "never seen" if count <= 0 else ("seen once" if count == 1 else f"seen {count} times")
+    if name == "exporter_hs4_count":
+        return f"exporter {times} shipped HS {cell['hs4']} before"
+    if name == "origin_hs4_count":
+        return f"origin {cell['origin_country']} with HS {cell['hs4']} {seen} before"
+    if name == "export_origin_count":
+        return f"goods of origin {cell['origin_country']} leaving {cell['export_country']} {seen} before"
+    if name == "transport_hs4_count":
+        return f"HS {cell['hs4']} by {cell['transport_mode']} {seen} before"
+    return f"exporter {times} shipped to consignee {cell['consignee']} before"
+
+
+def _manifest_digest(manifest: dict) -> str:
+    """sha256 of the manifest without its own checksum: catches an edited manifest.
+
+    Like the member checksums it detects damage and edits, not forgery (anyone can
+    recompute it); a crafted file is harmless because nothing read is executed and the
+    tree arrays are checked before use.
+    """
+    return hashlib.sha256(_json_bytes({k: v for k, v in manifest.items() if k != "manifest_sha256"})).hexdigest()
+
+
+def _json_bytes(value) -> bytes:
+    return json.dumps(value, sort_keys=True, ensure_ascii=False, indent=1, allow_nan=False).encode("utf-8")
+
+
+def _npy_bytes(array: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    np.save(buffer, np.ascontiguousarray(array), allow_pickle=False)
+    return buffer.getvalue()
+
+
+def _npy(data: bytes, dtype) -> np.ndarray:
+    array = np.load(io.BytesIO(data), allow_pickle=False)
+    if array.dtype != np.dtype(dtype):
+        raise ValueError(f"array of {array.dtype}, expected {np.dtype(dtype)}")
+    return array
+
+
+def _read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, where: str) -> bytes:
+    if info.file_size > MAX_MEMBER_BYTES:
+        raise ModelFileError(f"{where}: member {info.filename} is {info.file_size} bytes, more than a model holds")
+    try:
+        return archive.read(info)
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        raise ModelFileError(f"{where}: member {info.filename} cannot be read: {exc}") from None
+
+
+def _read_json(archive: zipfile.ZipFile, info: zipfile.ZipInfo, where: str):
+    try:
+        return json.loads(_read_member(archive, info, where))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise ModelFileError(f"{where}: {info.filename} is not valid JSON: {exc}") from None

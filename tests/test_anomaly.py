@@ -1,0 +1,277 @@
+import hashlib
+import io
+import json
+import math
+import zipfile
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import detector
+from detector.anomaly import FEATURES, AnomalyModel, ModelFileError
+from detector.synthetic import generate
+from tests.conftest import REPO, frame
+
+
+def declarations(rows: list[dict]) -> pd.DataFrame:
+    """The canonical table of hand-made rows, numbered, as read from a CSV."""
+    rows = [{"declaration_id": str(i + 1), **row} for i, row in enumerate(rows)]
+    return detector.load_declarations(frame(rows)).table
+
+
+def goods(hs_code: str, value_per_kg: float, n: int, **extra) -> list[dict]:
+    return [{"hs_code": hs_code, "declared_value": str(value_per_kg * 10), "net_weight_kg": "10",
+             "gross_weight_kg": "11", **extra} for _ in range(n)]
+
+
+@pytest.fixture(scope="module")
+def synthetic():
+    """A small labelled synthetic history, a model fitted on it, and a later file."""
+    history = detector.load_declarations(generate(4000, seed=3)).table
+    model = AnomalyModel.fit(history, trees=50, seed=1)
+    later = detector.load_declarations(generate(1500, seed=4)).table
+    return history, model, later
+
+
+# ----------------------------------------------------------------------------- features
+
+
+def test_value_per_kg_is_relative_to_the_hs6_median():
+    history = declarations(goods("2507001000", 2.0, 25) + goods("2508001000", 50.0, 25))
+    model = AnomalyModel.fit(history, trees=5)
+    new = declarations(goods("2507009000", 80.0, 1) + goods("2508001000", 50.0, 1))
+    features = model.feature_table(new)
+    assert features["value_per_kg_vs_hs"].tolist() == pytest.approx([math.log(40), 0.0])
+    assert features["log_value_per_kg"].tolist() == pytest.approx([math.log(80), math.log(50)])
+
+
+def test_small_hs6_groups_fall_back_to_hs4_then_hs2():
+    history = declarations(goods("2507001000", 2.0, 25) + goods("2507101000", 8.0, 5)
+                           + goods("2508001000", 1.0, 10) + goods("2530001000", 3.0, 10))
+    model = AnomalyModel.fit(history, trees=5, peer_min_rows=20)
+    new = declarations(goods("2507101000", 16.0, 1) + goods("2508001000", 8.0, 1))
+    ratio = np.exp(model.feature_table(new)["value_per_kg_vs_hs"]).tolist()
+    # HS6 250710 has 5 rows: compared with HS4 2507 (30 rows, median 2), not itself (8).
+    # HS4 2508 has 10 rows: compared with HS2 25 (50 rows, median 2), not itself (1).
+    assert ratio == pytest.approx([8.0, 4.0])
+
+
+def test_pairing_counts_are_learned_at_fit_and_applied_at_score():
+    history = declarations(goods("8504401000", 5.0, 3, exporter="Acme", consignee="Beta")
+                           + goods("8504401000", 5.0, 1, exporter="Gamma", consignee="Beta"))
+    model = AnomalyModel.fit(history, trees=5)
+    new = declarations(goods("8504409000", 5.0, 1, exporter="Acme", consignee="Beta")
+                       + goods("8471300000", 5.0, 1, exporter="Acme", consignee="Beta")
+                       + goods("8504401000", 5.0, 1, exporter="Delta", consignee="Beta"))
+    features = model.feature_table(new)
+    # Counts come from the history, not from the file scored (Acme x 8504 is 3 in history, 2 here).
+    assert np.expm1(features["exporter_hs4_count"]).round().tolist() == [3, 0, 0]
+    assert np.expm1(features["exporter_consignee_count"]).round().tolist() == [3, 3, 0]
+    assert features["new_exporter"].tolist() == [0, 0, 1]
+    assert features["new_consignee"].tolist() == [0, 0, 0]
+
+
+def test_training_rows_count_pairings_without_themselves():
+    # Otherwise no training row would ever look first-time and the forest could not use it.
+    history = declarations(goods("8504401000", 5.0, 3, exporter="Acme") + goods("8504401000", 5.0, 1, exporter="Once"))
+    model = AnomalyModel.fit(history, trees=5)
+    assert model.medians["new_exporter"] == 0.0
+    seen = model.feature_table(history)["new_exporter"].tolist()
+    assert seen == [0, 0, 0, 0]  # scored later, every history exporter is known
+
+
+def test_description_features_and_missing_values():
+    history = declarations(goods("8483100000", 5.0, 24, description="ball bearings")
+                           + [{"hs_code": "8483100000", "description": "Spare Parts"}])
+    model = AnomalyModel.fit(history, trees=5)
+    features = model.feature_table(history.iloc[[0, 24]])
+    assert features["generic_description"].tolist() == [0, 1]
+    assert features["description_length"].tolist() == [13, 11]
+    assert np.isnan(features["log_value_usd"].iloc[1])
+    assert not np.isnan(model.matrix(history.iloc[[24]])).any()  # imputed with the training median
+
+
+def test_features_whose_inputs_are_absent_are_left_out():
+    history = declarations([{"hs_code": "8504401000", "declared_value": "100", "exporter": "Acme"}] * 30)
+    model = AnomalyModel.fit(history, trees=5)
+    assert "log_value_usd" in model.features and "exporter_hs4_count" in model.features
+    for absent in ("value_per_kg_vs_hs", "net_gross_ratio", "new_consignee", "description_length"):
+        assert absent in model.missing_features and absent not in model.features
+    assert sorted(model.features + model.missing_features) == sorted(f.name for f in FEATURES)
+    # A file lacking a column the model uses is scored with the training median for it.
+    scores = model.score(declarations([{"hs_code": "8504401000", "declared_value": "100"}]))
+    assert 0 <= scores["anomaly_score"].iloc[0] <= 1
+
+
+# ----------------------------------------------------------------------------- scores
+
+
+def test_scores_are_sklearns_isolation_forest_bit_for_bit(synthetic):
+    from sklearn.ensemble import IsolationForest
+
+    history, model, later = synthetic
+    training = model.feature_table(history)  # as scored later (no leave-one-out)
+    forest = IsolationForest(n_estimators=50, random_state=1)
+    forest.fit(_fit_matrix(history, model))
+    matrix = training.fillna(model.medians).to_numpy()
+    assert np.array_equal(model._forest.strangeness(matrix), -forest.score_samples(matrix))
+
+
+def _fit_matrix(history, model):
+    """The matrix fit() trained on: pairings counted without the row itself."""
+    from detector.anomaly import _feature_frame
+
+    raw, _ = _feature_frame(history, model.features, model._stats, training=True)
+    return raw.fillna(model.medians).to_numpy()
+
+
+def test_scores_are_in_unit_range_and_do_not_depend_on_the_rest_of_the_file(synthetic):
+    _, model, later = synthetic
+    scores = model.score(later)
+    assert scores.index.equals(later.index)
+    assert scores["anomaly_score"].between(0, 1).all()
+    assert scores["anomaly_percentile"].between(0, 100).all() and scores["anomaly_percentile"].max() == 100
+    subset = later.iloc[::7]
+    assert model.score(subset)["anomaly_score"].equals(scores["anomaly_score"].loc[subset.index])
+
+
+def test_same_seed_same_model_other_seed_other_trees(synthetic):
+    history, model, later = synthetic
+    again = AnomalyModel.fit(history, trees=50, seed=1)
+    assert again.score(later).equals(model.score(later))
+    other = AnomalyModel.fit(history, trees=50, seed=2)
+    assert not np.array_equal(other.score(later)["anomaly_score"], model.score(later)["anomaly_score"])
+
+
+def test_explanation_names_a_planted_value_per_kg(synthetic):
+    history, model, later = synthetic
+    rows = later.index[:5]
+    planted = later.copy()
+    peers = history.groupby("hs6")["value_per_kg"].median()
+    target = planted.loc[rows, "hs6"].map(peers) * 40
+    planted.loc[rows, "declared_value"] = target * planted.loc[rows, "net_weight_kg"] / _usd_rate(planted.loc[rows])
+    planted = detector.load_declarations(planted.drop(columns=["hs2", "hs4", "hs6", "value_usd", "value_per_kg",
+                                                                "weight_per_package", "net_gross_ratio"])).table
+    reasons = model.explain(planted, rows=rows)
+    assert reasons.index.equals(rows)
+    # Among the top three reasons (a row may also be a first-time exporter, which is true).
+    assert reasons.str.contains(r"value per kg \d+x the median for HS \d+").all(), reasons.tolist()
+    before, after = model.score(later).loc[rows, "anomaly_score"], model.score(planted).loc[rows, "anomaly_score"]
+    assert (after > before).all()
+
+
+def _usd_rate(rows):
+    return (rows["value_usd"] / rows["declared_value"]).fillna(1.0)
+
+
+def test_anomaly_score_finds_the_statistical_frauds_in_the_sample_data():
+    history = detector.load_declarations(REPO / "sample_data" / "history.csv.gz").table
+    new = detector.load_declarations(REPO / "sample_data" / "declarations.csv")
+    model = AnomalyModel.fit(history, trees=100, seed=0)
+    scored = new.raw.assign(anomaly_score=model.score(new)["anomaly_score"].to_numpy())
+    recall = detector.evaluate(scored, score_column="anomaly_score", budgets=(5,)).patterns.set_index("pattern")
+    for pattern in ("undervaluation", "weight_manipulation"):
+        assert recall.loc[pattern, "recall_at_5pct"] > 2 * 0.05, recall
+
+
+# ----------------------------------------------------------------------------- files
+
+
+def test_save_and_load_give_identical_scores_and_explanations(synthetic, tmp_path):
+    _, model, later = synthetic
+    path = model.save(tmp_path / "history.model.zip")
+    loaded = AnomalyModel.load(path)
+    assert loaded.features == model.features and loaded.training == model.training
+    assert loaded.score(later).equals(model.score(later))
+    top = model.score(later)["anomaly_score"].nlargest(20).index
+    assert loaded.explain(later, rows=top).equals(model.explain(later, rows=top))
+    with zipfile.ZipFile(path) as archive:
+        manifest = json.loads(archive.read("manifest.json"))
+    assert manifest["package_version"] == detector.__version__
+    assert manifest["training"]["rows"] == len(synthetic[0])
+    assert model.save(tmp_path / "again.zip").read_bytes() == path.read_bytes()
+
+
+def _rewrite(path, out, change):
+    """Copy a model zip, letting ``change(name, data)`` alter or drop (None) each member."""
+    with zipfile.ZipFile(path) as src, zipfile.ZipFile(out, "w") as dst:
+        for name in src.namelist():
+            data = change(name, src.read(name))
+            if data is not None:
+                dst.writestr(name, data)
+    return out
+
+
+def _edit_manifest(edit):
+    """A change that edits the manifest and recomputes its own checksum, as a careful forger would."""
+    from detector.anomaly import _manifest_digest
+
+    def change(name, data):
+        if name != "manifest.json":
+            return data
+        manifest = json.loads(data)
+        edit(manifest)
+        manifest["manifest_sha256"] = _manifest_digest(manifest)
+        return json.dumps(manifest)
+    return change
+
+
+def _flip_byte(member):
+    def change(name, data):
+        if name != member:
+            return data
+        return data[:-1] + bytes([data[-1] ^ 1])
+    return change
+
+
+@pytest.mark.parametrize("change, message", [
+    (_flip_byte("trees/threshold.npy"), "member trees/threshold.npy does not match its sha256"),
+    (_flip_byte("statistics.json"), "member statistics.json does not match its sha256"),
+    (lambda name, data: data.replace(b'"rows": ', b'"rows": 1'), "manifest.json does not match its own sha256"),
+    (lambda name, data: None if name == "trees/left.npy" else data, "member trees/left.npy is missing"),
+    (_edit_manifest(lambda m: m.update(format_version=2)), "format version 2"),
+    (_edit_manifest(lambda m: m.update(features=m["features"][:-1])), "another feature list"),
+    (_edit_manifest(lambda m: m.update(features=["colour", *m["features"][1:]])), "unknown: colour"),
+])
+def test_a_changed_model_file_is_refused(synthetic, tmp_path, change, message):
+    path = synthetic[1].save(tmp_path / "model.zip")
+    changed = _rewrite(path, tmp_path / "changed.zip", change)
+    with pytest.raises(ModelFileError, match=message) as error:
+        AnomalyModel.load(changed)
+    assert str(changed) in str(error.value) and isinstance(error.value, detector.DetectorError)
+
+
+def test_trees_that_would_read_outside_their_arrays_are_refused(synthetic, tmp_path):
+    # Checksums only catch damage (anyone can recompute them); the arrays are checked too.
+    path = synthetic[1].save(tmp_path / "model.zip")
+    with zipfile.ZipFile(path) as archive:
+        left = np.load(archive.open("trees/left.npy"))
+    left[0] = 10_000
+    buffer = io.BytesIO()
+    np.save(buffer, left)
+    forged = buffer.getvalue()
+
+    def change(name, data):
+        if name == "trees/left.npy":
+            return forged
+        if name == "manifest.json":
+            return _edit_manifest(lambda m: m["members"].update({"trees/left.npy": hashlib.sha256(forged).hexdigest()}))(
+                name, data)
+        return data
+    with pytest.raises(ModelFileError, match="outside its tree"):
+        AnomalyModel.load(_rewrite(path, tmp_path / "forged.zip", change))
+
+
+def test_foreign_files_are_refused(tmp_path):
+    foreign = tmp_path / "photos.zip"
+    with zipfile.ZipFile(foreign, "w") as archive:
+        archive.writestr("holiday.jpg", b"\xff\xd8")
+    with pytest.raises(ModelFileError, match="no manifest.json"):
+        AnomalyModel.load(foreign)
+    noise = tmp_path / "noise.bin"
+    noise.write_bytes(np.random.default_rng(0).bytes(4096))
+    with pytest.raises(ModelFileError, match="not a zip archive"):
+        AnomalyModel.load(noise)
+    with pytest.raises(ModelFileError, match="no such file"):
+        AnomalyModel.load(tmp_path / "absent.zip")
