@@ -74,8 +74,7 @@ def score(
     encoding: EncodingOption = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No summary on stderr.")] = False,
 ) -> None:
-    """Score FILE: every input row once, in order, with risk_score, lane, rule_hits, reasons,
-    status and errors."""
+    """Score FILE: every input row once, in order, with risk, lane, hits and reasons."""
     with _user_errors():
         rule_set = detector.load_rules(rules, include_default=not no_default_rules)
         show_progress = sys.stderr.isatty() and not quiet and file.is_file() \
@@ -154,9 +153,10 @@ def evaluate(
     delimiter: DelimiterOption = None,
     encoding: EncodingOption = None,
 ) -> None:
-    """Precision, recall and revenue share at inspection budgets, AP, ROC AUC, recall per
-    pattern and lanes x label. A file without the score column is scored with the rules
-    first."""
+    """Precision and recall at inspection budgets, AP, ROC AUC, recall per pattern, lanes.
+
+    A labelled file without the score column is scored with the rules first.
+    """
     with _user_errors():
         budgets = parse_budgets(budget)
         columns = score_column or ["risk_score"]
@@ -184,8 +184,10 @@ def generate(
         "--start", help="First declaration date, YYYY-MM-DD (default 2025-01-01).")] = None,
     days: Annotated[int, typer.Option("--days", min=1, help="Days covered.")] = 365,
 ) -> None:
-    """Write synthetic declarations with planted smuggling schemes, labelled
-    (`label`, `pattern`), streamed in chunks so any size fits in memory."""
+    """Write labelled synthetic declarations with planted smuggling schemes.
+
+    Rows stream in chunks, so any size fits in memory; the same seed gives the same file.
+    """
     from detector.synthetic import write_synthetic
 
     with _user_errors():
