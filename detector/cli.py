@@ -73,16 +73,21 @@ def score(
     delimiter: DelimiterOption = None,
     encoding: EncodingOption = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No summary on stderr.")] = False,
+    model: Annotated[Optional[Path], typer.Option(
+        "--model", help="Anomaly model from `detector train`: adds anomaly_score, percentile, reasons.")]
+    = None,
 ) -> None:
     """Score FILE: every input row once, in order, with risk, lane, hits and reasons."""
     with _user_errors():
         rule_set = detector.load_rules(rules, include_default=not no_default_rules)
+        anomaly_model = _load_model(model) if model else None
         show_progress = sys.stderr.isatty() and not quiet and file.is_file() \
             and file.stat().st_size > _PROGRESS_BYTES
         with _progress(show_progress, len(rule_set)) as done:
             declarations = detector.load_declarations(file, mapping, delimiter=delimiter, encoding=encoding)
             done("rules")
-            result = detector.score(declarations, rule_set, on_rule=lambda rule: done("rules"))
+            result = detector.score(declarations, rule_set, on_rule=lambda rule: done("rules"),
+                                    model=anomaly_model)
             chosen = output_format(output or "", fmt)
             target = output or Path(f"{file.stem}.scored.{chosen}")
             done("writing")
@@ -92,6 +97,35 @@ def score(
             for line in result.summary.lines():
                 typer.echo(line, err=True)
             typer.echo(f"wrote {target}", err=True)
+
+
+def _load_model(path: Path):
+    from detector.anomaly import AnomalyModel
+
+    return AnomalyModel.load(path)
+
+
+@app.command()
+def train(
+    history: Annotated[Path, typer.Argument(help="Declarations to learn normal trade from.")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Model file to write.")] = Path("model.zip"),
+    mapping: MappingOption = None,
+    trees: Annotated[int, typer.Option("--trees", min=10, help="Trees in the isolation forest.")] = 200,
+    seed: Annotated[int, typer.Option("--seed", help="Random seed; the same seed gives the same model.")] = 0,
+    delimiter: DelimiterOption = None,
+    encoding: EncodingOption = None,
+) -> None:
+    """Fit the isolation-forest anomaly model on HISTORY and save it (no pickle)."""
+    from detector.anomaly import AnomalyModel
+
+    with _user_errors():
+        declarations = detector.load_declarations(history, mapping, delimiter=delimiter, encoding=encoding)
+        fitted = AnomalyModel.fit(declarations.table, trees=trees, seed=seed)
+        path = fitted.save(output)
+    typer.echo(f"{history}: {len(declarations)} rows; features: {', '.join(fitted.features)}", err=True)
+    if fitted.missing_features:
+        typer.echo(f"left out (inputs missing): {', '.join(fitted.missing_features)}", err=True)
+    typer.echo(f"wrote {path}", err=True)
 
 
 @contextmanager

@@ -17,6 +17,24 @@ from detector.risk import LANES, OUTPUT_COLUMNS, RiskPolicy, combine
 from detector.rules import RuleResults, RuleSet, evaluate_rules, load_rules
 
 
+ANOMALY_COLUMNS = ("anomaly_score", "anomaly_percentile", "anomaly_reasons")
+# Explaining a row walks every tree for it, so only the strangest rows get reasons: those
+# stranger than this share of the training history.
+EXPLAIN_ABOVE = 0.99
+
+
+def anomaly_columns(model, table: pd.DataFrame) -> pd.DataFrame:
+    """Anomaly score, its percentile in this file and, for the strangest rows, why."""
+    scores = model.score(table).reset_index(drop=True)
+    reasons = pd.Series("", index=scores.index, dtype="str")
+    strange = np.flatnonzero(scores["anomaly_score"].to_numpy() >= EXPLAIN_ABOVE)
+    if len(strange):
+        reasons.iloc[strange] = model.explain(table, rows=table.index[strange]).to_numpy()
+    return scores.assign(anomaly_score=scores["anomaly_score"].round(4),
+                         anomaly_percentile=scores["anomaly_percentile"].round(2),
+                         anomaly_reasons=reasons)
+
+
 @dataclass
 class ScoreSummary:
     """Counts an analyst checks first: rows, invalid rows, lanes, top rules, skipped rules."""
@@ -64,7 +82,7 @@ class ScoreResult:
 
 
 def score(declarations: Declarations, rules: RuleSet | None = None,
-          policy: RiskPolicy | None = None, on_rule=None) -> ScoreResult:
+          policy: RiskPolicy | None = None, on_rule=None, model=None) -> ScoreResult:
     """Score declarations with a rule set.
 
     Parameters
@@ -77,6 +95,10 @@ def score(declarations: Declarations, rules: RuleSet | None = None,
         Severity weights and lane thresholds.
     on_rule : callable, optional
         Called with each rule once it has been evaluated (progress reporting).
+    model : detector.anomaly.AnomalyModel, optional
+        Adds ``anomaly_score``, ``anomaly_percentile`` and, for the strangest rows,
+        ``anomaly_reasons`` beside the rule columns. The anomaly score does not yet feed
+        ``risk_score`` or the lanes.
 
     Returns
     -------
@@ -88,10 +110,13 @@ def score(declarations: Declarations, rules: RuleSet | None = None,
     risk = combine(results, len(declarations), policy)
     status = np.where(declarations.invalid, "invalid", "valid")
     added = risk.assign(status=pd.Series(status, dtype="str"), errors=declarations.errors.to_numpy())
+    columns = list(OUTPUT_COLUMNS)
+    if model is not None:
+        added = pd.concat([added, anomaly_columns(model, declarations.table)], axis=1)
+        columns[columns.index("reasons") + 1:columns.index("reasons") + 1] = list(ANOMALY_COLUMNS)
     raw = declarations.raw
-    replaced = [c for c in OUTPUT_COLUMNS if c in raw.columns]
-    output = pd.concat([raw.drop(columns=replaced).reset_index(drop=True), added[list(OUTPUT_COLUMNS)]],
-                       axis=1)
+    replaced = [c for c in columns if c in raw.columns]
+    output = pd.concat([raw.drop(columns=replaced).reset_index(drop=True), added[columns]], axis=1)
     counts = results.hits.sum().astype(int).to_dict()
     lane_counts = pd.Series(risk["lane"]).value_counts().to_dict()
     summary = ScoreSummary(

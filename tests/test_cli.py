@@ -134,3 +134,41 @@ def test_generate_writes_labelled_declarations_deterministically(tmp_path):
     assert frame["declaration_date"].min() >= "2025-06-01"
     bad = invoke("generate", "-n", 5, "-o", tmp_path / "c.csv", "--start", "June")
     assert bad.exit_code == 2 and "expected a date YYYY-MM-DD" in bad.stderr
+
+
+def test_train_then_score_with_the_model_adds_anomaly_columns(tmp_path):
+    from datetime import date
+
+    from detector.synthetic import generate
+
+    history, current = tmp_path / "history.csv", tmp_path / "current.csv"
+    generate(3000, seed=1).to_csv(history, index=False)
+    generate(800, seed=1, start=date(2026, 1, 1), days=30).to_csv(current, index=False)
+    model = tmp_path / "model.zip"
+    trained = invoke("train", history, "-o", model, "--trees", 20, "--seed", 3)
+    assert trained.exit_code == 0, trained.output
+    assert "3000 rows; features:" in trained.stderr and model.is_file()
+    outputs = []
+    for name in ("a.csv", "b.csv"):
+        scored = invoke("score", current, "--model", model, "-o", tmp_path / name, "--quiet")
+        assert scored.exit_code == 0, scored.output
+        outputs.append((tmp_path / name).read_bytes())
+    assert outputs[0] == outputs[1]
+    frame = pd.read_csv(tmp_path / "a.csv", dtype=str, keep_default_na=False)
+    columns = frame.columns.tolist()
+    assert columns[columns.index("reasons") + 1:columns.index("reasons") + 4] == [
+        "anomaly_score", "anomaly_percentile", "anomaly_reasons"]
+    scores = frame["anomaly_score"].astype(float)
+    assert scores.between(0, 1).all() and len(frame) == 800
+    strange = frame[scores >= 0.99]
+    assert (strange["anomaly_reasons"] != "").all()
+    evaluated = invoke("evaluate", tmp_path / "a.csv", "--score-column", "anomaly_score", "--budget", "5")
+    assert evaluated.exit_code == 0 and "anomaly_score: 800 rows" in evaluated.stdout
+
+
+def test_score_refuses_a_tampered_model(tmp_path, write_csv):
+    model = tmp_path / "model.zip"
+    model.write_bytes(b"PK\x03\x04 not really a model")
+    result = invoke("score", write_csv(ROWS), "--model", model, "--rules", PACK, "--no-default-rules")
+    assert result.exit_code == 2
+    assert result.stderr.startswith("error: ") and "model.zip" in result.stderr
