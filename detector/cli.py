@@ -76,18 +76,22 @@ def score(
     model: Annotated[Optional[Path], typer.Option(
         "--model", help="Anomaly model from `detector train`: adds anomaly_score, percentile, reasons.")]
     = None,
+    budget: Annotated[Optional[str], typer.Option(
+        "--budget", help="Inspection capacity, e.g. 2%: exactly that share of rows goes to the red lane.")]
+    = None,
 ) -> None:
     """Score FILE: every input row once, in order, with risk, lane, hits and reasons."""
     with _user_errors():
         rule_set = detector.load_rules(rules, include_default=not no_default_rules)
         anomaly_model = _load_model(model) if model else None
+        capacity = _single_budget(budget) if budget else None
         show_progress = sys.stderr.isatty() and not quiet and file.is_file() \
             and file.stat().st_size > _PROGRESS_BYTES
         with _progress(show_progress, len(rule_set)) as done:
             declarations = detector.load_declarations(file, mapping, delimiter=delimiter, encoding=encoding)
             done("rules")
             result = detector.score(declarations, rule_set, on_rule=lambda rule: done("rules"),
-                                    model=anomaly_model)
+                                    model=anomaly_model, budget=capacity)
             chosen = output_format(output or "", fmt)
             target = output or Path(f"{file.stem}.scored.{chosen}")
             done("writing")
@@ -97,6 +101,13 @@ def score(
             for line in result.summary.lines():
                 typer.echo(line, err=True)
             typer.echo(f"wrote {target}", err=True)
+
+
+def _single_budget(text: str) -> float:
+    budgets = parse_budgets(text)
+    if len(budgets) != 1:
+        raise DetectorError(f"--budget {text!r}: give one percentage, e.g. 2%")
+    return budgets[0]
 
 
 def _load_model(path: Path):

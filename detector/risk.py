@@ -50,11 +50,13 @@ class RiskPolicy:
                                 f"got yellow={self.yellow} red={self.red}")
 
 
-def combine(results: RuleResults, n_rows: int, policy: RiskPolicy = RiskPolicy()) -> pd.DataFrame:
+def combine(results: RuleResults, n_rows: int, policy: RiskPolicy = RiskPolicy(),
+            budget: float | None = None) -> pd.DataFrame:
     """Risk score, lane, hit rule ids and reasons per row.
 
     Rules are listed most severe first, then in pack order, so the first reason is
-    the one to read first.
+    the one to read first. With ``budget`` (percent of rows) the red lane is chosen by
+    capacity instead of threshold, see :func:`budget_red`.
     """
     survival = np.ones(n_rows)
     critical = np.zeros(n_rows, dtype=bool)
@@ -77,8 +79,8 @@ def combine(results: RuleResults, n_rows: int, policy: RiskPolicy = RiskPolicy()
         hit_texts.append(pc.binary_join_element_wise(text_scalar(f"[{rule_id}] "), reasons, text_scalar("")))
     rows = np.concatenate(hit_rows) if hit_rows else np.zeros(0, dtype=np.int64)
     risk = np.round(1.0 - survival, 4)
-    lane = np.where(critical | (risk >= policy.red), "red",
-                    np.where(risk >= policy.yellow, "yellow", "green"))
+    red = budget_red(risk, critical, budget) if budget is not None else critical | (risk >= policy.red)
+    lane = np.where(red, "red", np.where(risk >= policy.yellow, "yellow", "green"))
     return pd.DataFrame({
         "risk_score": risk,
         "lane": pd.Series(lane, dtype="str"),
@@ -86,3 +88,18 @@ def combine(results: RuleResults, n_rows: int, policy: RiskPolicy = RiskPolicy()
         "reasons": join_per_row(rows, pa.chunked_array(hit_texts, pa.large_string()), n_rows,
                                 REASON_SEPARATOR),
     })
+
+
+def budget_red(risk: np.ndarray, critical: np.ndarray, budget: float) -> np.ndarray:
+    """The rows to inspect when capacity is ``budget`` percent of the rows.
+
+    Exactly ``floor(rows * budget / 100)`` rows, the highest risk first; rows hit by a
+    critical rule come before all others, and ties keep file order, so the same file
+    always selects the same rows. A critical row is always red, even when there are
+    more of them than the budget allows.
+    """
+    k = int(np.floor(len(risk) * budget / 100 + 1e-9))
+    order = np.lexsort((np.arange(len(risk)), -risk, ~critical))
+    red = np.zeros(len(risk), dtype=bool)
+    red[order[:k]] = True
+    return red | critical

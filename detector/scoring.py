@@ -82,7 +82,8 @@ class ScoreResult:
 
 
 def score(declarations: Declarations, rules: RuleSet | None = None,
-          policy: RiskPolicy | None = None, on_rule=None, model=None) -> ScoreResult:
+          policy: RiskPolicy | None = None, on_rule=None, model=None,
+          budget: float | None = None) -> ScoreResult:
     """Score declarations with a rule set.
 
     Parameters
@@ -99,6 +100,10 @@ def score(declarations: Declarations, rules: RuleSet | None = None,
         Adds ``anomaly_score``, ``anomaly_percentile`` and, for the strangest rows,
         ``anomaly_reasons`` beside the rule columns. The anomaly score does not yet feed
         ``risk_score`` or the lanes.
+    budget : float, optional
+        Inspection capacity in percent of rows: exactly that many rows go to the red
+        lane, highest risk first (critical rules first, ties in file order), instead
+        of the red threshold.
 
     Returns
     -------
@@ -107,7 +112,7 @@ def score(declarations: Declarations, rules: RuleSet | None = None,
     rules = rules if rules is not None else load_rules()
     policy = policy or RiskPolicy()
     results = evaluate_rules(rules, declarations.table, on_rule)
-    risk = combine(results, len(declarations), policy)
+    risk = combine(results, len(declarations), policy, budget)
     status = np.where(declarations.invalid, "invalid", "valid")
     added = risk.assign(status=pd.Series(status, dtype="str"), errors=declarations.errors.to_numpy())
     columns = list(OUTPUT_COLUMNS)

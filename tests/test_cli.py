@@ -172,3 +172,18 @@ def test_score_refuses_a_tampered_model(tmp_path, write_csv):
     result = invoke("score", write_csv(ROWS), "--model", model, "--rules", PACK, "--no-default-rules")
     assert result.exit_code == 2
     assert result.stderr.startswith("error: ") and "model.zip" in result.stderr
+
+
+def test_score_with_a_budget_sends_exactly_that_share_to_red(tmp_path):
+    from tests.conftest import REPO
+
+    out = tmp_path / "scored.csv"
+    result = invoke("score", REPO / "sample_data" / "declarations.csv", "--budget", "2%", "-o", out, "--quiet")
+    assert result.exit_code == 0, result.output
+    frame = pd.read_csv(out, dtype=str, keep_default_na=False)
+    assert (frame["lane"] == "red").sum() == len(frame) * 2 // 100
+    red_risk = frame.loc[frame["lane"] == "red", "risk_score"].astype(float)
+    other_risk = frame.loc[frame["lane"] != "red", "risk_score"].astype(float)
+    assert red_risk.min() >= other_risk.max()
+    bad = invoke("score", REPO / "sample_data" / "declarations.csv", "--budget", "2,5", "-o", out)
+    assert bad.exit_code == 2 and "give one percentage" in bad.stderr

@@ -3,6 +3,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+import numpy as np
+
 from detector.errors import DetectorError
 from detector.risk import RiskPolicy, combine
 from detector.rules.evaluate import RuleResults
@@ -48,3 +50,23 @@ def test_hits_and_reasons_list_most_severe_first():
 def test_thresholds_must_be_ordered():
     with pytest.raises(DetectorError, match="0 < yellow <= red <= 1"):
         RiskPolicy(red=0.2, yellow=0.5)
+
+
+def test_budget_selects_exactly_the_top_rows_critical_first_ties_in_file_order():
+    from detector.risk import budget_red
+
+    risk = np.array([0.35, 0.6, 0.35, 0.0, 0.9, 0.35, 0.0, 0.0, 0.0, 0.0])
+    critical = np.array([False] * 9 + [True])
+    # 30% of 10 rows = 3: the critical row, then 0.9, then 0.6.
+    assert np.flatnonzero(budget_red(risk, critical, 30)).tolist() == [1, 4, 9]
+    # 50% = 5: then the first two of the three rows tied at 0.35, in file order.
+    assert np.flatnonzero(budget_red(risk, critical, 50)).tolist() == [0, 1, 2, 4, 9]
+    # A budget below one row still inspects every critical row.
+    assert np.flatnonzero(budget_red(risk, critical, 5)).tolist() == [9]
+    assert budget_red(risk, ~critical, 10).sum() == 9
+
+
+def test_budget_lanes_through_combine():
+    by_id = rules("medium", "high")
+    out = combine(results(by_id, [[1, 1, 0, 0], [0, 1, 0, 0]]), 4, budget=25)
+    assert out["lane"].tolist() == ["yellow", "red", "green", "green"]
