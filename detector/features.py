@@ -15,26 +15,12 @@ import pandas as pd
 
 from detector.reference import load_reference
 
-# Each derived field and the canonical fields it needs; a derived field whose inputs
-# the file lacks is absent, and rules that use it are skipped (see the rule engine).
-DERIVED_FIELDS: dict[str, tuple[str, ...]] = {
-    "hs2": ("hs_code",),
-    "hs4": ("hs_code",),
-    "hs6": ("hs_code",),
-    "value_usd": ("declared_value",),
-    "value_per_kg": ("declared_value", "net_weight_kg|gross_weight_kg"),
-    "weight_per_package": ("package_count", "gross_weight_kg|net_weight_kg"),
-    "net_gross_ratio": ("net_weight_kg", "gross_weight_kg"),
-}
-DERIVED_KINDS: dict[str, str] = {
+# Each derived field and its kind. A derived field whose inputs the file lacks is not
+# computed, and rules that use it are skipped with the reason (see the rule engine).
+DERIVED_FIELDS: dict[str, str] = {
     "hs2": "text", "hs4": "text", "hs6": "text", "value_usd": "number",
     "value_per_kg": "number", "weight_per_package": "number", "net_gross_ratio": "number",
 }
-
-
-def inputs_available(derived: str, columns: set[str]) -> bool:
-    """Whether ``columns`` hold what derived field ``derived`` needs (``a|b`` = either)."""
-    return all(any(c in columns for c in need.split("|")) for need in DERIVED_FIELDS[derived])
 
 
 @lru_cache(maxsize=1)

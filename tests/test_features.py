@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from detector.features import derive, inputs_available
+from detector.features import derive
 from detector.schema import validate
 from tests.conftest import frame
 
@@ -45,5 +45,3 @@ def test_weight_per_package_and_net_gross_ratio():
 def test_derived_fields_need_their_inputs():
     table = derived([{"hs_code": "2805", "declared_value": "5"}])
     assert "value_usd" in table and "value_per_kg" not in table and "weight_per_package" not in table
-    assert inputs_available("value_per_kg", {"declared_value", "gross_weight_kg"})
-    assert not inputs_available("value_per_kg", {"declared_value"})

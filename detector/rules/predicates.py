@@ -21,7 +21,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from detector.features import DERIVED_KINDS
+from detector.features import DERIVED_FIELDS
 from detector.reference import load_reference
 from detector.schema import FIELDS_BY_NAME
 
@@ -38,8 +38,8 @@ def field_kind(name: str) -> str | None:
     """'number', 'date' or 'text' for a canonical or derived field; None if unknown."""
     if name in FIELDS_BY_NAME:
         kind = FIELDS_BY_NAME[name].kind
-    elif name in DERIVED_KINDS:
-        kind = DERIVED_KINDS[name]
+    elif name in DERIVED_FIELDS:
+        kind = DERIVED_FIELDS[name]
     else:
         return None
     if kind in _NUMBER_KINDS:
