@@ -293,18 +293,26 @@ def _neutralise_formulas(table: pa.Table) -> pa.Table:
     """Prefix text cells that a spreadsheet would run as a formula with an apostrophe.
 
     Plain numbers such as ``-12.5`` are left alone: they are values, not formulas. The
-    first byte of every cell is read straight from the Arrow buffers, so only columns
-    that hold a risky cell pay for the regex.
+    first byte of every cell is read straight from the Arrow buffers, so only the few
+    cells that start with a risky character pay for the number check, and only a
+    column that really holds a formula is rewritten.
     """
     columns = []
     for column in table.columns:
-        if (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)) \
-                and _any_risky_first_byte(column):
-            starts_risky = pc.is_in(pc.utf8_slice_codeunits(column, 0, 1),
-                                    value_set=pa.array(_FORMULA_CHARACTERS, column.type))
-            risky = pc.and_(starts_risky, pc.invert(pc.match_substring_regex(column, _PLAIN_NUMBER)))
-            quote, empty = pa.scalar("'", column.type), pa.scalar("", column.type)
-            column = pc.if_else(risky, pc.binary_join_element_wise(quote, column, empty), column)
+        if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+            candidates = np.flatnonzero(_risky_first_byte(column))
+            if len(candidates):
+                values = column.take(pa.array(candidates))
+                # A null cell may keep bytes behind it; it is no formula.
+                plain = pc.match_substring_regex(values, _PLAIN_NUMBER).fill_null(True)
+                plain = plain.to_numpy(zero_copy_only=False)
+                formulas = candidates[~plain]
+                if len(formulas):
+                    risky = np.zeros(len(column), dtype=bool)
+                    risky[formulas] = True
+                    quote, empty = pa.scalar("'", column.type), pa.scalar("", column.type)
+                    column = pc.if_else(pa.array(risky), pc.binary_join_element_wise(quote, column, empty),
+                                        column)
         columns.append(column)
     return pa.table(columns, names=table.column_names)
 
@@ -312,15 +320,19 @@ def _neutralise_formulas(table: pa.Table) -> pa.Table:
 _RISKY_BYTES = np.frombuffer("".join(_FORMULA_CHARACTERS).encode(), dtype=np.uint8)
 
 
-def _any_risky_first_byte(column: pa.ChunkedArray) -> bool:
-    """Whether some non-empty cell starts with a formula character (nulls ignored)."""
+def _risky_first_byte(column: pa.ChunkedArray) -> np.ndarray:
+    """Per cell: whether it is non-empty and starts with a formula character.
+
+    Null cells usually have no bytes; when they do, the caller treats them as plain.
+    """
     offset_type = np.int64 if pa.types.is_large_string(column.type) else np.int32
+    parts = []
     for chunk in column.chunks:
+        risky = np.zeros(len(chunk), dtype=bool)
         _validity, offsets, data = chunk.buffers()
-        if data is None:
-            continue
-        starts = np.frombuffer(offsets, dtype=offset_type)[chunk.offset:chunk.offset + len(chunk) + 1]
-        first = starts[:-1][starts[1:] > starts[:-1]]
-        if np.isin(np.frombuffer(data, dtype=np.uint8)[first], _RISKY_BYTES).any():
-            return True
-    return False
+        if data is not None and len(chunk):
+            starts = np.frombuffer(offsets, dtype=offset_type)[chunk.offset:chunk.offset + len(chunk) + 1]
+            filled = starts[1:] > starts[:-1]
+            risky[filled] = np.isin(np.frombuffer(data, dtype=np.uint8)[starts[:-1][filled]], _RISKY_BYTES)
+        parts.append(risky)
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=bool)
