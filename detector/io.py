@@ -125,17 +125,18 @@ def _is_gzip(path: Path) -> bool:
         return handle.read(2) == _GZIP_MAGIC
 
 
-def _open_bytes(path: Path):
+def _open_bytes(path: Path, compressed: bool):
     """The file's bytes, decompressed when it is gzip (customs exports often are)."""
-    return gzip.open(path, "rb") if _is_gzip(path) else path.open("rb")
+    return gzip.open(path, "rb") if compressed else path.open("rb")
 
 
 def _read_csv(path: Path, delimiter: str | None, encoding: str | None):
+    compressed = _is_gzip(path)
     try:
-        with _open_bytes(path) as handle:
+        with _open_bytes(path, compressed) as handle:
             sample = handle.read(_SNIFF_BYTES)
     except (OSError, EOFError) as exc:
-        raise InputFileError(f"{path}: cannot read the gzip-compressed file: {exc}") from exc
+        raise InputFileError(f"{path}: cannot read the file: {exc}") from exc
     if not sample:
         raise InputFileError(f"{path}: file is empty")
     detected = None if encoding else _detect_encoding(path, sample, complete=len(sample) < _SNIFF_BYTES)
@@ -151,41 +152,40 @@ def _read_csv(path: Path, delimiter: str | None, encoding: str | None):
     if len(sample) == _SNIFF_BYTES and len(lines) > 1:
         lines = lines[:-1]  # the last line of a partial sample may be cut
     delimiter = delimiter or _detect_delimiter(path, "\n".join(lines[:50]))
-    header = next(csv.reader([lines[0]], delimiter=delimiter))
+    header = [name.strip() for name in next(csv.reader([lines[0]], delimiter=delimiter))]
     _check_header(path, header)
     field_counts = None
     try:
-        frame = _read_csv_arrow(path, header, delimiter, encoding)
+        frame = _read_csv_arrow(path, compressed, header, delimiter, encoding)
     except (pa.ArrowInvalid, UnicodeDecodeError, OSError, EOFError):
         # Ragged rows, stray quotes or a bad byte past the sample: the slow reader
         # keeps every row; a UTF-8 guess that proves wrong falls back to Latin-1,
         # which decodes any byte.
         try:
-            frame, field_counts = _read_csv_python(path, header, delimiter, encoding)
+            frame, field_counts = _read_csv_python(path, compressed, header, delimiter, encoding)
         except UnicodeDecodeError as exc:
             if detected != "utf-8":
                 raise InputFileError(f"{path}: cannot decode as {encoding} at byte {exc.start}; "
                                      "give the right --encoding") from exc
             encoding = "latin-1"
-            frame, field_counts = _read_csv_python(path, header, delimiter, encoding)
+            frame, field_counts = _read_csv_python(path, compressed, header, delimiter, encoding)
     return frame, ReadInfo(str(path), "csv", encoding, delimiter, field_counts, len(header))
 
 
 def _check_header(path: Path, header: list[str]) -> None:
-    names = [h.strip() for h in header]
-    if not any(names):
+    if not any(header):
         raise InputFileError(f"{path}: no header row (the first line has no column names)")
     seen: set[str] = set()
-    for name in names:
+    for name in header:
         if name in seen:
             raise InputFileError(f"{path}: column '{name}' appears twice in the header")
         seen.add(name)
 
 
-def _read_csv_arrow(path: Path, header: list[str], delimiter: str, encoding: str) -> pd.DataFrame:
+def _read_csv_arrow(path: Path, compressed: bool, names: list[str], delimiter: str,
+                    encoding: str) -> pd.DataFrame:
     """Fast path: pyarrow, every column as text; raises ArrowInvalid on any ragged row."""
-    names = [h.strip() for h in header]
-    source = pa.input_stream(str(path), compression="gzip" if _is_gzip(path) else None)
+    source = pa.input_stream(str(path), compression="gzip" if compressed else None)
     table = pa_csv.read_csv(
         source,
         read_options=pa_csv.ReadOptions(
@@ -201,15 +201,14 @@ def _read_csv_arrow(path: Path, header: list[str], delimiter: str, encoding: str
     return table.to_pandas()
 
 
-def _read_csv_python(path: Path, header: list[str], delimiter: str,
+def _read_csv_python(path: Path, compressed: bool, names: list[str], delimiter: str,
                      encoding: str) -> tuple[pd.DataFrame, np.ndarray | None]:
     """Parse any CSV, ragged rows included: short rows are padded, extra cells are kept
     in an ``extra_fields`` column so nothing the file holds is lost. Returns the table
     and, when some row is ragged, the number of fields of every row."""
-    names = [h.strip() for h in header]
     width = len(names)
     try:
-        with io.TextIOWrapper(_open_bytes(path), encoding=encoding, newline="", errors="strict") as handle:
+        with io.TextIOWrapper(_open_bytes(path, compressed), encoding=encoding, newline="", errors="strict") as handle:
             reader = csv.reader(handle, delimiter=delimiter, strict=False)
             next(reader, None)
             records = [row for row in reader if row]
