@@ -146,7 +146,7 @@ def _phrase_regex(phrases: list[str], whole: bool) -> str:
         {r"\s+".join(re.escape(word) for word in phrase.split()) for phrase in phrases if phrase.strip()},
         key=len, reverse=True,
     )
-    body = "|".join(alternatives) or "(?!)"
+    body = "|".join(alternatives) or r"[^\s\S]"  # no phrases: RE2 has no (?!), this never matches
     if whole:
         return rf"^[^{_WORD}]*(?:{body})[^{_WORD}]*$"
     return rf"(?:^|[^{_WORD}])(?:{body})(?:$|[^{_WORD}])"

@@ -187,3 +187,9 @@ def test_group_count_matches_a_brute_force_count():
     expected = [int(((keys == keys[i]) & (np.abs((dates - dates[i]).astype(int)) <= 4)).sum()) >= 6
                 for i in range(n)]
     assert got == expected
+
+
+def test_keywords_from_a_table_with_no_phrases_match_nothing(tmp_path):
+    (tmp_path / "empty_words.csv").write_text("phrase\n\n")
+    condition = {"keywords": {"field": "description", "table": "empty_words", "column": "phrase"}}
+    assert run(condition, [{"description": "anything"}], [tmp_path]) == [False]
