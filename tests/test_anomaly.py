@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 import detector
-from detector.anomaly import FEATURES, AnomalyModel, ModelFileError
+from detector.anomaly import DEFAULT_FEATURES, FEATURES, AnomalyModel, ModelFileError
 from detector.synthetic import generate
 from tests.conftest import REPO, frame
 
@@ -39,7 +39,7 @@ def synthetic():
 
 def test_value_per_kg_is_relative_to_the_hs6_median():
     history = declarations(goods("2507001000", 2.0, 25) + goods("2508001000", 50.0, 25))
-    model = AnomalyModel.fit(history, trees=5)
+    model = AnomalyModel.fit(history, trees=5, features="all")
     new = declarations(goods("2507009000", 80.0, 1) + goods("2508001000", 50.0, 1))
     features = model.feature_table(new)
     assert features["value_per_kg_vs_hs"].tolist() == pytest.approx([math.log(40), 0.0])
@@ -84,7 +84,7 @@ def test_training_rows_count_pairings_without_themselves():
 def test_description_features_and_missing_values():
     history = declarations(goods("8483100000", 5.0, 24, description="ball bearings")
                            + [{"hs_code": "8483100000", "description": "Spare Parts"}])
-    model = AnomalyModel.fit(history, trees=5)
+    model = AnomalyModel.fit(history, trees=5, features="all")
     features = model.feature_table(history.iloc[[0, 24]])
     assert features["generic_description"].tolist() == [0, 1]
     assert features["description_length"].tolist() == [13, 11]
@@ -94,7 +94,7 @@ def test_description_features_and_missing_values():
 
 def test_features_whose_inputs_are_absent_are_left_out():
     history = declarations([{"hs_code": "8504401000", "declared_value": "100", "exporter": "Acme"}] * 30)
-    model = AnomalyModel.fit(history, trees=5)
+    model = AnomalyModel.fit(history, trees=5, features="all")
     assert "log_value_usd" in model.features and "exporter_hs4_count" in model.features
     for absent in ("value_per_kg_vs_hs", "net_gross_ratio", "new_consignee", "description_length"):
         assert absent in model.missing_features and absent not in model.features
@@ -102,6 +102,31 @@ def test_features_whose_inputs_are_absent_are_left_out():
     # A file lacking a column the model uses is scored with the training median for it.
     scores = model.score(declarations([{"hs_code": "8504401000", "declared_value": "100"}]))
     assert 0 <= scores["anomaly_score"].iloc[0] <= 1
+
+
+def test_the_default_features_leave_out_absolute_sizes_and_names_are_checked():
+    history = declarations(goods("8504401000", 5.0, 30, exporter="Acme", consignee="Beta", description="inverter"))
+    model = AnomalyModel.fit(history, trees=5)
+    assert sorted(model.features + model.missing_features) == sorted(DEFAULT_FEATURES)
+    assert "value_per_kg_vs_hs" in model.features and "package_count" not in history
+    assert "weight_per_package_vs_hs" in model.missing_features
+    assert "log_value_usd" not in model.features + model.missing_features
+    chosen = AnomalyModel.fit(history, trees=5, features=["log_value_usd", "exporter_hs4_count"])
+    assert chosen.features == ["log_value_usd", "exporter_hs4_count"]
+    with pytest.raises(detector.DetectorError, match="unknown anomaly feature.*value_per_pound"):
+        AnomalyModel.fit(history, features=["value_per_pound"])
+
+
+def test_fit_score_scores_the_batch_as_its_own_history(synthetic):
+    history, _, _ = synthetic
+    model, scores = AnomalyModel.fit_score(history, trees=50, seed=1)
+    assert scores.index.equals(history.index)
+    # The same as scoring the fitting rows with the leave-one-out counts they were fitted on...
+    assert scores.equals(model.score(history, training=True))
+    # ...where a party seen once in the batch is new, as it would be to a history-less analyst.
+    once = history["exporter"].map(history["exporter"].value_counts()) == 1
+    assert (model.feature_table(history, training=True)["new_exporter"][once] == 1).all()
+    assert (model.feature_table(history)["new_exporter"] == 0).all()
 
 
 # ----------------------------------------------------------------------------- scores
@@ -146,7 +171,9 @@ def test_same_seed_same_model_other_seed_other_trees(synthetic):
 
 def test_explanation_names_a_planted_value_per_kg(synthetic):
     history, model, later = synthetic
-    rows = later.index[:5]
+    # Rows of known parties: a first-time exporter is a true reason too and may rank first.
+    known = later["exporter"].isin(history["exporter"]) & later["consignee"].isin(history["consignee"])
+    rows = later.index[known][:5]
     planted = later.copy()
     peers = history.groupby("hs6")["value_per_kg"].median()
     target = planted.loc[rows, "hs6"].map(peers) * 40
