@@ -20,7 +20,7 @@ import yaml
 
 import detector
 from detector.errors import DetectorError
-from detector.evaluation import format_evaluation, parse_budgets
+from detector.evaluation import format_comparison, format_evaluation, parse_budgets
 from detector.io import OUTPUT_FORMATS, output_format
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
@@ -41,6 +41,11 @@ DelimiterOption = Annotated[Optional[str], typer.Option(
     "--delimiter", help="CSV delimiter (detected when omitted).")]
 EncodingOption = Annotated[Optional[str], typer.Option(
     "--encoding", help="CSV encoding, e.g. utf-8 or latin-1 (detected when omitted).")]
+ModelOption = Annotated[Optional[Path], typer.Option(
+    "--model", help="Anomaly model from `detector train` (default: fit one on the file itself).")]
+NoAnomalyOption = Annotated[bool, typer.Option(
+    "--no-anomaly", help="Rules only: no anomaly model, risk from the rules alone.")]
+SeedOption = Annotated[int, typer.Option("--seed", help="Random seed; the same seed gives the same model.")]
 
 
 def _fail(message: str, code: int = 2) -> None:
@@ -73,17 +78,20 @@ def score(
     delimiter: DelimiterOption = None,
     encoding: EncodingOption = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No summary on stderr.")] = False,
-    model: Annotated[Optional[Path], typer.Option(
-        "--model", help="Anomaly model from `detector train`: adds anomaly_score, percentile, reasons.")]
-    = None,
+    model: ModelOption = None,
+    no_anomaly: NoAnomalyOption = False,
+    seed: SeedOption = 0,
     budget: Annotated[Optional[str], typer.Option(
         "--budget", help="Inspection capacity, e.g. 2%: exactly that share of rows goes to the red lane.")]
     = None,
 ) -> None:
-    """Score FILE: every input row once, in order, with risk, lane, hits and reasons."""
+    """Score FILE: every input row once, in order, with risk, lane, hits and reasons.
+
+    Without --model the anomaly part is fitted on FILE itself (1,000 rows or more).
+    """
     with _user_errors():
         rule_set = detector.load_rules(rules, include_default=not no_default_rules)
-        anomaly_model = _load_model(model) if model else None
+        anomaly_model = _anomaly_model(model, no_anomaly)
         capacity = _single_budget(budget) if budget else None
         show_progress = sys.stderr.isatty() and not quiet and file.is_file() \
             and file.stat().st_size > _PROGRESS_BYTES
@@ -91,7 +99,7 @@ def score(
             declarations = detector.load_declarations(file, mapping, delimiter=delimiter, encoding=encoding)
             done("rules")
             result = detector.score(declarations, rule_set, on_rule=lambda rule: done("rules"),
-                                    model=anomaly_model, budget=capacity)
+                                    model=anomaly_model, budget=capacity, seed=seed)
             chosen = output_format(output or "", fmt)
             target = output or Path(f"{file.stem}.scored.{chosen}")
             done("writing")
@@ -110,7 +118,14 @@ def _single_budget(text: str) -> float:
     return budgets[0]
 
 
-def _load_model(path: Path):
+def _anomaly_model(path: Path | None, off: bool):
+    """What ``detector.score`` takes as ``model`` for --model / --no-anomaly."""
+    if path and off:
+        raise DetectorError("--model and --no-anomaly contradict each other; give one")
+    if off:
+        return None
+    if path is None:
+        return "batch"
     from detector.anomaly import AnomalyModel
 
     return AnomalyModel.load(path)
@@ -121,8 +136,11 @@ def train(
     history: Annotated[Path, typer.Argument(help="Declarations to learn normal trade from.")],
     output: Annotated[Path, typer.Option("-o", "--output", help="Model file to write.")] = Path("model.zip"),
     mapping: MappingOption = None,
-    trees: Annotated[int, typer.Option("--trees", min=10, help="Trees in the isolation forest.")] = 200,
-    seed: Annotated[int, typer.Option("--seed", help="Random seed; the same seed gives the same model.")] = 0,
+    trees: Annotated[int, typer.Option("--trees", min=10, help="Trees in the isolation forest.")] = 100,
+    seed: SeedOption = 0,
+    features: Annotated[Optional[str], typer.Option(
+        "--features", help="Comma-separated features, or 'all' (default: the peer and pairing features).")]
+    = None,
     delimiter: DelimiterOption = None,
     encoding: EncodingOption = None,
 ) -> None:
@@ -131,7 +149,7 @@ def train(
 
     with _user_errors():
         declarations = detector.load_declarations(history, mapping, delimiter=delimiter, encoding=encoding)
-        fitted = AnomalyModel.fit(declarations.table, trees=trees, seed=seed)
+        fitted = AnomalyModel.fit(declarations.table, features=features, trees=trees, seed=seed)
         path = fitted.save(output)
     typer.echo(f"{history}: {len(declarations)} rows; features: {', '.join(fitted.features)}", err=True)
     if fitted.missing_features:
@@ -190,32 +208,44 @@ def evaluate(
     budget: Annotated[str, typer.Option("--budget", help="Inspection budgets in percent, e.g. 1,2,5,10.")]
     = "1,2,5,10",
     score_column: Annotated[Optional[list[str]], typer.Option(
-        "--score-column", help="Score column(s) to compare (default risk_score); repeatable.")] = None,
+        "--score-column", help="Score column(s) to compare; repeatable (default: rule_score, "
+        "anomaly_score and risk_score, those present).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
     rules: RulesOption = None,
     no_default_rules: NoDefaultOption = False,
+    model: ModelOption = None,
+    no_anomaly: NoAnomalyOption = False,
+    seed: SeedOption = 0,
     mapping: MappingOption = None,
     delimiter: DelimiterOption = None,
     encoding: EncodingOption = None,
 ) -> None:
     """Precision and recall at inspection budgets, AP, ROC AUC, recall per pattern, lanes.
 
-    A labelled file without the score column is scored with the rules first.
+    A labelled file without the score columns is scored first, as `detector score`
+    would (rules, and the anomaly model given or fitted on the file). With several
+    score columns a side-by-side table comes first: rule_score is the rules alone,
+    anomaly_score the anomaly model alone, risk_score both combined.
     """
     with _user_errors():
         budgets = parse_budgets(budget)
-        columns = score_column or ["risk_score"]
         declarations = detector.load_declarations(file, mapping, delimiter=delimiter, encoding=encoding)
         table = declarations.raw
-        if any(c not in table.columns for c in columns):
+        if not score_column or any(c not in table.columns for c in score_column):
             rule_set = detector.load_rules(rules, include_default=not no_default_rules)
-            table = detector.score(declarations, rule_set).output
+            table = detector.score(declarations, rule_set, model=_anomaly_model(model, no_anomaly), seed=seed).output
+        columns = score_column or [c for c in _COMPARED if c in table.columns]
         results = [detector.evaluate(table, label_column, column, budgets, source=str(file))
                    for column in columns]
     if as_json:
         typer.echo(json.dumps([r.as_dict() for r in results], indent=2))
     else:
-        typer.echo("\n\n".join(format_evaluation(r) for r in results))
+        parts = [format_comparison(results)] if len(results) > 1 else []
+        typer.echo("\n\n".join(parts + [format_evaluation(r) for r in results]))
+
+
+# What `evaluate` compares by default: the rules alone, the anomaly alone, both.
+_COMPARED = ("rule_score", "anomaly_score", "risk_score")
 
 
 @app.command()

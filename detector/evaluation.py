@@ -226,5 +226,27 @@ def format_evaluation(evaluation: Evaluation) -> str:
     return "\n".join(lines)
 
 
+def compare(evaluations: list[Evaluation]) -> pd.DataFrame:
+    """Precision and recall of several score columns side by side, one row per budget.
+
+    Columns ``<score>_precision`` and ``<score>_recall`` in the order given, e.g. to
+    compare ``rule_score`` (rules only), ``anomaly_score`` and ``risk_score`` (both).
+    """
+    first = evaluations[0].budgets[["budget_pct", "inspected"]].reset_index(drop=True)
+    parts = [first] + [e.budgets[["precision", "recall"]].reset_index(drop=True).add_prefix(f"{e.score_column}_")
+                       for e in evaluations]
+    return pd.concat(parts, axis=1)
+
+
+def format_comparison(evaluations: list[Evaluation]) -> str:
+    """:func:`compare` as a text table, with average precision and ROC AUC below."""
+    table = compare(evaluations)
+    lines = ["precision and recall at each budget:",
+             table.to_string(index=False, float_format=lambda v: f"{v:.3f}"), ""]
+    lines += [f"{e.score_column}: average precision {_number(e.average_precision)}, "
+              f"ROC AUC {_number(e.roc_auc)}" for e in evaluations]
+    return "\n".join(lines)
+
+
 def _number(value: float) -> str:
     return "n/a" if math.isnan(value) else f"{value:.3f}"

@@ -17,22 +17,48 @@ from detector.risk import LANES, OUTPUT_COLUMNS, RiskPolicy, combine
 from detector.rules import RuleResults, RuleSet, evaluate_rules, load_rules
 
 
-ANOMALY_COLUMNS = ("anomaly_score", "anomaly_percentile", "anomaly_reasons")
-# Explaining a row walks every tree for it, so only the strangest rows get reasons: those
-# stranger than this share of the training history.
-EXPLAIN_ABOVE = 0.99
+ANOMALY_COLUMNS = ("rule_score", "anomaly_score", "anomaly_percentile")
+# Fewer rows than this make a poor history for the batch itself (the forest draws 256
+# rows per tree and the peer medians need 20 rows per HS group).
+MIN_SELF_FIT_ROWS = 1000
+# Trees when the scorer fits on the batch: the path lengths are stable well before 100
+# (Liu et al. 2008) and fitting is on the scoring path, so the default keeps it short.
+SELF_FIT_TREES = 100
 
 
-def anomaly_columns(model, table: pd.DataFrame) -> pd.DataFrame:
-    """Anomaly score, its percentile in this file and, for the strangest rows, why."""
-    scores = model.score(table).reset_index(drop=True)
-    reasons = pd.Series("", index=scores.index, dtype="str")
-    strange = np.flatnonzero(scores["anomaly_score"].to_numpy() >= EXPLAIN_ABOVE)
-    if len(strange):
-        reasons.iloc[strange] = model.explain(table, rows=table.index[strange]).to_numpy()
-    return scores.assign(anomaly_score=scores["anomaly_score"].round(4),
-                         anomaly_percentile=scores["anomaly_percentile"].round(2),
-                         anomaly_reasons=reasons)
+@dataclass
+class AnomalyPart:
+    """Which anomaly model scored a batch, its scores and how it was obtained."""
+
+    model: object  # detector.anomaly.AnomalyModel, imported late (scikit-learn is slow to import)
+    scores: pd.DataFrame
+    self_fitted: bool
+
+
+def anomaly_part(declarations: Declarations, model, seed: int = 0) -> tuple[AnomalyPart | None, str]:
+    """Score the batch with ``model``, fit on the batch itself (``"batch"``), or not (None).
+
+    Returns the part (None when skipped) and a line for the summary saying which.
+    """
+    if model is None:
+        return None, "anomaly: off (rules only)"
+    table = declarations.table
+    if isinstance(model, str):
+        if model != "batch":
+            raise ValueError(f"model must be an AnomalyModel, 'batch' or None, not {model!r}")
+        if len(table) < MIN_SELF_FIT_ROWS:
+            return None, (f"warning: anomaly part skipped: {len(table):,} rows, fewer than the "
+                          f"{MIN_SELF_FIT_ROWS:,} needed to fit on the file itself; train a model on "
+                          "history (`detector train`) and pass it with --model")
+        from detector.anomaly import AnomalyModel
+
+        fitted, scores = AnomalyModel.fit_score(table, trees=SELF_FIT_TREES, seed=seed)
+        return AnomalyPart(fitted, scores, True), (
+            f"anomaly: fitted on this file ({len(table):,} rows, {SELF_FIT_TREES} trees, seed {seed})")
+    trained = model.training
+    span = f", {trained['date_from']} to {trained['date_to']}" if trained.get("date_from") else ""
+    return AnomalyPart(model, model.score(table), False), (
+        f"anomaly: model trained on {trained['rows']:,} rows{span}")
 
 
 @dataclass
@@ -47,6 +73,7 @@ class ScoreSummary:
     skipped_rules: dict[str, str]
     rules_evaluated: int
     replaced_columns: list[str] = field(default_factory=list)
+    anomaly: str = "anomaly: off (rules only)"
 
     def lines(self, top: int = 10) -> list[str]:
         """The summary as short text lines (what the CLI prints on stderr)."""
@@ -54,6 +81,7 @@ class ScoreSummary:
             f"{self.source}: {self.rows} rows read, {self.invalid_rows} invalid",
             "lanes: " + ", ".join(f"{lane} {self.lanes.get(lane, 0)}" for lane in LANES),
             f"rules: {self.rules_evaluated} evaluated, {len(self.skipped_rules)} skipped",
+            self.anomaly,
         ]
         ranked = sorted(((n, r) for r, n in self.rule_hits.items() if n), key=lambda x: (-x[0], x[1]))
         if ranked:
@@ -71,20 +99,23 @@ class ScoreResult:
     """Everything one scoring run produced.
 
     ``output`` is what gets written: the input columns, then risk_score, lane,
-    rule_hits, reasons, status and errors. ``rule_results`` keeps the per-rule hit
-    matrix and reasons for exploring in a notebook.
+    rule_hits, reasons, (with an anomaly part: rule_score, anomaly_score,
+    anomaly_percentile,) status and errors. ``rule_results`` keeps the per-rule hit
+    matrix and reasons for exploring in a notebook; ``anomaly`` the model that scored
+    the batch (fitted on it or given), None when the anomaly part did not run.
     """
 
     output: pd.DataFrame
     rule_results: RuleResults
     summary: ScoreSummary
     declarations: Declarations
+    anomaly: AnomalyPart | None = None
 
 
 def score(declarations: Declarations, rules: RuleSet | None = None,
-          policy: RiskPolicy | None = None, on_rule=None, model=None,
-          budget: float | None = None) -> ScoreResult:
-    """Score declarations with a rule set.
+          policy: RiskPolicy | None = None, on_rule=None, model="batch",
+          budget: float | None = None, seed: int = 0) -> ScoreResult:
+    """Score declarations with a rule set and an anomaly model.
 
     Parameters
     ----------
@@ -93,17 +124,24 @@ def score(declarations: Declarations, rules: RuleSet | None = None,
     rules : RuleSet, optional
         From :func:`detector.load_rules`; the shipped packs when omitted.
     policy : RiskPolicy, optional
-        Severity weights and lane thresholds.
+        Severity weights, anomaly weight and lane thresholds.
     on_rule : callable, optional
         Called with each rule once it has been evaluated (progress reporting).
-    model : detector.anomaly.AnomalyModel, optional
-        Adds ``anomaly_score``, ``anomaly_percentile`` and, for the strangest rows,
-        ``anomaly_reasons`` beside the rule columns. The anomaly score does not yet feed
-        ``risk_score`` or the lanes.
+    model : AnomalyModel, "batch" or None
+        The anomaly part. An :class:`~detector.anomaly.AnomalyModel` (``detector
+        train``) scores the batch against its history; ``"batch"`` (the default) fits
+        one on the batch itself when it has at least :data:`MIN_SELF_FIT_ROWS` rows and
+        otherwise skips the anomaly part with a warning in the summary; None scores
+        with the rules only. With an anomaly part the output gains ``rule_score``,
+        ``anomaly_score`` and ``anomaly_percentile``, ``risk_score`` and the lanes
+        include the anomaly (see :mod:`detector.risk`) and ``reasons`` say why a
+        flagged row is strange.
     budget : float, optional
         Inspection capacity in percent of rows: exactly that many rows go to the red
         lane, highest risk first (critical rules first, ties in file order), instead
         of the red threshold.
+    seed : int
+        Random seed of the forest fitted on the batch (``model="batch"``).
 
     Returns
     -------
@@ -112,13 +150,23 @@ def score(declarations: Declarations, rules: RuleSet | None = None,
     rules = rules if rules is not None else load_rules()
     policy = policy or RiskPolicy()
     results = evaluate_rules(rules, declarations.table, on_rule)
-    risk = combine(results, len(declarations), policy, budget)
+    part, anomaly_line = anomaly_part(declarations, model, seed)
+    columns = list(OUTPUT_COLUMNS)
+    if part is None:
+        risk = combine(results, len(declarations), policy, budget)
+    else:
+        table = declarations.table
+
+        def explain(rows):
+            return part.model.explain(table, rows=table.index[rows], training=part.self_fitted).to_numpy()
+
+        risk = combine(results, len(declarations), policy, budget,
+                       anomaly=part.scores["anomaly_score"].to_numpy(), explain=explain)
+        risk = risk.assign(anomaly_score=part.scores["anomaly_score"].round(4).to_numpy(),
+                           anomaly_percentile=part.scores["anomaly_percentile"].round(2).to_numpy())
+        columns[columns.index("reasons") + 1:columns.index("reasons") + 1] = list(ANOMALY_COLUMNS)
     status = np.where(declarations.invalid, "invalid", "valid")
     added = risk.assign(status=pd.Series(status, dtype="str"), errors=declarations.errors.to_numpy())
-    columns = list(OUTPUT_COLUMNS)
-    if model is not None:
-        added = pd.concat([added, anomaly_columns(model, declarations.table)], axis=1)
-        columns[columns.index("reasons") + 1:columns.index("reasons") + 1] = list(ANOMALY_COLUMNS)
     raw = declarations.raw
     replaced = [c for c in columns if c in raw.columns]
     output = pd.concat([raw.drop(columns=replaced).reset_index(drop=True), added[columns]], axis=1)
@@ -128,5 +176,6 @@ def score(declarations: Declarations, rules: RuleSet | None = None,
         source=declarations.source, rows=len(declarations), invalid_rows=int(declarations.invalid.sum()),
         lanes={lane: int(lane_counts.get(lane, 0)) for lane in LANES}, rule_hits=counts,
         skipped_rules=results.skipped, rules_evaluated=results.hits.shape[1], replaced_columns=replaced,
+        anomaly=anomaly_line,
     )
-    return ScoreResult(output, results, summary, declarations)
+    return ScoreResult(output, results, summary, declarations, part)

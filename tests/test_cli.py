@@ -157,13 +157,38 @@ def test_train_then_score_with_the_model_adds_anomaly_columns(tmp_path):
     frame = pd.read_csv(tmp_path / "a.csv", dtype=str, keep_default_na=False)
     columns = frame.columns.tolist()
     assert columns[columns.index("reasons") + 1:columns.index("reasons") + 4] == [
-        "anomaly_score", "anomaly_percentile", "anomaly_reasons"]
+        "rule_score", "anomaly_score", "anomaly_percentile"]
     scores = frame["anomaly_score"].astype(float)
     assert scores.between(0, 1).all() and len(frame) == 800
-    strange = frame[scores >= 0.99]
-    assert (strange["anomaly_reasons"] != "").all()
-    evaluated = invoke("evaluate", tmp_path / "a.csv", "--score-column", "anomaly_score", "--budget", "5")
-    assert evaluated.exit_code == 0 and "anomaly_score: 800 rows" in evaluated.stdout
+    # The anomaly counts in the risk above 0.95 and flagged rows say why they are strange.
+    risk, rules = frame["risk_score"].astype(float), frame["rule_score"].astype(float)
+    assert (risk[scores > 0.95] > rules[scores > 0.95]).all() and (risk[scores <= 0.95] == rules[scores <= 0.95]).all()
+    strange = frame[(scores > 0.95) & (frame["lane"] != "green")]
+    assert len(strange) and strange["reasons"].str.contains(r"\[anomaly\] stranger than \d").all()
+    assert not frame.loc[scores <= 0.95, "reasons"].str.contains("[anomaly]", regex=False).any()
+    evaluated = invoke("evaluate", tmp_path / "a.csv", "--budget", "5")
+    assert evaluated.exit_code == 0, evaluated.output
+    assert "precision and recall at each budget" in evaluated.stdout
+    for column in ("rule_score", "anomaly_score", "risk_score"):
+        assert f"{column}: 800 rows" in evaluated.stdout
+
+
+def test_score_fits_the_anomaly_model_on_a_large_enough_file(tmp_path, write_csv):
+    from detector.synthetic import generate
+
+    current = tmp_path / "current.csv"
+    generate(1200, seed=2).to_csv(current, index=False)
+    scored = invoke("score", current, "-o", tmp_path / "out.csv")
+    assert scored.exit_code == 0, scored.output
+    assert "anomaly: fitted on this file (1,200 rows, 100 trees, seed 0)" in scored.stderr
+    assert "anomaly_score" in pd.read_csv(tmp_path / "out.csv", nrows=1).columns
+    rules_only = invoke("score", current, "-o", tmp_path / "rules.csv", "--no-anomaly")
+    assert "anomaly: off (rules only)" in rules_only.stderr
+    assert "anomaly_score" not in pd.read_csv(tmp_path / "rules.csv", nrows=1).columns
+    small = invoke("score", write_csv(ROWS), "-o", tmp_path / "small.csv")
+    assert small.exit_code == 0 and "warning: anomaly part skipped: 3 rows, fewer than the 1,000" in small.stderr
+    both = invoke("score", current, "--model", tmp_path / "m.zip", "--no-anomaly")
+    assert both.exit_code == 2 and "contradict" in both.stderr
 
 
 def test_score_refuses_a_tampered_model(tmp_path, write_csv):

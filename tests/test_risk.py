@@ -70,3 +70,38 @@ def test_budget_lanes_through_combine():
     by_id = rules("medium", "high")
     out = combine(results(by_id, [[1, 1, 0, 0], [0, 1, 0, 0]]), 4, budget=25)
     assert out["lane"].tolist() == ["yellow", "red", "green", "green"]
+
+
+def test_anomaly_adds_evidence_only_above_anomaly_from_and_never_reaches_red_alone():
+    by_id = rules("medium")
+    anomaly = np.array([0.5, 0.95, 0.975, 1.0, 1.0, np.nan])
+    out = combine(results(by_id, [[0, 0, 0, 0, 1, 1]]), 6, anomaly=anomaly)
+    # 0.5 * (score - 0.95) / 0.05 above 0.95; noisy-OR with the medium hit (0.35).
+    assert out["risk_score"].tolist() == pytest.approx([0.0, 0.0, 0.25, 0.5, 1 - 0.65 * 0.5, 0.35])
+    assert out["rule_score"].tolist() == [0, 0, 0, 0, 0.35, 0.35]
+    assert out["lane"].tolist() == ["green", "green", "green", "yellow", "red", "yellow"]
+    off = combine(results(by_id, [[0, 0, 0, 0, 1, 1]]), 6, RiskPolicy(anomaly_weight=0), anomaly=anomaly)
+    assert off["risk_score"].equals(off["rule_score"])
+
+
+def test_anomaly_reasons_follow_the_rules_for_the_flagged_rows_only():
+    by_id = rules("medium")
+    asked = []
+
+    def explain(rows):
+        asked.append(rows.tolist())
+        return ["value per kg 40x the median for HS 2507" if r == 1 else "" for r in rows]
+
+    anomaly = np.array([0.999, 0.9993, 0.97, 0.2])
+    out = combine(results(by_id, [[1, 1, 0, 1]]), 4, anomaly=anomaly, explain=explain)
+    assert asked == [[0, 1]]  # row 2 counts but stays green: not explained
+    assert out["reasons"].tolist() == [
+        "[T-R-0] why T-R-0 | [anomaly] stranger than 99.9% of the history",
+        "[T-R-0] why T-R-0 | [anomaly] stranger than 99.9% of the history: value per kg 40x the median for HS 2507",
+        "", "[T-R-0] why T-R-0"]
+    assert out["rule_hits"].tolist() == ["T-R-0", "T-R-0", "", "T-R-0"]
+
+
+def test_anomaly_policy_is_checked():
+    with pytest.raises(DetectorError, match="anomaly_weight and anomaly_from"):
+        RiskPolicy(anomaly_weight=1.0)

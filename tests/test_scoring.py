@@ -74,3 +74,19 @@ def test_shipped_sample_exercises_every_shipped_rule():
     assert summary.lanes["red"] > 0 and summary.lanes["green"] > summary.lanes["red"]
     flagged = result.output[result.output["lane"] != "green"]
     assert (flagged["reasons"] != "").all()
+
+
+def test_the_batch_is_its_own_history_when_no_model_is_given():
+    from detector.synthetic import generate
+
+    declarations = load_declarations(generate(1500, seed=5))
+    first, again = score(declarations), score(declarations)
+    assert first.output.equals(again.output)  # same seed, same forest, same bytes
+    assert first.anomaly is not None and first.anomaly.self_fitted
+    assert first.anomaly.model.training["rows"] == 1500
+    assert (first.output["risk_score"] >= first.output["rule_score"]).all()
+    other = score(declarations, seed=1)
+    assert not other.output["anomaly_score"].equals(first.output["anomaly_score"])
+    rules_only = score(declarations, model=None)
+    assert rules_only.anomaly is None and "anomaly_score" not in rules_only.output
+    assert rules_only.output["risk_score"].equals(first.output["rule_score"])
