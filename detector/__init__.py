@@ -18,7 +18,7 @@ from pathlib import Path
 import pandas as pd
 
 from detector.declarations import Declarations, load_declarations
-from detector.evaluation import Evaluation, evaluate
+from detector.evaluation import Evaluation, compare_evaluations, evaluate
 from detector.errors import DetectorError, InputFileError, MappingError, ReferenceTableError, RulePackError
 from detector.io import write_table
 from detector.resources import default_rules_dir
@@ -31,6 +31,16 @@ try:
     __version__ = version("detector")
 except PackageNotFoundError:  # running from a checkout without installing
     __version__ = "0.0.0"
+
+
+def __getattr__(name: str):
+    """``detector.AnomalyModel``, imported on first use: it needs scikit-learn, which is
+    slow to import and not needed to score with rules."""
+    if name == "AnomalyModel":
+        from detector.anomaly import AnomalyModel
+
+        return AnomalyModel
+    raise AttributeError(f"module 'detector' has no attribute {name!r}")
 
 
 def test_rules(rules: RuleSet | None = None) -> pd.DataFrame:
@@ -52,7 +62,7 @@ def write_output(result: ScoreResult, path: str | Path, fmt: str | None = None) 
 
 
 __all__ = [
-    "FIELDS", "ColumnMapping", "Declarations", "DetectorError", "Evaluation", "evaluate", "InputFileError", "MappingError",
+    "AnomalyModel", "compare_evaluations", "FIELDS", "ColumnMapping", "Declarations", "DetectorError", "Evaluation", "evaluate", "InputFileError", "MappingError",
     "ReferenceTableError", "RiskPolicy", "Rule", "RulePackError", "RuleSet", "ScoreResult",
     "ScoreSummary", "default_rules_dir", "load_declarations", "load_mapping", "load_rules",
     "parse_rules", "score", "test_rules", "validate", "write_output",

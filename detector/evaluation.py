@@ -226,7 +226,7 @@ def format_evaluation(evaluation: Evaluation) -> str:
     return "\n".join(lines)
 
 
-def compare(evaluations: list[Evaluation]) -> pd.DataFrame:
+def compare_evaluations(evaluations: list[Evaluation]) -> pd.DataFrame:
     """Precision and recall of several score columns side by side, one row per budget.
 
     Columns ``<score>_precision`` and ``<score>_recall`` in the order given, e.g. to
@@ -239,8 +239,8 @@ def compare(evaluations: list[Evaluation]) -> pd.DataFrame:
 
 
 def format_comparison(evaluations: list[Evaluation]) -> str:
-    """:func:`compare` as a text table, with average precision and ROC AUC below."""
-    table = compare(evaluations)
+    """`compare_evaluations` as a text table, with average precision and ROC AUC below."""
+    table = compare_evaluations(evaluations)
     lines = ["precision and recall at each budget:",
              table.to_string(index=False, float_format=lambda v: f"{v:.3f}"), ""]
     lines += [f"{e.score_column}: average precision {_number(e.average_precision)}, "

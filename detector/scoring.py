@@ -110,6 +110,42 @@ class ScoreResult:
     summary: ScoreSummary
     declarations: Declarations
     anomaly: AnomalyPart | None = None
+    policy: RiskPolicy = field(default_factory=RiskPolicy)
+
+    def explain(self, row: int) -> pd.DataFrame:
+        """Every piece of evidence behind one row's risk, strongest first.
+
+        Parameters
+        ----------
+        row : int
+            Position of the row in the file (0-based, as in ``output``).
+
+        Returns
+        -------
+        DataFrame
+            One row per hit rule, and one for the anomaly when a model scored the
+            batch: ``source`` (rule id or ``anomaly``), ``title``, ``pattern``,
+            ``severity``, ``weight`` (what it adds to the noisy-OR) and ``reason``
+            (the rule's rendered reason; for the anomaly, the features that isolate the
+            row, explained whatever its score).
+        """
+        if not 0 <= row < len(self.output):
+            raise IndexError(f"row {row} is outside the {len(self.output)} scored rows")
+        results = self.rule_results
+        label = results.hits.index[row]
+        evidence = []
+        for rule_id in results.hits.columns[results.hits.iloc[row].to_numpy(dtype=bool)]:
+            rule = results.rules[rule_id]
+            evidence.append((rule_id, rule.title, rule.pattern, rule.severity,
+                             self.policy.severity_weights[rule.severity], str(results.reasons[rule_id].loc[label])))
+        if self.anomaly is not None:
+            table = self.declarations.table
+            score = float(self.anomaly.scores["anomaly_score"].iloc[row])
+            why = self.anomaly.model.explain(table, rows=table.index[[row]], training=self.anomaly.self_fitted).iloc[0]
+            evidence.append(("anomaly", f"stranger than {score:.1%} of the history", "", "",
+                             float(self.policy.anomaly_evidence(np.array([score]))[0]), why))
+        frame = pd.DataFrame(evidence, columns=["source", "title", "pattern", "severity", "weight", "reason"])
+        return frame.sort_values("weight", ascending=False, kind="stable").reset_index(drop=True)
 
 
 def score(declarations: Declarations, rules: RuleSet | None = None,
@@ -178,4 +214,4 @@ def score(declarations: Declarations, rules: RuleSet | None = None,
         skipped_rules=results.skipped, rules_evaluated=results.hits.shape[1], replaced_columns=replaced,
         anomaly=anomaly_line,
     )
-    return ScoreResult(output, results, summary, declarations, part)
+    return ScoreResult(output, results, summary, declarations, part, policy)

@@ -1,4 +1,5 @@
 from pathlib import Path
+import pytest
 
 
 from detector import load_declarations, load_rules, score
@@ -90,3 +91,22 @@ def test_the_batch_is_its_own_history_when_no_model_is_given():
     rules_only = score(declarations, model=None)
     assert rules_only.anomaly is None and "anomaly_score" not in rules_only.output
     assert rules_only.output["risk_score"].equals(first.output["rule_score"])
+
+
+def test_explain_lists_every_piece_of_evidence_strongest_first():
+    from detector.synthetic import generate
+
+    frame = generate(1500, seed=5)
+    result = score(load_declarations(frame))
+    out = result.output
+    row = int(out.index[(out["rule_hits"] != "") & (out["anomaly_score"] > 0.97)][0])
+    evidence = result.explain(row)
+    hit = out.loc[row, "rule_hits"].split(";")
+    assert sorted(evidence["source"]) == sorted(hit + ["anomaly"])
+    assert evidence["weight"].is_monotonic_decreasing
+    anomaly = evidence.set_index("source").loc["anomaly"]
+    assert anomaly["weight"] > 0 and anomaly["reason"] != ""
+    for rule_id in hit:
+        assert f"[{rule_id}] {evidence.set_index('source').loc[rule_id, 'reason']}" in out.loc[row, "reasons"]
+    with pytest.raises(IndexError):
+        result.explain(len(out))
