@@ -1,6 +1,6 @@
 from pathlib import Path
-import pytest
 
+import pytest
 
 from detector import load_declarations, load_rules, score
 
