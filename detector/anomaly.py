@@ -701,7 +701,7 @@ class AnomalyModel:
             level = HS_LEVELS[levels[name][i]]
             return f"{words.removesuffix(' vs HS peers')} {_times(math.exp(value))} the median for HS {cell[level]}"
         if name in _PAIRINGS:
-            return _pairing_phrase(name, cell, int(round(math.expm1(value))))
+            return _pairing_phrase(name, cell, int(round(math.expm1(value))), value > self.medians[name])
         if name in _PARTIES:
             return f"first declaration of {_PARTIES[name]} {cell[_PARTIES[name]]}" if value else ""
         if name == "generic_description":
@@ -873,7 +873,16 @@ def _number(value: float) -> str:
     return f"{value:,.0f}" if value >= 100 else f"{value:.3g}"
 
 
-def _pairing_phrase(name: str, cell: pd.Series, count: int) -> str:
+def _pairing_phrase(name: str, cell: pd.Series, count: int, common: bool = False) -> str:
+    """The pairing in words. ``common``: the count isolates the row by being higher than
+    usual (a forest isolates both tails), so it is said as such, not as "only N times"."""
+    if common:
+        subjects = {"exporter_hs4_count": f"exporter with HS {cell['hs4']}",
+                    "origin_hs4_count": f"origin {cell['origin_country']} with HS {cell['hs4']}",
+                    "export_origin_count": f"goods of origin {cell['origin_country']} leaving {cell['export_country']}",
+                    "transport_hs4_count": f"HS {cell['hs4']} by {cell['transport_mode']}",
+                    "exporter_consignee_count": f"exporter with consignee {cell['consignee']}"}
+        return f"{subjects[name]} seen {count:,} times before, more than most"
     times = "never" if count <= 0 else ("once" if count == 1 else f"only {count} times")
     seen = "never seen" if count <= 0 else ("seen once" if count == 1 else f"seen {count} times")
     if name == "exporter_hs4_count":

@@ -302,3 +302,14 @@ def test_foreign_files_are_refused(tmp_path):
         AnomalyModel.load(noise)
     with pytest.raises(ModelFileError, match="no such file"):
         AnomalyModel.load(tmp_path / "absent.zip")
+
+
+def test_pairing_phrases_say_rare_or_common_the_way_the_count_isolates():
+    from detector.anomaly import _pairing_phrase
+
+    cell = pd.Series({"hs4": "8542", "consignee": "Beta"})
+    assert _pairing_phrase("exporter_hs4_count", cell, 0) == "exporter never shipped HS 8542 before"
+    assert _pairing_phrase("exporter_hs4_count", cell, 3) == "exporter only 3 times shipped HS 8542 before"
+    # A count in the upper tail isolates too; "only 1,349 times" would say the opposite.
+    assert _pairing_phrase("exporter_hs4_count", cell, 1349, common=True) == \
+        "exporter with HS 8542 seen 1,349 times before, more than most"
