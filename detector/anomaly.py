@@ -877,12 +877,12 @@ def _pairing_phrase(name: str, cell: pd.Series, count: int, common: bool = False
     """The pairing in words. ``common``: the count isolates the row by being higher than
     usual (a forest isolates both tails), so it is said as such, not as "only N times"."""
     if common:
-        subjects = {"exporter_hs4_count": f"exporter with HS {cell['hs4']}",
-                    "origin_hs4_count": f"origin {cell['origin_country']} with HS {cell['hs4']}",
-                    "export_origin_count": f"goods of origin {cell['origin_country']} leaving {cell['export_country']}",
-                    "transport_hs4_count": f"HS {cell['hs4']} by {cell['transport_mode']}",
-                    "exporter_consignee_count": f"exporter with consignee {cell['consignee']}"}
-        return f"{subjects[name]} seen {count:,} times before, more than most"
+        subjects = {"exporter_hs4_count": "exporter with HS {hs4}",
+                    "origin_hs4_count": "origin {origin_country} with HS {hs4}",
+                    "export_origin_count": "goods of origin {origin_country} leaving {export_country}",
+                    "transport_hs4_count": "HS {hs4} by {transport_mode}",
+                    "exporter_consignee_count": "exporter with consignee {consignee}"}
+        return f"{subjects[name].format_map(dict(cell))} seen {count:,} times before, more than most"
     times = "never" if count <= 0 else ("once" if count == 1 else f"only {count} times")
     seen = "never seen" if count <= 0 else ("seen once" if count == 1 else f"seen {count} times")
     if name == "exporter_hs4_count":
