@@ -1,0 +1,866 @@
+"""Inspection outcomes: what inspections found, kept beside what the detector said.
+
+A rule earns its place by the frauds its inspections find. This module keeps both sides
+in one SQLite file so they can be joined later:
+
+- the outcomes an inspection service reports (declaration, date, fraud or clean,
+  money recovered), imported from CSV or Parquet by :func:`read_outcomes` and
+  :meth:`OutcomeStore.add_outcomes`;
+- for every scored batch, which rules ran (with their title, pattern and severity at
+  the time), which rule hit which declaration, and the lane and risk score each
+  declaration was given (:meth:`OutcomeStore.record_batch`).
+
+:meth:`OutcomeStore.report` joins each outcome to the batch recorded last that scored
+its declaration and gives the hit rate (the share of inspections that found fraud) per
+rule, lane and pattern and over time, and lists the rules whose hit rate has fallen
+below a threshold as candidates for review.
+
+Where the database lives
+------------------------
+``detector-outcomes.sqlite`` in the current folder, unless the ``DETECTOR_DB``
+environment variable names another file; the command line's ``--db`` overrides both.
+An office that keeps one history for all its analysts points ``DETECTOR_DB`` at it.
+
+Importing is idempotent: importing the same file again adds nothing. A row that
+disagrees with the outcome already stored for its declaration is reported as a
+conflict and the stored row is kept: a second inspection report does not silently
+rewrite the first. Every write is one transaction, so a failed import or batch leaves
+the database as it was. The schema version is kept in ``PRAGMA user_version`` and the
+migrations that build it are in :data:`MIGRATIONS`.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+import sqlite3
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from itertools import repeat
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from detector.errors import DetectorError
+from detector.io import read_table
+from detector.risk import LANES
+
+DEFAULT_DB = "detector-outcomes.sqlite"
+DB_ENVIRONMENT_VARIABLE = "DETECTOR_DB"
+# One fraud in twenty inspections: below that a rule sends officers to nineteen clean
+# consignments for every fraud it finds, which is worth a second look whatever the
+# service's usual hit rate is. Tune it to the hit rate of the service's random checks.
+DEFAULT_THRESHOLD = 0.05
+# With fewer inspections one fraud more or less moves the hit rate by more than the
+# threshold itself, so a period that thin says nothing about the rule.
+DEFAULT_MIN_INSPECTIONS = 20
+PERIODS = {"W": "week", "M": "month", "Q": "quarter", "Y": "year"}
+NO_RULE = "(no rule)"
+
+OUTCOME_COLUMNS = ("declaration_id", "inspected_on", "result", "recovered_value", "notes")
+REQUIRED_COLUMNS = ("declaration_id", "inspected_on", "result")
+# "fraud"/"clean", or a fraud flag as in the label column of `detector evaluate`
+# (1/0, and true/false for a boolean Parquet column).
+RESULT_WORDS = {"fraud": "fraud", "clean": "clean", "1": "fraud", "0": "clean",
+                "true": "fraud", "false": "clean"}
+_ISO_DATE = r"^\d{4}-\d{2}-\d{2}$"
+_SHOWN_PROBLEMS = 5
+# "DETC": marks the file as the detector's, so another program's database is refused.
+APPLICATION_ID = 0x44455443
+
+MIGRATIONS: tuple[str, ...] = (
+    # 1: outcomes, and what each scored batch said about each declaration.
+    """
+    CREATE TABLE outcomes (
+        declaration_id TEXT PRIMARY KEY,
+        inspected_on TEXT NOT NULL
+            CHECK (inspected_on GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]'),
+        result TEXT NOT NULL CHECK (result IN ('fraud', 'clean')),
+        recovered_value REAL CHECK (recovered_value >= 0),
+        notes TEXT,
+        source TEXT,
+        imported_at TEXT NOT NULL
+    );
+    CREATE TABLE batches (
+        batch_id INTEGER PRIMARY KEY,
+        source TEXT,
+        scored_at TEXT NOT NULL,
+        row_count INTEGER NOT NULL,
+        budget REAL
+    );
+    CREATE TABLE batch_rules (
+        batch_id INTEGER NOT NULL REFERENCES batches (batch_id) ON DELETE CASCADE,
+        rule_id TEXT NOT NULL,
+        title TEXT,
+        pattern TEXT,
+        severity TEXT,
+        PRIMARY KEY (batch_id, rule_id)
+    );
+    CREATE TABLE batch_lanes (
+        batch_id INTEGER NOT NULL REFERENCES batches (batch_id) ON DELETE CASCADE,
+        file_row INTEGER NOT NULL,
+        declaration_id TEXT,
+        lane TEXT NOT NULL,
+        risk_score REAL,
+        PRIMARY KEY (batch_id, file_row)
+    );
+    CREATE INDEX batch_lanes_declaration ON batch_lanes (declaration_id, batch_id);
+    CREATE TABLE batch_hits (
+        batch_id INTEGER NOT NULL,
+        file_row INTEGER NOT NULL,
+        rule_id TEXT NOT NULL,
+        PRIMARY KEY (batch_id, file_row, rule_id),
+        FOREIGN KEY (batch_id, file_row) REFERENCES batch_lanes (batch_id, file_row) ON DELETE CASCADE,
+        FOREIGN KEY (batch_id, rule_id) REFERENCES batch_rules (batch_id, rule_id) ON DELETE CASCADE
+    );
+    PRAGMA application_id = 1145394243;
+    """,
+)
+
+
+class OutcomeError(DetectorError):
+    """An outcomes file or database cannot be used as it is."""
+
+
+def default_db_path() -> Path:
+    """``$DETECTOR_DB`` when set, else ``detector-outcomes.sqlite`` in the current folder."""
+    return Path(os.environ.get(DB_ENVIRONMENT_VARIABLE) or DEFAULT_DB)
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def read_outcomes(path: str | Path) -> pd.DataFrame:
+    """Read and check an outcomes file (CSV or Parquet).
+
+    Parameters
+    ----------
+    path : str or Path
+        Columns ``declaration_id``, ``inspected_on`` (YYYY-MM-DD), ``result`` (fraud or
+        clean; 1/0 and true/false are read as a fraud flag), and optionally
+        ``recovered_value`` (a non-negative number) and ``notes``. Names match
+        whatever their case and surrounding spaces; other columns are ignored.
+
+    Returns
+    -------
+    DataFrame
+        See :func:`outcomes_frame`.
+
+    Raises
+    ------
+    OutcomeError
+        When a column is missing or any cell is unusable: the whole file is refused,
+        so an import never stores half a file.
+    """
+    raw, _info = read_table(path)
+    return outcomes_frame(raw, str(path))
+
+
+def outcomes_frame(raw: pd.DataFrame, source: str = "<table>") -> pd.DataFrame:
+    """Check and normalise a table of outcomes, column by column.
+
+    Returns
+    -------
+    DataFrame
+        ``row`` (1-based data row of ``raw``), ``declaration_id``, ``inspected_on``
+        (ISO text), ``result`` ('fraud' or 'clean'), ``recovered_value`` (float, NaN
+        when empty) and ``notes`` (missing when empty).
+    """
+    columns = _outcome_columns(list(raw.columns), source)
+    text = {name: _as_text(raw[column]) for name, column in columns.items()}
+    empty = pd.Series("", index=raw.index, dtype=object)
+    values = pd.to_numeric(text.get("recovered_value", empty).where(lambda s: s != ""), errors="coerce")
+    result = text["result"].str.lower().map(RESULT_WORDS)
+    dates = pd.to_datetime(text["inspected_on"].where(text["inspected_on"].str.match(_ISO_DATE)),
+                           format="%Y-%m-%d", errors="coerce")
+    checks = [
+        ("declaration_id", text["declaration_id"] == "", "a declaration id"),
+        ("inspected_on", dates.isna(), "a date as YYYY-MM-DD"),
+        ("result", result.isna(), "fraud or clean (or 1/0)"),
+    ]
+    if "recovered_value" in text:
+        written = text["recovered_value"] != ""
+        checks += [
+            ("recovered_value", written & ~(values.abs() < np.inf), "a number such as 1250.50, or empty"),
+            ("recovered_value", written & (values < 0), "a value of 0 or more"),
+            ("recovered_value", (values > 0) & (result == "clean"), "empty or 0 for a clean inspection"),
+        ]
+    problems = _problems(checks, columns, text)
+    if len(problems):
+        raise OutcomeError(_problem_message(problems, source))
+    notes = text.get("notes", empty)
+    return pd.DataFrame({
+        "row": np.arange(1, len(raw) + 1),
+        "declaration_id": text["declaration_id"].astype(object),
+        "inspected_on": dates.dt.strftime("%Y-%m-%d").astype(object),
+        "result": result.astype(object),
+        "recovered_value": values.astype("float64"),
+        "notes": notes.astype(object).where(notes != "", None),
+    }).reset_index(drop=True)
+
+
+def _outcome_columns(names: list[str], source: str) -> dict[str, str]:
+    """Outcome field -> the table's column holding it, matched without case or spaces."""
+    found: dict[str, str] = {}
+    for name in names:
+        key = str(name).strip().lower()
+        if key in OUTCOME_COLUMNS:
+            if key in found:
+                raise OutcomeError(f"{source}: columns '{found[key]}' and '{name}' both name {key}")
+            found[key] = name
+    missing = [name for name in REQUIRED_COLUMNS if name not in found]
+    if missing:
+        raise OutcomeError(f"{source}: missing column(s) {', '.join(missing)}; columns found: "
+                           f"{', '.join(map(str, names))} (expected {', '.join(OUTCOME_COLUMNS)})")
+    return found
+
+
+def _as_text(column: pd.Series) -> pd.Series:
+    """Cells as stripped text, empty for a missing cell; dates of a Parquet column as
+    YYYY-MM-DD when they carry no time of day."""
+    if pd.api.types.is_datetime64_any_dtype(column.dtype):
+        column = column.dt.strftime("%Y-%m-%d %H:%M:%S").str.removesuffix(" 00:00:00")
+    return column.astype(object).where(column.notna(), "").astype(str).str.strip()
+
+
+def _problems(checks, columns: dict[str, str], text: dict[str, pd.Series]) -> pd.DataFrame:
+    """One row per bad cell: row, column (as the file names it), value, expected."""
+    parts = [pd.DataFrame({"row": np.flatnonzero(bad.to_numpy()) + 1, "order": number,
+                           "column": columns[name], "value": text[name][bad].to_numpy(),
+                           "expected": expected})
+             for number, (name, bad, expected) in enumerate(checks) if bad.any()]
+    if not parts:
+        return pd.DataFrame(columns=["row", "column", "value", "expected"])
+    problems = pd.concat(parts, ignore_index=True).sort_values(["row", "order"], kind="stable")
+    return problems.drop(columns="order").reset_index(drop=True)
+
+
+def _problem_message(problems: pd.DataFrame, source: str) -> str:
+    shown = problems.head(_SHOWN_PROBLEMS)
+    lines = ("row " + shown["row"].astype(str) + ", column '" + shown["column"].astype(str)
+             + "', value '" + shown["value"].astype(str).str.slice(0, 40) + "': expected "
+             + shown["expected"])
+    more = len(problems) - len(shown)
+    return (f"{source}: {len(problems)} problem(s) in {problems['row'].nunique()} row(s), nothing imported: "
+            + "; ".join(lines) + (f"; and {more} more" if more else ""))
+
+
+# --------------------------------------------------------------------------- reports
+
+
+@dataclass
+class ImportReport:
+    """What one import did.
+
+    Attributes
+    ----------
+    source : str
+    added : int
+        Declarations whose outcome was stored.
+    unchanged : int
+        Declarations already stored with exactly the same outcome.
+    conflicts : DataFrame
+        One row per file row that disagrees with the stored outcome of its declaration
+        (the stored row is kept) or with an earlier row of the same file (neither is
+        stored): declaration_id, row, differs (the fields that differ), new_result,
+        new_inspected_on, old_result, old_inspected_on, old_source.
+    """
+
+    source: str
+    added: int
+    unchanged: int
+    conflicts: pd.DataFrame
+
+    def lines(self) -> list[str]:
+        """The import as short text lines for the terminal."""
+        lines = [f"{self.source}: {self.added} added, {self.unchanged} already stored, "
+                 f"{len(self.conflicts)} conflict(s)"]
+        if len(self.conflicts):
+            lines += ["conflicts (nothing overwritten; fix the file or the stored outcome):",
+                      self.conflicts.to_string(index=False)]
+        return lines
+
+
+CONFLICT_COLUMNS = ("declaration_id", "row", "differs", "new_result", "new_inspected_on",
+                    "old_result", "old_inspected_on", "old_source")
+
+
+@dataclass
+class OutcomeReport:
+    """Hit rates of inspections: the share of inspected declarations found to be fraud.
+
+    Attributes
+    ----------
+    inspections, frauds : int
+        Outcomes joined to a scored batch, and how many of them found fraud.
+    unmatched : int
+        Outcomes of declarations no recorded batch scored (left out of every table).
+    by_rule : DataFrame
+        rule_id, title, pattern, severity, inspections, frauds, hit_rate,
+        recovered_value: over the inspected declarations each rule hit.
+    by_lane, by_pattern : DataFrame
+        The same counts per lane given, and per pattern of the rules that hit (a
+        declaration hit by no rule counts under ``(no rule)``).
+    over_time : DataFrame
+        period, rule_id and the counts, per period of ``inspected_on``.
+    review : DataFrame
+        Rules whose hit rate in their latest period with enough inspections is below
+        ``threshold``, with that period's counts, the earlier ones and why.
+    """
+
+    threshold: float
+    min_inspections: int
+    period: str
+    inspections: int
+    frauds: int
+    unmatched: int
+    by_rule: pd.DataFrame
+    by_lane: pd.DataFrame
+    by_pattern: pd.DataFrame
+    over_time: pd.DataFrame
+    review: pd.DataFrame
+
+    @property
+    def review_rule(self) -> str:
+        """The review criterion in words."""
+        return (f"hit rate below {self.threshold:.1%} in the rule's latest {PERIODS[self.period]} "
+                f"with at least {self.min_inspections} inspections")
+
+    def lines(self, periods: int = 6) -> list[str]:
+        """The report as text tables for the terminal; ``periods`` latest periods shown."""
+        overall = _percent(self.frauds / self.inspections) if self.inspections else "n/a"
+        lines = [f"{self.inspections} inspections joined to scored declarations, {self.frauds} found fraud "
+                 f"({overall}); {self.unmatched} outcome(s) of declarations no recorded batch scored",
+                 "", f"rules to review ({self.review_rule}):"]
+        review = self.review[["rule_id", "title", "why"]]
+        lines.append(_text_table(review) if len(review) else "  none")
+        lines += ["", "hit rate per rule:", _text_table(self.by_rule), "",
+                  "hit rate per lane:", _text_table(self.by_lane), "",
+                  "hit rate per pattern:", _text_table(self.by_pattern), "",
+                  f"hit rate per rule and {PERIODS[self.period]} (inspections in brackets):",
+                  _text_table(_period_table(self.over_time, periods), index=True)]
+        return lines
+
+    def to_html(self, path: str | Path) -> Path:
+        """Write the report as one self-contained HTML page (review list first)."""
+        return _write_atomically(Path(path), _html_page(self))
+
+
+def _percent(value: float) -> str:
+    return "n/a" if pd.isna(value) else f"{value:.1%}"
+
+
+def _percents(values: pd.Series) -> pd.Series:
+    """Rates as text percentages, column-wise ('n/a' when missing)."""
+    text = (values * 100).round(1).map("{:.1f}%".format, na_action="ignore")
+    return text.astype(object).where(values.notna(), "n/a")
+
+
+def _display(frame: pd.DataFrame) -> pd.DataFrame:
+    """Hit rates as percentages and money rounded, for reading."""
+    shown = frame.copy()
+    for column in shown.columns:
+        if column.endswith("hit_rate"):
+            shown[column] = _percents(shown[column])
+        elif column == "recovered_value":
+            shown[column] = shown[column].round(2)
+    return shown
+
+
+def _text_table(frame: pd.DataFrame, index: bool = False) -> str:
+    if not len(frame):
+        return "  (no inspections)"
+    return _display(frame).to_string(index=index)
+
+
+def _period_table(over_time: pd.DataFrame, periods: int | None = None) -> pd.DataFrame:
+    """Rules as rows, periods as columns, each cell 'hit rate (inspections)'."""
+    if not len(over_time):
+        return pd.DataFrame()
+    cells = over_time.assign(cell=_percents(over_time["hit_rate"]) + " ("
+                             + over_time["inspections"].astype(str) + ")")
+    table = cells.pivot(index="rule_id", columns="period", values="cell").fillna("")
+    table = table[sorted(table.columns)]
+    return table.iloc[:, -periods:] if periods else table
+
+
+# --------------------------------------------------------------------------- store
+
+
+class OutcomeStore:
+    """The outcomes database: open it, import outcomes, record batches, report.
+
+    Parameters
+    ----------
+    path : str or Path, optional
+        The SQLite file; :func:`default_db_path` when omitted.
+    create : bool
+        Create the file when it does not exist; with False a missing file is an error
+        (a report on a mistyped path should not create an empty database).
+
+    Examples
+    --------
+    >>> with OutcomeStore("outcomes.sqlite") as store:  # doctest: +SKIP
+    ...     store.record_batch(detector.score(detector.load_declarations("batch.csv")))
+    ...     store.add_outcomes(read_outcomes("inspections.csv"), "inspections.csv")
+    ...     print("\\n".join(store.report().lines()))
+    """
+
+    def __init__(self, path: str | Path | None = None, create: bool = True):
+        self.path = Path(path) if path is not None else default_db_path()
+        if self.path.is_dir():
+            raise OutcomeError(f"{self.path}: is a folder, expected an outcomes database file")
+        if not self.path.exists():
+            if not create:
+                raise OutcomeError(f"{self.path}: no outcomes database here (import outcomes first, "
+                                   "or choose the database with --db)")
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.connection = sqlite3.connect(self.path, isolation_level=None)
+        except sqlite3.Error as exc:
+            raise OutcomeError(f"{self.path}: cannot open the outcomes database: {exc}") from exc
+        try:
+            self.connection.execute("PRAGMA foreign_keys = ON")
+            self.version = migrate(self.connection, str(self.path))
+        except sqlite3.DatabaseError as exc:
+            self.connection.close()
+            if exc.sqlite_errorcode == sqlite3.SQLITE_NOTADB:
+                raise OutcomeError(f"{self.path}: not an outcomes database (not an SQLite file)") from exc
+            raise OutcomeError(f"{self.path}: cannot open the outcomes database: {exc}") from exc
+        except BaseException:
+            self.connection.close()
+            raise
+
+    def __enter__(self) -> "OutcomeStore":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the database file."""
+        self.connection.close()
+
+    @contextmanager
+    def _transaction(self):
+        """One write transaction: committed when the block ends, rolled back on error."""
+        self.connection.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.connection
+        except BaseException:
+            self.connection.execute("ROLLBACK")
+            raise
+        self.connection.execute("COMMIT")
+
+    def _query(self, sql: str, parameters=()) -> pd.DataFrame:
+        cursor = self.connection.execute(sql, parameters)
+        return pd.DataFrame(cursor.fetchall(), columns=[item[0] for item in cursor.description])
+
+    # ------------------------------------------------------------------- outcomes
+
+    def outcomes(self) -> pd.DataFrame:
+        """Every stored outcome, by declaration id."""
+        return self._query("SELECT * FROM outcomes ORDER BY declaration_id")
+
+    def add_outcomes(self, frame: pd.DataFrame, source: str) -> ImportReport:
+        """Store the outcomes of declarations not stored yet, in one transaction.
+
+        Parameters
+        ----------
+        frame : DataFrame
+            From :func:`read_outcomes` or :func:`outcomes_frame`.
+        source : str
+            Where the outcomes came from (kept with each stored row).
+
+        Returns
+        -------
+        ImportReport
+            A declaration already stored with the same outcome is ``unchanged``; one
+            stored with a different outcome is a conflict and keeps its stored row.
+            Rows of the file that disagree with each other are conflicts too, and none
+            of them is stored; identical repeated rows count once.
+        """
+        frame = frame.reset_index(drop=True)
+        if "row" not in frame.columns:
+            frame = frame.assign(row=np.arange(1, len(frame) + 1))
+        versions = frame.drop_duplicates(subset=list(OUTCOME_COLUMNS))
+        clashing = versions["declaration_id"].duplicated(keep=False).to_numpy()
+        in_file = _in_file_conflicts(versions[clashing])
+        incoming = versions[~clashing]
+        with self._transaction() as connection:
+            connection.execute("CREATE TEMP TABLE incoming (file_row INTEGER, declaration_id TEXT PRIMARY KEY, "
+                               "inspected_on TEXT, result TEXT, recovered_value REAL, notes TEXT)")
+            connection.executemany("INSERT INTO temp.incoming VALUES (?, ?, ?, ?, ?, ?)",
+                                   _records(incoming, ["row", *OUTCOME_COLUMNS]))
+            stored = self._query("SELECT i.file_row AS row, o.* FROM temp.incoming AS i "
+                                 "JOIN outcomes AS o USING (declaration_id)")
+            added = connection.execute(
+                "INSERT INTO outcomes (declaration_id, inspected_on, result, recovered_value, notes, "
+                "source, imported_at) SELECT declaration_id, inspected_on, result, recovered_value, notes, ?, ? "
+                "FROM temp.incoming WHERE declaration_id NOT IN (SELECT declaration_id FROM outcomes)",
+                (source, _now())).rowcount
+            connection.execute("DROP TABLE temp.incoming")
+        against_stored = _stored_conflicts(incoming, stored)
+        conflicts = pd.concat([against_stored, in_file], ignore_index=True).sort_values(
+            ["row", "declaration_id"], kind="stable").reset_index(drop=True)
+        return ImportReport(source=source, added=added, unchanged=len(stored) - len(against_stored),
+                            conflicts=conflicts[list(CONFLICT_COLUMNS)])
+
+    def add_outcomes_file(self, path: str | Path) -> ImportReport:
+        """Read, check and import one outcomes file (see :func:`read_outcomes`)."""
+        return self.add_outcomes(read_outcomes(path), str(path))
+
+    # ------------------------------------------------------------------- batches
+
+    def record_batch(self, result, scored_at: str | None = None, budget: float | None = None) -> int:
+        """Keep what one scoring run said: rules run, lanes, risk scores and rule hits.
+
+        Parameters
+        ----------
+        result : detector.scoring.ScoreResult
+        scored_at : str, optional
+            ISO time of scoring; now (UTC) when omitted.
+        budget : float, optional
+            The inspection budget (percent of rows) the run used, if any.
+
+        Returns
+        -------
+        int
+            The new batch's id; later batches win when outcomes are joined.
+        """
+        hits = result.rule_results.hits
+        rules = result.rule_results.rules
+        output = result.output
+        if len(hits) != len(output):
+            raise OutcomeError(f"{result.declarations.source}: {len(hits)} rows of rule hits "
+                               f"for {len(output)} scored rows")
+        rule_ids = np.asarray([str(rule_id) for rule_id in hits.columns], dtype=object)
+        defined = [rules.get(rule_id) for rule_id in rule_ids]
+        rows = np.arange(1, len(output) + 1)
+        hit_rows, hit_columns = np.nonzero(hits.to_numpy(dtype=bool, na_value=False))
+        with self._transaction() as connection:
+            batch_id = connection.execute(
+                "INSERT INTO batches (source, scored_at, row_count, budget) VALUES (?, ?, ?, ?)",
+                (str(result.declarations.source), scored_at or _now(), len(output), budget)).lastrowid
+            connection.executemany(
+                "INSERT INTO batch_rules (batch_id, rule_id, title, pattern, severity) VALUES (?, ?, ?, ?, ?)",
+                zip(repeat(batch_id), rule_ids.tolist(), [getattr(rule, "title", None) for rule in defined],
+                    [getattr(rule, "pattern", None) for rule in defined],
+                    [getattr(rule, "severity", None) for rule in defined]))
+            connection.executemany(
+                "INSERT INTO batch_lanes (batch_id, file_row, declaration_id, lane, risk_score) "
+                "VALUES (?, ?, ?, ?, ?)",
+                zip(repeat(batch_id), rows.tolist(), _nullable(result.declarations.table["declaration_id"]),
+                    output["lane"].astype(str).tolist(), _nullable(output["risk_score"])))
+            connection.executemany(
+                "INSERT INTO batch_hits (batch_id, file_row, rule_id) VALUES (?, ?, ?)",
+                zip(repeat(batch_id), (hit_rows + 1).tolist(), rule_ids[hit_columns].tolist()))
+        return int(batch_id)
+
+    # ------------------------------------------------------------------- report
+
+    def report(self, threshold: float = DEFAULT_THRESHOLD, min_inspections: int = DEFAULT_MIN_INSPECTIONS,
+               period: str = "M") -> OutcomeReport:
+        """Hit rates per rule, lane and pattern and over time, and the rules to review.
+
+        Each outcome is joined to the batch recorded last that scored its declaration
+        (its first row there, should the batch list the id twice).
+
+        Parameters
+        ----------
+        threshold : float
+            A rule is listed for review when its hit rate in its latest period with at
+            least ``min_inspections`` inspections is below this share.
+        min_inspections : int
+        period : str
+            W, M, Q or Y: how ``inspected_on`` is grouped over time.
+        """
+        if period not in PERIODS:
+            raise OutcomeError(f"period '{period}': expected one of {', '.join(PERIODS)}")
+        if not 0 <= threshold <= 1:
+            raise OutcomeError(f"threshold {threshold}: expected a share between 0 and 1")
+        return build_report(self._query(_JOINED_OUTCOMES), self._query(_JOINED_HITS),
+                            self._query(_LATEST_RULES), threshold, min_inspections, period)
+
+
+def migrate(connection: sqlite3.Connection, source: str = "database") -> int:
+    """Bring the database to the latest schema, one migration per transaction.
+
+    Returns the schema version. Raises :class:`OutcomeError` for a file made by a newer
+    detector, or an SQLite file that belongs to another program.
+    """
+    latest = len(MIGRATIONS)
+    version = _user_version(connection)
+    while version < latest:
+        connection.execute("BEGIN IMMEDIATE")
+        try:
+            version = _user_version(connection)  # another process may have migrated meanwhile
+            if version == 0:
+                _check_foreign(connection, source)
+            if version < latest:
+                for statement in _statements(MIGRATIONS[version]):
+                    connection.execute(statement)
+                version += 1
+                # PRAGMA takes no parameters; the version is an int counted here.
+                connection.execute(f"PRAGMA user_version = {int(version)}")
+        except BaseException:
+            connection.execute("ROLLBACK")
+            raise
+        connection.execute("COMMIT")
+    if version > latest:
+        raise OutcomeError(f"{source}: outcomes database made by a newer detector (schema version {version}, "
+                           f"this one knows up to {latest}); upgrade detector to use it")
+    return version
+
+
+def _user_version(connection: sqlite3.Connection) -> int:
+    return int(connection.execute("PRAGMA user_version").fetchone()[0])
+
+
+def _check_foreign(connection: sqlite3.Connection, source: str) -> None:
+    """Refuse an SQLite file that holds another program's tables."""
+    application = connection.execute("PRAGMA application_id").fetchone()[0]
+    objects = connection.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+    if application != APPLICATION_ID and objects:
+        raise OutcomeError(f"{source}: an SQLite database of another program, not an outcomes database")
+
+
+def _statements(script: str) -> list[str]:
+    """Split a migration script into statements (one ending per line at most)."""
+    statements, current = [], ""
+    for line in script.splitlines(keepends=True):
+        current += line
+        if sqlite3.complete_statement(current):
+            statements.append(current.strip())
+            current = ""
+    if current.strip():
+        statements.append(current.strip())
+    return statements
+
+
+def _nullable(values: pd.Series) -> list:
+    """Values for SQLite, missing ones as None (NULL)."""
+    return values.astype(object).where(values.notna(), None).tolist()
+
+
+def _records(frame: pd.DataFrame, columns: list[str]):
+    """Rows for executemany, built column by column."""
+    return zip(*(_nullable(frame[column]) for column in columns))
+
+
+def _differences(new: pd.DataFrame, old: pd.DataFrame) -> pd.Series:
+    """Per row, the outcome fields on which two aligned frames differ ('' when none)."""
+    fields = [name for name in OUTCOME_COLUMNS if name != "declaration_id"]
+    differ = pd.DataFrame({
+        name: ~(new[name].astype(object).eq(old[name].astype(object)) | (new[name].isna() & old[name].isna()))
+        for name in fields})
+    labels = np.asarray([name + ", " for name in fields], dtype=object)
+    joined = differ.to_numpy(dtype=bool).astype(object).dot(labels) if len(differ) else np.array([], object)
+    return pd.Series(joined, index=new.index, dtype=object).map(str).str.removesuffix(", ")
+
+
+def _conflict_frame(new: pd.DataFrame, old: pd.DataFrame, old_source: pd.Series) -> pd.DataFrame:
+    return pd.DataFrame({
+        "declaration_id": new["declaration_id"].to_numpy(), "row": new["row"].to_numpy(),
+        "differs": _differences(new, old).to_numpy(),
+        "new_result": new["result"].to_numpy(), "new_inspected_on": new["inspected_on"].to_numpy(),
+        "old_result": old["result"].to_numpy(), "old_inspected_on": old["inspected_on"].to_numpy(),
+        "old_source": old_source.to_numpy(),
+    }, columns=list(CONFLICT_COLUMNS))
+
+
+def _stored_conflicts(incoming: pd.DataFrame, stored: pd.DataFrame) -> pd.DataFrame:
+    """File rows whose declaration is stored with a different outcome."""
+    new = incoming.set_index("declaration_id", drop=False).loc[stored["declaration_id"]].reset_index(drop=True)
+    old = stored.reset_index(drop=True)
+    conflicts = _conflict_frame(new, old, "stored from " + old["source"].fillna("?").astype(str))
+    return conflicts[conflicts["differs"] != ""]
+
+
+def _in_file_conflicts(versions: pd.DataFrame) -> pd.DataFrame:
+    """Each later differing row of a declaration against the file's first row for it."""
+    first = versions.groupby("declaration_id", sort=False).head(1)
+    later = versions.drop(index=first.index).reset_index(drop=True)
+    old = first.set_index("declaration_id", drop=False).loc[later["declaration_id"]].reset_index(drop=True)
+    return _conflict_frame(later, old, "row " + old["row"].astype(str) + " of this file")
+
+
+# --------------------------------------------------------------------------- joins
+
+# Each outcome's declaration in the batch recorded last that scored it, at its first
+# row there.
+_PLACED = """
+WITH latest AS (
+    SELECT declaration_id, MAX(batch_id) AS batch_id FROM batch_lanes
+    WHERE declaration_id IN (SELECT declaration_id FROM outcomes)
+    GROUP BY declaration_id
+), placed AS (
+    SELECT l.declaration_id, l.batch_id, MIN(b.file_row) AS file_row
+    FROM latest AS l JOIN batch_lanes AS b ON b.batch_id = l.batch_id AND b.declaration_id = l.declaration_id
+    GROUP BY l.declaration_id, l.batch_id
+)
+"""
+_JOINED_OUTCOMES = _PLACED + """
+SELECT o.declaration_id, o.inspected_on, o.result, o.recovered_value, p.batch_id, b.lane, b.risk_score
+FROM outcomes AS o
+LEFT JOIN placed AS p ON p.declaration_id = o.declaration_id
+LEFT JOIN batch_lanes AS b ON b.batch_id = p.batch_id AND b.file_row = p.file_row
+"""
+_JOINED_HITS = _PLACED + """
+SELECT p.declaration_id, h.rule_id
+FROM placed AS p JOIN batch_hits AS h ON h.batch_id = p.batch_id AND h.file_row = p.file_row
+"""
+# Each rule as the batch recorded last described it.
+_LATEST_RULES = """
+SELECT r.rule_id, r.title, r.pattern, r.severity FROM batch_rules AS r
+WHERE r.batch_id = (SELECT MAX(batch_id) FROM batch_rules AS s WHERE s.rule_id = r.rule_id)
+"""
+
+RATE_COLUMNS = ["inspections", "frauds", "hit_rate", "recovered_value"]
+
+
+def build_report(outcomes: pd.DataFrame, hits: pd.DataFrame, rules: pd.DataFrame,
+                 threshold: float = DEFAULT_THRESHOLD, min_inspections: int = DEFAULT_MIN_INSPECTIONS,
+                 period: str = "M") -> OutcomeReport:
+    """The report from joined tables (what :meth:`OutcomeStore.report` reads).
+
+    Parameters
+    ----------
+    outcomes : DataFrame
+        One row per outcome: declaration_id, inspected_on, result, recovered_value,
+        and batch_id and lane (missing when no batch scored the declaration).
+    hits : DataFrame
+        declaration_id, rule_id: the rules that hit each joined declaration.
+    rules : DataFrame
+        rule_id, title, pattern, severity.
+    """
+    joined = outcomes["batch_id"].notna()
+    inspected = outcomes[joined.to_numpy()].assign(
+        fraud=lambda t: t["result"] == "fraud",
+        recovered_value=lambda t: pd.to_numeric(t["recovered_value"], errors="coerce").astype("float64"),
+        period=lambda t: pd.to_datetime(t["inspected_on"], format="%Y-%m-%d").dt.to_period(period))
+    facts = inspected[["declaration_id", "fraud", "recovered_value", "period"]]
+    hit_facts = hits.merge(facts, on="declaration_id")
+    by_rule = rules.merge(_rates(hit_facts, ["rule_id"]), on="rule_id").sort_values(
+        ["inspections", "rule_id"], ascending=[False, True], kind="stable").reset_index(drop=True)
+    over_time = _rates(hit_facts, ["rule_id", "period"])
+    return OutcomeReport(
+        threshold=threshold, min_inspections=min_inspections, period=period,
+        inspections=len(inspected), frauds=int(inspected["fraud"].sum()), unmatched=int((~joined).sum()),
+        by_rule=by_rule, by_lane=_by_lane(inspected), by_pattern=_by_pattern(inspected, hits, rules),
+        over_time=over_time.assign(period=over_time["period"].astype(str)),
+        review=_review(over_time, rules, threshold, min_inspections),
+    )
+
+
+def _rates(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """Inspections, frauds, hit rate and money recovered per group of ``keys``."""
+    counts = frame.groupby(keys, sort=True, observed=True).agg(
+        inspections=("fraud", "size"), frauds=("fraud", "sum"), recovered_value=("recovered_value", "sum"),
+    ).reset_index()
+    counts["frauds"] = counts["frauds"].astype("int64")
+    counts["inspections"] = counts["inspections"].astype("int64")
+    counts["hit_rate"] = counts["frauds"] / counts["inspections"]
+    return counts[[*keys, *RATE_COLUMNS]]
+
+
+def _by_lane(inspected: pd.DataFrame) -> pd.DataFrame:
+    rates = _rates(inspected, ["lane"])
+    order = pd.Categorical(rates["lane"], categories=[*LANES, *sorted(set(rates["lane"]) - set(LANES))])
+    return rates.iloc[np.argsort(order.codes, kind="stable")].reset_index(drop=True)
+
+
+def _by_pattern(inspected: pd.DataFrame, hits: pd.DataFrame, rules: pd.DataFrame) -> pd.DataFrame:
+    """Counts per pattern of the hit rules: a declaration counts once per pattern."""
+    patterns = hits.merge(rules[["rule_id", "pattern"]], on="rule_id", how="left")[["declaration_id", "pattern"]]
+    patterns = patterns.assign(pattern=patterns["pattern"].fillna("")).drop_duplicates()
+    unhit = inspected.loc[~inspected["declaration_id"].isin(hits["declaration_id"]), ["declaration_id"]]
+    patterns = pd.concat([patterns, unhit.assign(pattern=NO_RULE)], ignore_index=True)
+    facts = inspected[["declaration_id", "fraud", "recovered_value"]]
+    rates = _rates(patterns.merge(facts, on="declaration_id"), ["pattern"])
+    rates = rates.sort_values(["inspections", "pattern"], ascending=[False, True], kind="stable")
+    return rates.reset_index(drop=True)
+
+
+def _review(over_time: pd.DataFrame, rules: pd.DataFrame, threshold: float, min_inspections: int) -> pd.DataFrame:
+    """Rules whose latest well-inspected period found fraud too rarely, with the earlier rate."""
+    enough = over_time[over_time["inspections"] >= max(min_inspections, 1)]
+    latest = enough.sort_values("period", kind="stable").groupby("rule_id").tail(1)
+    low = latest[latest["hit_rate"] < threshold]
+    earlier = over_time.merge(low[["rule_id", "period"]].rename(columns={"period": "latest"}), on="rule_id")
+    earlier = earlier[earlier["period"] < earlier["latest"]].groupby("rule_id").agg(
+        earlier_inspections=("inspections", "sum"), earlier_frauds=("frauds", "sum"))
+    review = low.merge(earlier, on="rule_id", how="left").fillna({"earlier_inspections": 0, "earlier_frauds": 0})
+    review = review.astype({"earlier_inspections": "int64", "earlier_frauds": "int64"})
+    review["earlier_hit_rate"] = review["earlier_frauds"] / review["earlier_inspections"].where(
+        review["earlier_inspections"] > 0)
+    period = review["period"].astype(str)
+    before = np.where(review["earlier_inspections"] > 0,
+                      "; before: " + _percents(review["earlier_hit_rate"]) + " ("
+                      + review["earlier_frauds"].astype(str) + " of "
+                      + review["earlier_inspections"].astype(str) + ")",
+                      "; no earlier inspections")
+    review["why"] = (_percents(review["hit_rate"]) + " in " + period + " (" + review["frauds"].astype(str) + " of "
+                     + review["inspections"].astype(str) + " inspections found fraud)" + before)
+    review = rules[["rule_id", "title", "pattern"]].merge(review.assign(period=period), on="rule_id")
+    columns = ["rule_id", "title", "pattern", "period", "inspections", "frauds", "hit_rate",
+               "earlier_inspections", "earlier_hit_rate", "why"]
+    return review.sort_values(["hit_rate", "rule_id"], kind="stable").reset_index(drop=True)[columns]
+
+
+# --------------------------------------------------------------------------- HTML
+
+_CSS = """
+body { font-family: system-ui, sans-serif; margin: 2em; color: #222; }
+h1 { font-size: 1.4em; } h2 { font-size: 1.1em; margin-top: 1.8em; }
+table { border-collapse: collapse; font-size: 0.9em; }
+th, td { padding: 0.3em 0.7em; border-bottom: 1px solid #ddd; text-align: right; }
+th { background: #f3f3f3; } td:first-child, th:first-child { text-align: left; }
+.review th { background: #fbe3e3; } p.note { color: #555; }
+"""
+
+
+def _html_table(frame: pd.DataFrame, css_class: str = "", index: bool = False) -> str:
+    if not len(frame):
+        return '<p class="note">none</p>'
+    return _display(frame).to_html(index=index, na_rep="", border=0, classes=css_class or None, escape=True)
+
+
+def _html_page(report: OutcomeReport) -> str:
+    overall = _percent(report.frauds / report.inspections) if report.inspections else "n/a"
+    summary = (f"{report.inspections} inspections joined to scored declarations, {report.frauds} found fraud "
+               f"({overall}); {report.unmatched} outcome(s) of declarations no recorded batch scored.")
+    sections = [
+        ("Rules to review", f"Rules with a {html.escape(report.review_rule)}.",
+         _html_table(report.review, "review")),
+        ("Hit rate per rule", "Over the inspected declarations each rule hit.", _html_table(report.by_rule)),
+        ("Hit rate per lane", "By the lane each inspected declaration was given.", _html_table(report.by_lane)),
+        ("Hit rate per pattern", f"A declaration no rule hit counts under {NO_RULE}.",
+         _html_table(report.by_pattern)),
+        (f"Hit rate per rule and {PERIODS[report.period]}", "Inspections in brackets.",
+         _html_table(_period_table(report.over_time), index=True)),
+    ]
+    body = "\n".join(f'<h2>{html.escape(title)}</h2>\n<p class="note">{note}</p>\n{table}'
+                     for title, note, table in sections)
+    return (f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+            f"<title>Inspection outcomes</title>\n<style>{_CSS}</style>\n</head>\n<body>\n"
+            f"<h1>Inspection outcomes</h1>\n<p>{html.escape(summary)}</p>\n{body}\n</body>\n</html>\n")
+
+
+def _write_atomically(path: Path, text: str) -> Path:
+    """Write next to ``path`` first, then replace it, so no reader sees half a page."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.{os.getpid()}.part")
+    try:
+        partial.write_text(text, encoding="utf-8")
+        os.replace(partial, path)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    return path

@@ -1,0 +1,400 @@
+"""Outcome store: migrations, idempotent imports, conflicts, batches and hit-rate reports."""
+
+import re
+import sqlite3
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+import detector
+from detector import outcomes
+from detector.outcomes import MIGRATIONS, OutcomeError, OutcomeStore, default_db_path, read_outcomes
+from tests.conftest import REPO
+
+TABLES = {"outcomes", "batches", "batch_rules", "batch_lanes", "batch_hits"}
+
+# Three rules keyed on the remarks cell: 'a' hits ALPHA (high, red lane), 'b' hits BETA
+# (medium, yellow), 'ab' hits ALPHA, BETA and GAMMA (red), anything else none (green).
+RULES_YAML = """
+- id: T-ALPHA-001
+  title: Remarks say a
+  description: test rule
+  pattern: alpha_pattern
+  severity: high
+  when: {in: {field: remarks, values: [a, ab]}}
+  reason: remarks {remarks}
+  examples: {hit: [{remarks: a}], miss: [{remarks: c}]}
+- id: T-BETA-001
+  title: Remarks say b
+  description: test rule
+  pattern: beta_pattern
+  severity: medium
+  when: {in: {field: remarks, values: [b, ab]}}
+  reason: remarks {remarks}
+  examples: {hit: [{remarks: b}], miss: [{remarks: c}]}
+- id: T-GAMMA-001
+  title: Remarks say ab or g
+  description: test rule
+  pattern: beta_pattern
+  severity: low
+  when: {in: {field: remarks, values: [ab, g]}}
+  reason: remarks {remarks}
+  examples: {hit: [{remarks: g}], miss: [{remarks: c}]}
+"""
+
+
+def scored(remarks: dict[str, str]):
+    """A real ScoreResult for declarations id -> remarks, with the three test rules."""
+    rules = detector.RuleSet(detector.parse_rules(yaml.safe_load(RULES_YAML), Path("test.yaml")))
+    table = pd.DataFrame({"declaration_id": list(remarks), "hs_code": "2805", "remarks": list(remarks.values())})
+    return detector.score(detector.load_declarations(table), rules)
+
+
+def count(store: OutcomeStore, table: str) -> int:
+    return store.connection.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+
+
+def query(store: OutcomeStore, sql: str) -> pd.DataFrame:
+    cursor = store.connection.execute(sql)
+    return pd.DataFrame(cursor.fetchall(), columns=[item[0] for item in cursor.description])
+
+
+def tables(path: Path) -> set[str]:
+    with sqlite3.connect(path) as connection:
+        return {name for (name,) in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+
+
+def user_version(path: Path) -> int:
+    connection = sqlite3.connect(path)
+    try:
+        return connection.execute("PRAGMA user_version").fetchone()[0]
+    finally:
+        connection.close()
+
+
+@pytest.fixture
+def store(tmp_path):
+    with OutcomeStore(tmp_path / "outcomes.sqlite") as opened:
+        yield opened
+
+
+# --------------------------------------------------------------------------- schema
+
+
+@pytest.mark.parametrize("existing", [False, True], ids=["no file", "empty file"])
+def test_migrations_build_the_schema_from_an_empty_file(tmp_path, existing):
+    path = tmp_path / "outcomes.sqlite"
+    if existing:
+        path.write_bytes(b"")
+    with OutcomeStore(path) as opened:
+        assert opened.version == len(MIGRATIONS)
+    assert user_version(path) == len(MIGRATIONS)
+    assert TABLES <= tables(path)
+
+
+def test_reopening_keeps_the_data_and_applies_only_new_migrations(tmp_path, monkeypatch, write_csv):
+    path = tmp_path / "outcomes.sqlite"
+    with OutcomeStore(path) as opened:
+        opened.add_outcomes_file(write_csv("declaration_id,inspected_on,result\nD1,2025-01-02,fraud\n"))
+    monkeypatch.setattr(outcomes, "MIGRATIONS", MIGRATIONS + ("ALTER TABLE outcomes ADD COLUMN officer TEXT;",))
+    with OutcomeStore(path) as opened:
+        assert opened.version == len(MIGRATIONS) + 1
+        stored = opened.outcomes()
+    assert stored["declaration_id"].tolist() == ["D1"] and "officer" in stored.columns
+    assert user_version(path) == len(MIGRATIONS) + 1
+
+
+def test_a_failing_migration_is_rolled_back_whole(tmp_path, monkeypatch):
+    path = tmp_path / "outcomes.sqlite"
+    OutcomeStore(path).close()
+    broken = "CREATE TABLE extra (x INTEGER);\nINSERT INTO no_such_table VALUES (1);"
+    monkeypatch.setattr(outcomes, "MIGRATIONS", MIGRATIONS + (broken,))
+    with pytest.raises(OutcomeError, match="no_such_table"):
+        OutcomeStore(path)
+    assert user_version(path) == len(MIGRATIONS)
+    assert "extra" not in tables(path)
+
+
+def test_a_database_from_a_newer_detector_is_refused(tmp_path):
+    path = tmp_path / "outcomes.sqlite"
+    with sqlite3.connect(path) as connection:
+        connection.execute("PRAGMA user_version = 99")
+    with pytest.raises(OutcomeError, match=r"made by a newer detector \(schema version 99"):
+        OutcomeStore(path)
+
+
+def test_a_file_that_is_not_sqlite_is_refused_by_name(tmp_path):
+    path = tmp_path / "outcomes.sqlite"
+    path.write_text("declaration_id,inspected_on,result\n" * 200, encoding="utf-8")
+    with pytest.raises(OutcomeError, match=re.escape(str(path)) + ": not an outcomes database"):
+        OutcomeStore(path)
+    assert path.read_text(encoding="utf-8").startswith("declaration_id")
+
+
+def test_another_programs_sqlite_database_is_refused(tmp_path):
+    path = tmp_path / "other.sqlite"
+    with sqlite3.connect(path) as connection:
+        connection.execute("CREATE TABLE customers (name TEXT)")
+    with pytest.raises(OutcomeError, match="another program"):
+        OutcomeStore(path)
+    assert tables(path) == {"customers"}
+
+
+def test_a_missing_database_is_an_error_when_not_creating(tmp_path):
+    path = tmp_path / "typo.sqlite"
+    with pytest.raises(OutcomeError, match="no outcomes database"):
+        OutcomeStore(path, create=False)
+    assert not path.exists()
+
+
+def test_default_location_is_the_current_folder_unless_the_environment_says(tmp_path, monkeypatch):
+    monkeypatch.delenv("DETECTOR_DB", raising=False)
+    assert default_db_path() == Path("detector-outcomes.sqlite")
+    monkeypatch.setenv("DETECTOR_DB", str(tmp_path / "office.sqlite"))
+    assert default_db_path() == tmp_path / "office.sqlite"
+
+
+# --------------------------------------------------------------------------- import
+
+FIRST = """Declaration_ID , Inspected_On,RESULT,recovered_value,notes
+D1,2025-01-10,FRAUD,100,undervalued
+D2,2025-01-11,clean,,
+D2,2025-01-11,clean,,
+D3,2025-02-01,1,,
+"""
+
+
+def test_reimporting_the_same_file_adds_nothing(store, write_csv):
+    path = write_csv(FIRST, "march.csv")
+    first = store.add_outcomes_file(path)
+    assert (first.added, first.unchanged, len(first.conflicts)) == (3, 0, 0)
+    again = store.add_outcomes_file(path)
+    assert (again.added, again.unchanged, len(again.conflicts)) == (0, 3, 0)
+    stored = store.outcomes().set_index("declaration_id")
+    assert count(store, "outcomes") == 3
+    assert stored["result"].to_dict() == {"D1": "fraud", "D2": "clean", "D3": "fraud"}
+    assert stored.loc["D1", "recovered_value"] == 100.0 and stored.loc["D1", "notes"] == "undervalued"
+    assert pd.isna(stored.loc["D2", "notes"]) and stored.loc["D1", "source"] == str(path)
+
+
+def test_a_conflicting_result_is_reported_and_the_stored_row_kept(store, write_csv):
+    store.add_outcomes_file(write_csv(FIRST, "march.csv"))
+    second = write_csv("declaration_id,inspected_on,result,recovered_value,notes\n"
+                       "D9,2025-03-01,clean,,\n"
+                       "D1,2025-01-10,clean,,undervalued\n"
+                       "D2,2025-01-11,clean,,\n", "april.csv")
+    report = store.add_outcomes_file(second)
+    assert (report.added, report.unchanged) == (1, 1)
+    conflict = report.conflicts.iloc[0].to_dict()
+    assert len(report.conflicts) == 1
+    assert conflict == {"declaration_id": "D1", "row": 2, "differs": "result, recovered_value",
+                        "new_result": "clean",
+                        "new_inspected_on": "2025-01-10", "old_result": "fraud", "old_inspected_on": "2025-01-10",
+                        "old_source": f"stored from {second.parent / 'march.csv'}"}
+    assert store.outcomes().set_index("declaration_id").loc["D1", "result"] == "fraud"
+    assert any("D1" in line for line in report.lines())
+
+
+def test_a_different_date_or_note_is_a_conflict_too(store, write_csv):
+    store.add_outcomes_file(write_csv(FIRST, "march.csv"))
+    report = store.add_outcomes_file(write_csv(
+        "declaration_id,inspected_on,result,recovered_value,notes\n"
+        "D1,2025-01-12,fraud,100,undervalued\nD2,2025-01-11,clean,,re-weighed\n", "april.csv"))
+    assert report.conflicts.set_index("declaration_id")["differs"].to_dict() == {
+        "D1": "inspected_on", "D2": "notes"}
+    assert report.added == 0
+    assert store.outcomes().set_index("declaration_id").loc["D1", "inspected_on"] == "2025-01-10"
+
+
+def test_rows_of_one_file_that_disagree_are_reported_and_not_stored(store, write_csv):
+    report = store.add_outcomes_file(write_csv(
+        "declaration_id,inspected_on,result\n"
+        "D1,2025-01-10,fraud\nD2,2025-01-10,clean\nD1,2025-01-10,clean\nD2,2025-01-10,clean\n"))
+    assert (report.added, report.unchanged) == (1, 0)
+    assert report.conflicts[["declaration_id", "row", "differs", "new_result", "old_result", "old_source"]
+                            ].values.tolist() == [["D1", 3, "result", "clean", "fraud", "row 1 of this file"]]
+    assert store.outcomes()["declaration_id"].tolist() == ["D2"]
+
+
+def test_bad_rows_fail_the_whole_import_naming_row_column_and_value(store, write_csv):
+    path = write_csv("declaration_id,inspected_on,result,recovered_value\n"
+                     "D1,2025-01-10,fraud,10\n"
+                     "D2,2025-02-30,clean,\n"
+                     "D3,2025-01-10,maybe,\n"
+                     ",2025-01-10,fraud,-5\n"
+                     "D5,10/01/2025,clean,7\n", "bad.csv")
+    with pytest.raises(OutcomeError) as caught:
+        store.add_outcomes_file(path)
+    message = str(caught.value)
+    assert message.startswith(f"{path}: 6 problem(s) in 4 row(s), nothing imported")
+    assert "row 2, column 'inspected_on', value '2025-02-30': expected a date as YYYY-MM-DD" in message
+    assert "row 3, column 'result', value 'maybe': expected fraud or clean" in message
+    assert "row 4, column 'declaration_id', value '': expected a declaration id" in message
+    assert "row 4, column 'recovered_value', value '-5': expected a value of 0 or more" in message
+    assert "row 5, column 'inspected_on', value '10/01/2025'" in message
+    assert message.endswith("; and 1 more")  # row 5: money recovered from a clean inspection
+    assert count(store, "outcomes") == 0
+
+
+def test_a_missing_required_column_is_named(write_csv):
+    with pytest.raises(OutcomeError, match=r"missing column\(s\) inspected_on, result; columns found: declaration_id, date"):
+        read_outcomes(write_csv("declaration_id,date\nD1,2025-01-01\n"))
+
+
+def test_parquet_outcomes_with_typed_columns(tmp_path):
+    path = tmp_path / "outcomes.parquet"
+    pd.DataFrame({"declaration_id": ["D1", "D2"], "inspected_on": pd.to_datetime(["2025-01-02", "2025-01-03"]),
+                  "result": [True, False], "recovered_value": [12.5, None]}).to_parquet(path)
+    frame = read_outcomes(path)
+    assert frame["inspected_on"].tolist() == ["2025-01-02", "2025-01-03"]
+    assert frame["result"].tolist() == ["fraud", "clean"]
+    assert frame["recovered_value"].iloc[0] == 12.5 and pd.isna(frame["recovered_value"].iloc[1])
+
+
+# --------------------------------------------------------------------------- batches
+
+
+def test_record_batch_stores_rules_lanes_and_hits_of_the_score_result(store):
+    result = scored({"D1": "a", "D2": "b", "D3": "ab", "": "a", "D5": "c"})
+    batch = store.record_batch(result, scored_at="2025-01-01T08:00:00+00:00", budget=5.0)
+    assert query(store, "SELECT batch_id, row_count, budget, scored_at FROM batches").values.tolist() == [
+        [batch, 5, 5.0, "2025-01-01T08:00:00+00:00"]]
+    rules = query(store, "SELECT rule_id, pattern, severity, title FROM batch_rules ORDER BY rule_id")
+    assert rules.values.tolist() == [["T-ALPHA-001", "alpha_pattern", "high", "Remarks say a"],
+                                     ["T-BETA-001", "beta_pattern", "medium", "Remarks say b"],
+                                     ["T-GAMMA-001", "beta_pattern", "low", "Remarks say ab or g"]]
+    lanes = query(store, "SELECT file_row, declaration_id, lane, risk_score FROM batch_lanes ORDER BY file_row")
+    assert lanes["declaration_id"].fillna("(none)").tolist() == ["D1", "D2", "D3", "(none)", "D5"]
+    assert lanes["lane"].tolist() == result.output["lane"].tolist() == ["red", "yellow", "red", "red", "green"]
+    assert lanes["risk_score"].tolist() == result.output["risk_score"].tolist()
+    hits = query(store, "SELECT file_row, rule_id FROM batch_hits")
+    expected = {(row + 1, rule) for row, text in enumerate(result.output["rule_hits"]) for rule in text.split(";")
+                if rule}
+    assert set(map(tuple, hits.values.tolist())) == expected
+    assert len(expected) == 6
+
+
+def test_record_batch_of_the_showcase_with_the_shipped_rules(store):
+    result = detector.score(detector.load_declarations(REPO / "sample_data" / "showcase.csv"))
+    store.record_batch(result)
+    assert count(store, "batch_lanes") == len(result.output)
+    assert count(store, "batch_rules") == result.rule_results.hits.shape[1]
+    assert count(store, "batch_hits") == int(result.rule_results.hits.to_numpy().sum()) > 0
+
+
+# --------------------------------------------------------------------------- report
+
+REPORT_OUTCOMES = """declaration_id,inspected_on,result,recovered_value
+D1,2025-01-05,fraud,100
+D2,2025-01-06,clean,
+D3,2025-02-01,fraud,50
+D4,2025-02-02,clean,
+D5,2025-02-03,clean,
+D6,2025-02-04,fraud,
+D99,2025-02-05,fraud,
+"""
+
+
+def report_store(store, write_csv):
+    # D1, D5: ALPHA (red); D2: BETA (yellow); D3: ALPHA, BETA, GAMMA (red); D4, D6: none
+    # (green); D7 is scored but not inspected, D99 inspected but never scored.
+    store.record_batch(scored({"D1": "a", "D2": "b", "D3": "ab", "D4": "c", "D5": "a", "D6": "c", "D7": "b"}))
+    store.add_outcomes_file(write_csv(REPORT_OUTCOMES))
+    return store
+
+
+def rates(frame, key):
+    return {row[0]: tuple(row[1:]) for row in
+            frame[[key, "inspections", "frauds", "hit_rate", "recovered_value"]].values.tolist()}
+
+
+def test_hit_rates_per_rule_lane_and_pattern(store, write_csv):
+    report = report_store(store, write_csv).report(min_inspections=1)
+    assert (report.inspections, report.frauds, report.unmatched) == (6, 3, 1)
+    assert rates(report.by_rule, "rule_id") == {"T-ALPHA-001": (3, 2, pytest.approx(2 / 3), 150.0),
+                                                "T-BETA-001": (2, 1, 0.5, 50.0),
+                                                "T-GAMMA-001": (1, 1, 1.0, 50.0)}
+    assert report.by_rule.set_index("rule_id").loc["T-BETA-001", ["pattern", "severity", "title"]].tolist() == [
+        "beta_pattern", "medium", "Remarks say b"]
+    assert report.by_lane["lane"].tolist() == ["red", "yellow", "green"]
+    assert rates(report.by_lane, "lane") == {"red": (3, 2, pytest.approx(2 / 3), 150.0),
+                                             "yellow": (1, 0, 0.0, 0.0), "green": (2, 1, 0.5, 0.0)}
+    # D3 is hit by two beta_pattern rules and counts once there.
+    assert rates(report.by_pattern, "pattern") == {"alpha_pattern": (3, 2, pytest.approx(2 / 3), 150.0),
+                                                   "beta_pattern": (2, 1, 0.5, 50.0),
+                                                   "(no rule)": (2, 1, 0.5, 0.0)}
+    alpha = report.over_time[report.over_time["rule_id"] == "T-ALPHA-001"]
+    assert alpha[["period", "inspections", "frauds"]].values.tolist() == [["2025-01", 1, 1], ["2025-02", 2, 1]]
+    assert report.review.empty
+
+
+def test_outcomes_join_the_batch_recorded_last(store, write_csv):
+    report_store(store, write_csv)
+    store.record_batch(scored({"D1": "c", "D2": "b"}))  # D1 rescored: no rule, green
+    report = store.report(min_inspections=1)
+    assert rates(report.by_rule, "rule_id")["T-ALPHA-001"] == (2, 1, 0.5, 50.0)
+    assert rates(report.by_lane, "lane")["green"] == (3, 2, pytest.approx(2 / 3), 100.0)
+
+
+def test_a_declaration_listed_twice_in_a_batch_counts_once_with_its_first_row(store, write_csv):
+    table = pd.DataFrame({"declaration_id": ["D1", "D1"], "hs_code": "2805", "remarks": ["a", "b"]})
+    rules = detector.RuleSet(detector.parse_rules(yaml.safe_load(RULES_YAML), Path("test.yaml")))
+    store.record_batch(detector.score(detector.load_declarations(table), rules))
+    store.add_outcomes_file(write_csv("declaration_id,inspected_on,result\nD1,2025-01-10,fraud\n"))
+    report = store.report(min_inspections=1)
+    assert report.by_rule["rule_id"].tolist() == ["T-ALPHA-001"] and report.inspections == 1
+    assert report.by_lane["lane"].tolist() == ["red"]
+
+
+def test_review_lists_a_rule_whose_hit_rate_fell_and_not_one_that_held(store, write_csv):
+    remarks = {f"{letter.upper()}{n}": letter for letter in "abg" for n in range(1, 9)}
+    store.record_batch(scored(remarks))
+    # ALPHA: 3 of 4 in January, 0 of 4 in February. BETA: 2 of 4 in both months.
+    # GAMMA: 4 of 4 in January; February's single clean inspection is too few to judge.
+    rows = (["A1,2025-01-10,fraud", "A2,2025-01-10,fraud", "A3,2025-01-10,fraud", "A4,2025-01-10,clean"]
+            + [f"A{n},2025-02-10,clean" for n in range(5, 9)]
+            + [f"B{n},2025-01-10,{'fraud' if n < 3 else 'clean'}" for n in range(1, 5)]
+            + [f"B{n},2025-02-10,{'fraud' if n < 7 else 'clean'}" for n in range(5, 9)]
+            + [f"G{n},2025-01-10,fraud" for n in range(1, 5)] + ["G5,2025-02-10,clean"])
+    store.add_outcomes_file(write_csv("declaration_id,inspected_on,result\n" + "\n".join(rows) + "\n"))
+    report = store.report(threshold=0.1, min_inspections=4)
+    assert report.review["rule_id"].tolist() == ["T-ALPHA-001"]
+    listed = report.review.iloc[0]
+    assert (listed["period"], listed["inspections"], listed["frauds"], listed["hit_rate"]) == ("2025-02", 4, 0, 0.0)
+    assert (listed["earlier_inspections"], listed["earlier_hit_rate"]) == (4, 0.75)
+    assert listed["why"] == "0.0% in 2025-02 (0 of 4 inspections found fraud); before: 75.0% (3 of 4)"
+    # With a lower bar GAMMA's thin February counts and is listed too.
+    assert store.report(threshold=0.1, min_inspections=1).review["rule_id"].tolist() == [
+        "T-ALPHA-001", "T-GAMMA-001"]
+    text = "\n".join(report.lines())
+    assert "rules to review (hit rate below 10.0% in the rule's latest month with at least 4 inspections)" in text
+    assert "T-ALPHA-001" in text
+
+
+def test_to_html_writes_one_page_with_the_review_table_first(store, write_csv, tmp_path):
+    report_store(store, write_csv)
+    report = store.report(threshold=0.6, min_inspections=1)
+    # ALPHA: 1 of 1 in January, 1 of 2 in February; BETA and GAMMA: 1 of 1 in February.
+    assert report.review["rule_id"].tolist() == ["T-ALPHA-001"]
+    page = report.to_html(tmp_path / "reports" / "outcomes.html")
+    text = page.read_text(encoding="utf-8")
+    assert text.startswith("<!DOCTYPE html>") and "<style>" in text
+    review = text.index('<table class="dataframe review">')
+    assert review < text.index("Hit rate per rule</h2>")
+    assert "T-ALPHA-001" in text[review:text.index("</table>", review)]
+    assert "66.7%" in text
+    assert [p.name for p in page.parent.iterdir()] == ["outcomes.html"]
+
+
+def test_report_rejects_an_unknown_period(store):
+    with pytest.raises(OutcomeError, match="period 'fortnight'"):
+        store.report(period="fortnight")
+
+
+def test_an_empty_store_reports_nothing_without_failing(store):
+    report = store.report()
+    assert (report.inspections, report.frauds, report.unmatched) == (0, 0, 0)
+    assert report.by_rule.empty and report.review.empty
+    assert "none" in "\n".join(report.lines())
