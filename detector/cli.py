@@ -27,6 +27,8 @@ app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Score customs declarations for smuggling patterns and explain every flag.")
 rules_app = typer.Typer(no_args_is_help=True, help="List, show and test the rule packs.")
 app.add_typer(rules_app, name="rules")
+outcomes_app = typer.Typer(no_args_is_help=True, help="Record inspection outcomes and report hit rates.")
+app.add_typer(outcomes_app, name="outcomes")
 
 # Files above this size take more than a moment: show a progress bar on a terminal.
 _PROGRESS_BYTES = 5_000_000
@@ -46,6 +48,8 @@ ModelOption = Annotated[Optional[Path], typer.Option(
 NoAnomalyOption = Annotated[bool, typer.Option(
     "--no-anomaly", help="Rules only: no anomaly model, risk from the rules alone.")]
 SeedOption = Annotated[int, typer.Option("--seed", help="Random seed; the same seed gives the same model.")]
+DbOption = Annotated[Optional[Path], typer.Option(
+    "--db", help="Outcome database (default: $DETECTOR_DB, else detector-outcomes.sqlite here).")]
 
 
 def _fail(message: str, code: int = 2) -> None:
@@ -84,6 +88,9 @@ def score(
     budget: Annotated[Optional[str], typer.Option(
         "--budget", help="Inspection capacity, e.g. 2%: exactly that share of rows goes to the red lane.")]
     = None,
+    record: Annotated[bool, typer.Option(
+        "--record", help="Keep the lanes and rule hits in the outcome database, for `outcomes report`.")] = False,
+    db: DbOption = None,
 ) -> None:
     """Score FILE: every input row once, in order, with risk, lane, hits and reasons.
 
@@ -105,10 +112,15 @@ def score(
             done("writing")
             detector.write_output(result, target, chosen)
             done("done")
-        if not quiet:
-            for line in result.summary.lines():
-                typer.echo(line, err=True)
-            typer.echo(f"wrote {target}", err=True)
+        if record or db:
+            with _store(db) as store:
+                batch = store.record_batch(result, budget=capacity)
+    if not quiet:
+        for line in result.summary.lines():
+            typer.echo(line, err=True)
+        typer.echo(f"wrote {target}", err=True)
+        if record or db:
+            typer.echo(f"recorded as batch {batch} in {store.path}", err=True)
 
 
 def _single_budget(text: str) -> float:
@@ -272,6 +284,56 @@ def generate(
             raise DetectorError(f"--start {start!r}: expected a date YYYY-MM-DD") from None
         path = write_synthetic(output, rows, seed=seed, fraud_rate=fraud_rate, start=first, days=days)
     typer.echo(f"wrote {rows} declarations to {path}", err=True)
+
+
+def _store(db: Path | None, create: bool = True):
+    from detector.outcomes import OutcomeStore
+
+    return OutcomeStore(db, create=create)
+
+
+@outcomes_app.command("add")
+def outcomes_add(
+    file: Annotated[Path, typer.Argument(
+        help="CSV or Parquet: declaration_id, inspected_on, result (fraud/clean), [recovered_value, notes].")],
+    db: DbOption = None,
+) -> None:
+    """Import inspection outcomes; importing the same file again adds nothing.
+
+    A row that disagrees with an outcome already stored is reported and not written;
+    exit 1 when there are such conflicts.
+    """
+    with _user_errors(), _store(db) as store:
+        report = store.add_outcomes_file(file)
+        where = store.path
+    for line in report.lines():
+        typer.echo(line)
+    typer.echo(f"database: {where}", err=True)
+    if len(report.conflicts):
+        raise typer.Exit(1)
+
+
+@outcomes_app.command("report")
+def outcomes_report(
+    db: DbOption = None,
+    threshold: Annotated[float, typer.Option(
+        "--threshold", min=0.0, max=1.0, help="List rules whose latest hit rate is below this (0.05 = 5%).")]
+    = 0.05,
+    min_inspections: Annotated[int, typer.Option(
+        "--min-inspections", min=1, help="Periods with fewer inspections are not judged.")] = 20,
+    period: Annotated[str, typer.Option("--period", help="W, M, Q or Y: the period of the hit rates over time.")]
+    = "M",
+    html: Annotated[Optional[Path], typer.Option("--html", help="Also write the report as an HTML page.")] = None,
+) -> None:
+    """Hit rate of inspections per rule, lane, pattern and over time; rules to review."""
+    with _user_errors(), _store(db, create=False) as store:
+        report = store.report(threshold=threshold, min_inspections=min_inspections, period=period)
+        if html:
+            report.to_html(html)
+    for line in report.lines():
+        typer.echo(line)
+    if html:
+        typer.echo(f"wrote {html}", err=True)
 
 
 @rules_app.command("list")

@@ -212,3 +212,35 @@ def test_score_with_a_budget_sends_exactly_that_share_to_red(tmp_path):
     assert red_risk.min() >= other_risk.max()
     bad = invoke("score", REPO / "sample_data" / "declarations.csv", "--budget", "2,5", "-o", out)
     assert bad.exit_code == 2 and "give one percentage" in bad.stderr
+
+
+def test_outcomes_round_trip_score_record_add_report(tmp_path):
+    from detector.synthetic import generate
+
+    batch = tmp_path / "batch.csv"
+    frame = generate(600, seed=4)
+    frame.to_csv(batch, index=False)
+    db = tmp_path / "outcomes.sqlite"
+    scored = invoke("score", batch, "-o", tmp_path / "scored.csv", "--db", db, "--budget", "5%")
+    assert scored.exit_code == 0, scored.output
+    assert f"recorded as batch 1 in {db}" in scored.stderr
+    out = pd.read_csv(tmp_path / "scored.csv", dtype=str, keep_default_na=False)
+    inspected = out[out["lane"] == "red"]
+    outcomes = pd.DataFrame({"declaration_id": inspected["declaration_id"], "inspected_on": "2025-03-01",
+                             "result": inspected["label"].map({"1": "fraud", "0": "clean"})})
+    outcomes.to_csv(tmp_path / "outcomes.csv", index=False)
+    first = invoke("outcomes", "add", tmp_path / "outcomes.csv", "--db", db)
+    assert first.exit_code == 0 and f"{len(inspected)} added, 0 already stored, 0 conflict(s)" in first.stdout
+    again = invoke("outcomes", "add", tmp_path / "outcomes.csv", "--db", db)
+    assert again.exit_code == 0 and f"0 added, {len(inspected)} already stored" in again.stdout
+    flipped = outcomes.head(1).assign(result=lambda f: f["result"].map({"fraud": "clean", "clean": "fraud"}))
+    flipped.to_csv(tmp_path / "flipped.csv", index=False)
+    conflict = invoke("outcomes", "add", tmp_path / "flipped.csv", "--db", db)
+    assert conflict.exit_code == 1 and "1 conflict(s)" in conflict.stdout
+    report = invoke("outcomes", "report", "--db", db, "--html", tmp_path / "report.html")
+    assert report.exit_code == 0, report.output
+    frauds = int((inspected["label"] == "1").sum())
+    assert f"{len(inspected)} inspections joined to scored declarations, {frauds} found fraud" in report.stdout
+    assert "hit rate per rule" in report.stdout and (tmp_path / "report.html").is_file()
+    missing = invoke("outcomes", "report", "--db", tmp_path / "nowhere.sqlite")
+    assert missing.exit_code == 2 and "nowhere.sqlite" in missing.stderr
