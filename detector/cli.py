@@ -88,6 +88,8 @@ def score(
     budget: Annotated[Optional[str], typer.Option(
         "--budget", help="Inspection capacity, e.g. 2%: exactly that share of rows goes to the red lane.")]
     = None,
+    explore: Annotated[Optional[str], typer.Option(
+        "--explore", help="With --budget: share of it picked at random among the rest, e.g. 10%.")] = None,
     record: Annotated[bool, typer.Option(
         "--record", help="Keep the lanes and rule hits in the outcome database, for `outcomes report`.")] = False,
     db: DbOption = None,
@@ -106,7 +108,8 @@ def score(
             declarations = detector.load_declarations(file, mapping, delimiter=delimiter, encoding=encoding)
             done("rules")
             result = detector.score(declarations, rule_set, on_rule=lambda rule: done("rules"),
-                                    model=anomaly_model, budget=capacity, seed=seed)
+                                    model=anomaly_model, budget=capacity, seed=seed,
+                                    explore=_single_budget(explore, "--explore") if explore else 0.0)
             chosen = output_format(output or "", fmt)
             target = output or Path(f"{file.stem}.scored.{chosen}")
             done("writing")
@@ -123,10 +126,10 @@ def score(
             typer.echo(f"recorded as batch {batch} in {store.path}", err=True)
 
 
-def _single_budget(text: str) -> float:
+def _single_budget(text: str, option: str = "--budget") -> float:
     budgets = parse_budgets(text)
     if len(budgets) != 1:
-        raise DetectorError(f"--budget {text!r}: give one percentage, e.g. 2%")
+        raise DetectorError(f"{option} {text!r}: give one percentage, e.g. 2%")
     return budgets[0]
 
 

@@ -85,12 +85,15 @@ class RiskPolicy:
 
 def combine(results: RuleResults, n_rows: int, policy: RiskPolicy = RiskPolicy(),
             budget: float | None = None, anomaly: np.ndarray | None = None,
-            explain: Callable[[np.ndarray], Sequence[str]] | None = None) -> pd.DataFrame:
+            explain: Callable[[np.ndarray], Sequence[str]] | None = None,
+            explore: float = 0.0, seed: int = 0) -> pd.DataFrame:
     """Risk score, lane, hit rule ids and reasons per row (and ``rule_score``).
 
     Rules are listed most severe first, then in pack order, so the first reason is
     the one to read first. With ``budget`` (percent of rows) the red lane is chosen by
-    capacity instead of threshold, see :func:`budget_red`.
+    capacity instead of threshold, ``explore`` percent of it at random with ``seed``
+    (see :func:`budget_red`); a ``selection`` column then says why each red row was
+    picked: ``risk`` or ``explore``.
 
     Parameters
     ----------
@@ -124,7 +127,10 @@ def combine(results: RuleResults, n_rows: int, policy: RiskPolicy = RiskPolicy()
     rule_score = np.round(1.0 - survival, 4)
     evidence = policy.anomaly_evidence(anomaly) if anomaly is not None else np.zeros(n_rows)
     risk = np.round(1.0 - survival * (1.0 - evidence), 4)
-    red = budget_red(risk, critical, budget) if budget is not None else critical | (risk >= policy.red)
+    if budget is not None:
+        red, explored = budget_red(risk, critical, budget, explore, seed)
+    else:
+        red, explored = critical | (risk >= policy.red), None
     lane = np.where(red, "red", np.where(risk >= policy.yellow, "yellow", "green"))
     reason_rows = np.concatenate(hit_rows) if hit_rows else np.zeros(0, dtype=np.int64)
     reason_texts = hit_texts
@@ -132,7 +138,11 @@ def combine(results: RuleResults, n_rows: int, policy: RiskPolicy = RiskPolicy()
     if explain is not None and len(explained):
         reason_rows = np.concatenate([reason_rows, explained])
         reason_texts = [*hit_texts, anomaly_reasons(np.asarray(anomaly)[explained], explain(explained))]
-    return pd.DataFrame({
+    if explored is not None:
+        reason_rows = np.concatenate([reason_rows, np.flatnonzero(explored)])
+        reason_texts = [*reason_texts, pa.repeat(text_scalar("[explore] random check from the budget's exploration "
+                                                             "share"), int(explored.sum()))]
+    columns = {
         "risk_score": risk,
         "lane": pd.Series(lane, dtype="str"),
         "rule_hits": join_per_row(np.concatenate(hit_rows) if hit_rows else np.zeros(0, dtype=np.int64),
@@ -140,7 +150,10 @@ def combine(results: RuleResults, n_rows: int, policy: RiskPolicy = RiskPolicy()
         "reasons": join_per_row(reason_rows, pa.chunked_array(reason_texts, pa.large_string()), n_rows,
                                 REASON_SEPARATOR),
         "rule_score": rule_score,
-    })
+    }
+    if explored is not None:
+        columns["selection"] = pd.Series(np.where(explored, "explore", np.where(red, "risk", "")), dtype="str")
+    return pd.DataFrame(columns)
 
 
 def anomaly_reasons(scores: np.ndarray, explanations: Sequence[str]) -> pa.Array:
@@ -153,16 +166,35 @@ def anomaly_reasons(scores: np.ndarray, explanations: Sequence[str]) -> pa.Array
                                        text_scalar("% of the history"), stated, text_scalar(""))
 
 
-def budget_red(risk: np.ndarray, critical: np.ndarray, budget: float) -> np.ndarray:
+def budget_red(risk: np.ndarray, critical: np.ndarray, budget: float, explore: float = 0.0,
+               seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """The rows to inspect when capacity is ``budget`` percent of the rows.
 
-    Exactly ``floor(rows * budget / 100)`` rows, the highest risk first; rows hit by a
-    critical rule come before all others, and ties keep file order, so the same file
-    always selects the same rows. A critical row is always red, even when there are
-    more of them than the budget allows.
+    Exactly ``k = floor(rows * budget / 100)`` rows. ``explore`` percent of them
+    (``floor(k * explore / 100)``) are drawn at random, with ``seed``, among the rows
+    the risk did not pick; the rest are the highest risk first. Rows hit by a critical
+    rule come before all others and ties keep file order, so the same file always
+    selects the same rows. A critical row is always red, even when there are more of
+    them than the budget allows.
+
+    Why explore: a detector that only ever inspects what it already ranks high only
+    ever learns about that; random checks measure the fraud it misses and give the
+    supervised model unbiased labels, as real selectivity systems keep doing.
+
+    Returns
+    -------
+    (red, explored) : arrays of bool
+        All rows to inspect, and which of them the random share picked.
     """
-    k = int(np.floor(len(risk) * budget / 100 + 1e-9))
-    order = np.lexsort((np.arange(len(risk)), -risk, ~critical))
-    red = np.zeros(len(risk), dtype=bool)
-    red[order[:k]] = True
-    return red | critical
+    n = len(risk)
+    k = int(np.floor(n * budget / 100 + 1e-9))
+    k_explore = int(np.floor(k * explore / 100 + 1e-9))
+    order = np.lexsort((np.arange(n), -risk, ~critical))
+    red = np.zeros(n, dtype=bool)
+    red[order[:k - k_explore]] = True
+    red |= critical
+    explored = np.zeros(n, dtype=bool)
+    rest = np.flatnonzero(~red)
+    if k_explore and len(rest):
+        explored[np.random.default_rng(seed).choice(rest, min(k_explore, len(rest)), replace=False)] = True
+    return red | explored, explored

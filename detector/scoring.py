@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from detector.declarations import Declarations
+from detector.errors import DetectorError
 from detector.risk import LANES, OUTPUT_COLUMNS, RiskPolicy, combine
 from detector.rules import RuleResults, RuleSet, evaluate_rules, load_rules
 
@@ -150,7 +151,7 @@ class ScoreResult:
 
 def score(declarations: Declarations, rules: RuleSet | None = None,
           policy: RiskPolicy | None = None, on_rule=None, model="batch",
-          budget: float | None = None, seed: int = 0) -> ScoreResult:
+          budget: float | None = None, seed: int = 0, explore: float = 0.0) -> ScoreResult:
     """Score declarations with a rule set and an anomaly model.
 
     Parameters
@@ -177,19 +178,28 @@ def score(declarations: Declarations, rules: RuleSet | None = None,
         lane, highest risk first (critical rules first, ties in file order), instead
         of the red threshold.
     seed : int
-        Random seed of the forest fitted on the batch (``model="batch"``).
+        Random seed of the forest fitted on the batch (``model="batch"``) and of the
+        exploration draw.
+    explore : float
+        With ``budget``: percent of the budget drawn at random among the rows the
+        risk did not pick (random checks); the output gains ``selection`` (``risk``,
+        ``explore`` or empty) after ``lane``.
 
     Returns
     -------
     ScoreResult
     """
+    if explore and budget is None:
+        raise DetectorError("an exploration share needs an inspection budget (e.g. budget=2, explore=10)")
     rules = rules if rules is not None else load_rules()
     policy = policy or RiskPolicy()
     results = evaluate_rules(rules, declarations.table, on_rule)
     part, anomaly_line = anomaly_part(declarations, model, seed)
     columns = list(OUTPUT_COLUMNS)
+    if budget is not None:
+        columns.insert(columns.index("lane") + 1, "selection")
     if part is None:
-        risk = combine(results, len(declarations), policy, budget)
+        risk = combine(results, len(declarations), policy, budget, explore=explore, seed=seed)
     else:
         table = declarations.table
 
@@ -197,7 +207,7 @@ def score(declarations: Declarations, rules: RuleSet | None = None,
             return part.model.explain(table, rows=table.index[rows], training=part.self_fitted).to_numpy()
 
         risk = combine(results, len(declarations), policy, budget,
-                       anomaly=part.scores["anomaly_score"].to_numpy(), explain=explain)
+                       anomaly=part.scores["anomaly_score"].to_numpy(), explain=explain, explore=explore, seed=seed)
         risk = risk.assign(anomaly_score=part.scores["anomaly_score"].round(4).to_numpy(),
                            anomaly_percentile=part.scores["anomaly_percentile"].round(2).to_numpy())
         columns[columns.index("reasons") + 1:columns.index("reasons") + 1] = list(ANOMALY_COLUMNS)

@@ -212,6 +212,15 @@ def test_score_with_a_budget_sends_exactly_that_share_to_red(tmp_path):
     assert red_risk.min() >= other_risk.max()
     bad = invoke("score", REPO / "sample_data" / "declarations.csv", "--budget", "2,5", "-o", out)
     assert bad.exit_code == 2 and "give one percentage" in bad.stderr
+    explored = invoke("score", REPO / "sample_data" / "declarations.csv", "--budget", "2%", "--explore", "10%",
+                      "-o", out, "--quiet")
+    assert explored.exit_code == 0, explored.output
+    frame = pd.read_csv(out, dtype=str, keep_default_na=False)
+    # 417 rows inspected: 41 drawn at random, 376 by risk.
+    assert frame["selection"].value_counts().to_dict() == {"": len(frame) - 417, "risk": 376, "explore": 41}
+    assert frame.columns.tolist().index("selection") == frame.columns.tolist().index("lane") + 1
+    no_budget = invoke("score", REPO / "sample_data" / "declarations.csv", "--explore", "10%", "-o", out)
+    assert no_budget.exit_code == 2 and "needs an inspection budget" in no_budget.stderr
 
 
 def test_outcomes_round_trip_score_record_add_report(tmp_path):

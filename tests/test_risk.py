@@ -58,12 +58,12 @@ def test_budget_selects_exactly_the_top_rows_critical_first_ties_in_file_order()
     risk = np.array([0.35, 0.6, 0.35, 0.0, 0.9, 0.35, 0.0, 0.0, 0.0, 0.0])
     critical = np.array([False] * 9 + [True])
     # 30% of 10 rows = 3: the critical row, then 0.9, then 0.6.
-    assert np.flatnonzero(budget_red(risk, critical, 30)).tolist() == [1, 4, 9]
+    assert np.flatnonzero(budget_red(risk, critical, 30)[0]).tolist() == [1, 4, 9]
     # 50% = 5: then the first two of the three rows tied at 0.35, in file order.
-    assert np.flatnonzero(budget_red(risk, critical, 50)).tolist() == [0, 1, 2, 4, 9]
+    assert np.flatnonzero(budget_red(risk, critical, 50)[0]).tolist() == [0, 1, 2, 4, 9]
     # A budget below one row still inspects every critical row.
-    assert np.flatnonzero(budget_red(risk, critical, 5)).tolist() == [9]
-    assert budget_red(risk, ~critical, 10).sum() == 9
+    assert np.flatnonzero(budget_red(risk, critical, 5)[0]).tolist() == [9]
+    assert budget_red(risk, ~critical, 10)[0].sum() == 9
 
 
 def test_budget_lanes_through_combine():
@@ -105,3 +105,31 @@ def test_anomaly_reasons_follow_the_rules_for_the_flagged_rows_only():
 def test_anomaly_policy_is_checked():
     with pytest.raises(DetectorError, match="anomaly_weight and anomaly_from"):
         RiskPolicy(anomaly_weight=1.0)
+
+
+def test_exploration_share_is_exact_random_among_the_rest_and_deterministic():
+    from detector.risk import budget_red
+
+    rng = np.random.default_rng(0)
+    risk = np.round(rng.random(1000), 2)
+    critical = np.zeros(1000, dtype=bool)
+    red, explored = budget_red(risk, critical, 5, explore=20, seed=3)
+    # 5% of 1000 = 50 rows; 20% of them (10) at random, 40 by risk.
+    assert red.sum() == 50 and explored.sum() == 10 and not (explored & ~red).any()
+    by_risk = red & ~explored
+    assert set(np.flatnonzero(by_risk)) == set(np.lexsort((np.arange(1000), -risk))[:40])
+    assert risk[explored].max() <= risk[by_risk].min()  # drawn from the rows the risk left
+    again, explored_again = budget_red(risk, critical, 5, explore=20, seed=3)
+    assert np.array_equal(explored, explored_again)
+    other = budget_red(risk, critical, 5, explore=20, seed=4)[1]
+    assert not np.array_equal(explored, other) and other.sum() == 10
+
+
+def test_explored_rows_are_marked_in_lane_selection_and_reasons():
+    by_id = rules("medium")
+    out = combine(results(by_id, [[1] + [0] * 19]), 20, budget=20, explore=50, seed=1)
+    assert (out["lane"] == "red").sum() == 4
+    assert out["selection"].value_counts().to_dict() == {"": 16, "risk": 2, "explore": 2}
+    explored = out[out["selection"] == "explore"]
+    assert explored["reasons"].str.contains(r"\[explore\] random check").all()
+    assert out.loc[0, "selection"] == "risk"
