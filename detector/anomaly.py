@@ -59,6 +59,8 @@ HS_LEVELS = ("hs6", "hs4", "hs2")
 BASELINE_ROWS = 2048
 # Rows scored per block: bounds the float32 copy of the features and the leaf arrays.
 CHUNK_ROWS = 1 << 18
+# Rows explained per block: a decision path holds every node a row visits in one tree.
+EXPLAIN_CHUNK_ROWS = 1 << 16
 # A model member larger than this is refused before it is read (a zip bomb, not a model).
 MAX_MEMBER_BYTES = 1 << 30
 
@@ -490,10 +492,11 @@ class _Forest:
     def isolation_bits(self, matrix: np.ndarray) -> np.ndarray:
         """Per row and feature, the bits of isolation the feature's splits gave the row,
         averaged over trees (rows x features)."""
-        block = np.ascontiguousarray(matrix, dtype=np.float32)
-        total = np.zeros((len(block), self.n_features))
-        for tree, bits in zip(self.trees, self.bits):
-            total += (tree.decision_path(block) @ bits).toarray()
+        total = np.zeros((len(matrix), self.n_features))
+        for start in range(0, len(matrix), EXPLAIN_CHUNK_ROWS):  # bounds the per-tree decision paths
+            block = np.ascontiguousarray(matrix[start:start + EXPLAIN_CHUNK_ROWS], dtype=np.float32)
+            for tree, bits in zip(self.trees, self.bits):
+                total[start:start + len(block)] += (tree.decision_path(block) @ bits).toarray()
         return total / len(self.trees)
 
 
