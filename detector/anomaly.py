@@ -35,11 +35,8 @@ Examples
 
 from __future__ import annotations
 
-import hashlib
-import io
 import json
 import math
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -48,69 +45,25 @@ import pandas as pd
 
 import detector
 from detector.errors import DetectorError
-from detector.reference import load_reference
-from detector.schema import FIELDS
+from detector.features import (FEATURES_BY_NAME, HS_LEVELS, PAIRINGS, PARTIES, PEER_MIN_ROWS,
+                               FeatureStatistics, available_features, canonical_table, feature_frame,
+                               table_fingerprint, with_hs_levels)
+from detector.modelfile import ModelFileError, json_bytes, npy, npy_bytes, read_model, write_model
 
 FORMAT = "detector-anomaly-model"
 FORMAT_VERSION = 1
-PEER_MIN_ROWS = 20
-HS_LEVELS = ("hs6", "hs4", "hs2")
 # Rows whose isolation the explanation baseline is measured on (see ``explain``).
 BASELINE_ROWS = 2048
 # Rows scored per block: bounds the float32 copy of the features and the leaf arrays.
 CHUNK_ROWS = 1 << 18
 # Rows explained per block: a decision path holds every node a row visits in one tree.
 EXPLAIN_CHUNK_ROWS = 1 << 16
-# A model member larger than this is refused before it is read (a zip bomb, not a model).
-MAX_MEMBER_BYTES = 1 << 30
 
 
-class ModelFileError(DetectorError):
-    """A model file cannot be used: not a model, another format version, or tampered."""
-
-
-@dataclass(frozen=True)
-class _Feature:
-    name: str
-    needs: tuple[str, ...]  # table columns; "a|b" means either
-    words: str              # how an analyst calls it
-
-
-# Ratios that depend on what the goods are: each gets a log feature and a feature
-# relative to its HS peers. Name -> (columns needed, words).
-_MEASURES: dict[str, tuple[tuple[str, ...], str]] = {
-    "value_per_kg": (("value_per_kg",), "value per kg"),
-    "weight_per_package": (("weight_per_package",), "weight per package"),
-    "weight_per_unit": (("quantity", "net_weight_kg|gross_weight_kg"), "weight per unit of quantity"),
-}
-# Pairings whose rarity is a feature: name -> (columns, words).
-_PAIRINGS: dict[str, tuple[tuple[str, ...], str]] = {
-    "exporter_hs4_count": (("exporter", "hs4"), "exporter x HS4"),
-    "origin_hs4_count": (("origin_country", "hs4"), "origin x HS4"),
-    "export_origin_count": (("export_country", "origin_country"), "export country x origin"),
-    "transport_hs4_count": (("transport_mode", "hs4"), "transport mode x HS4"),
-    "exporter_consignee_count": (("exporter", "consignee"), "exporter x consignee"),
-}
-_PARTIES = {"new_exporter": "exporter", "new_consignee": "consignee"}
 # The table columns explanations quote.
 _PHRASE_COLUMNS = ["exporter", "consignee", "origin_country", "export_country", "transport_mode",
                    "description", *HS_LEVELS]
 
-FEATURES: tuple[_Feature, ...] = (
-    _Feature("log_value_usd", ("value_usd",), "declared value"),
-    _Feature("log_gross_weight", ("gross_weight_kg",), "gross weight"),
-    _Feature("log_net_weight", ("net_weight_kg",), "net weight"),
-    _Feature("log_quantity", ("quantity",), "quantity"),
-    *(_Feature(f"log_{m}", needs, words) for m, (needs, words) in _MEASURES.items()),
-    _Feature("net_gross_ratio", ("net_gross_ratio",), "net/gross ratio"),
-    *(_Feature(f"{m}_vs_hs", (*needs, "hs2"), f"{words} vs HS peers") for m, (needs, words) in _MEASURES.items()),
-    *(_Feature(name, cols, words) for name, (cols, words) in _PAIRINGS.items()),
-    _Feature("new_exporter", ("exporter",), "first-time exporter"),
-    _Feature("new_consignee", ("consignee",), "first-time consignee"),
-    _Feature("description_length", ("description",), "description length"),
-    _Feature("generic_description", ("description",), "generic description"),
-)
-FEATURES_BY_NAME = {f.name: f for f in FEATURES}
 # What the forest is fitted on unless asked otherwise: how a declaration compares with its
 # HS peers and with the history of its parties and routes. Absolute sizes (log value,
 # weights, quantity, and the raw ratios) are left out by default: honest trade spans six
@@ -120,18 +73,8 @@ FEATURES_BY_NAME = {f.name: f for f in FEATURES}
 # anomaly-only precision at a 2% budget from 0.18 (all 20 features) to 0.38.
 DEFAULT_FEATURES: tuple[str, ...] = (
     "value_per_kg_vs_hs", "weight_per_package_vs_hs", "weight_per_unit_vs_hs", "net_gross_ratio",
-    *_PAIRINGS, *_PARTIES, "generic_description",
+    *PAIRINGS, *PARTIES, "generic_description",
 )
-
-
-def available_features(columns, wanted=None) -> tuple[list[str], list[str]]:
-    """Split ``wanted`` (default all :data:`FEATURES`) into those ``columns`` allow and
-    those whose inputs are absent, keeping :data:`FEATURES` order."""
-    columns = set(columns)
-    wanted = set(FEATURES_BY_NAME if wanted is None else wanted)
-    usable = [f.name for f in FEATURES if f.name in wanted
-              and all(any(c in columns for c in need.split("|")) for need in f.needs)]
-    return usable, [f.name for f in FEATURES if f.name in wanted and f.name not in usable]
 
 
 def chosen_features(features=None) -> list[str]:
@@ -147,218 +90,6 @@ def chosen_features(features=None) -> list[str]:
                             f"known: {', '.join(FEATURES_BY_NAME)}")
     return list(features)
 
-
-# ----------------------------------------------------------------------------- statistics
-
-
-class _Counts:
-    """How often each combination of values of some columns occurred in training.
-
-    Lookups are vectorised: each column's values become codes in the training uniques
-    (a hash lookup), the codes one int64 key, and the key is found by binary search.
-    """
-
-    def __init__(self, columns: tuple[str, ...], rows: list[list]):
-        self.columns = columns
-        self.rows = rows  # [value, ..., count], the stored form
-        values = [pd.Index(pd.unique(np.array([r[i] for r in rows], dtype=object))) for i in range(len(columns))]
-        self.uniques = values
-        self.keys, self.counts = np.zeros(0, np.int64), np.zeros(0, np.float64)
-        if rows:
-            codes = [u.get_indexer(np.array([r[i] for r in rows], dtype=object)) for i, u in enumerate(values)]
-            keys = self._combine(codes)
-            order = np.argsort(keys)
-            self.keys = keys[order]
-            self.counts = np.array([r[-1] for r in rows], dtype=np.float64)[order]
-
-    def _combine(self, codes: list[np.ndarray]) -> np.ndarray:
-        key = np.zeros(len(codes[0]), dtype=np.int64)
-        for code, unique in zip(codes, self.uniques):
-            key = key * (len(unique) + 1) + code
-        return key
-
-    @classmethod
-    def learn(cls, table: pd.DataFrame, columns: tuple[str, ...]) -> _Counts:
-        counts = table.groupby(list(columns), dropna=True, observed=True, sort=True).size()
-        values = counts.index.to_frame(index=False).astype("str")
-        rows = [[*keys, int(n)] for keys, n in zip(values.itertuples(index=False), counts.to_numpy())]
-        return cls(columns, rows)
-
-    def lookup(self, table: _Factorized) -> np.ndarray:
-        """Training count of each row's combination; 0 when unseen, NaN when a value is missing."""
-        missing = np.zeros(table.rows, dtype=bool)
-        codes = []
-        for column, unique in zip(self.columns, self.uniques):
-            missing |= table.missing(column)
-            codes.append(table.positions(column, unique))
-        result = np.zeros(table.rows)
-        if len(self.keys):
-            key = self._combine([np.maximum(c, 0) for c in codes])
-            place = np.minimum(np.searchsorted(self.keys, key), len(self.keys) - 1)
-            found = np.all([c >= 0 for c in codes], axis=0) & (self.keys[place] == key)
-            result[found] = self.counts[place[found]]
-        result[missing] = np.nan
-        return result
-
-
-class _Factorized:
-    """A table's text columns factorized once, so finding every row's value among the
-    training values is a hash lookup of the file's distinct values plus one gather,
-    however many features use the column."""
-
-    def __init__(self, table: pd.DataFrame):
-        self.table, self.rows, self._codes = table, len(table), {}
-
-    def _factorize(self, column: str) -> tuple[np.ndarray, pd.Index]:
-        if column not in self._codes:
-            codes, uniques = pd.factorize(self.table[column])
-            self._codes[column] = (codes, pd.Index(uniques))
-        return self._codes[column]
-
-    def missing(self, column: str) -> np.ndarray:
-        return self._factorize(column)[0] < 0
-
-    def positions(self, column: str, known: pd.Index) -> np.ndarray:
-        """Position of each row's value in ``known``; -1 when missing or not there."""
-        codes, uniques = self._factorize(column)
-        return np.append(known.get_indexer(uniques.astype(object)), -1)[codes]
-
-
-def _measures(table: pd.DataFrame) -> dict[str, pd.Series]:
-    """The peer-relative ratios the table allows (positive floats, NaN when unknown)."""
-    out = {m: table[m] for m in ("value_per_kg", "weight_per_package") if m in table}
-    weights = [table[c].where(table[c] > 0) for c in ("net_weight_kg", "gross_weight_kg") if c in table]
-    if "quantity" in table and weights:
-        weight = weights[0] if len(weights) == 1 else weights[0].fillna(weights[1])
-        out["weight_per_unit"] = weight / table["quantity"].where(table["quantity"] > 0)
-    return out
-
-
-def _log(values) -> np.ndarray:
-    values = np.asarray(values, dtype=np.float64)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(values > 0, np.log(np.where(values > 0, values, 1.0)), np.nan)
-
-
-def _learn_peers(table: pd.DataFrame, min_rows: int) -> dict[str, dict[str, dict[str, float]]]:
-    """Per measure and HS level, the median log value of groups with ``min_rows`` rows or more."""
-    peers = {}
-    for measure, values in _measures(table).items():
-        logs = pd.Series(_log(values), index=table.index)
-        peers[measure] = {}
-        for level in HS_LEVELS:
-            if level not in table:
-                continue
-            grouped = logs.groupby(table[level], dropna=True).agg(["median", "count"])
-            grouped = grouped[grouped["count"] >= min_rows].dropna()
-            peers[measure][level] = {str(k): float(v) for k, v in grouped["median"].items()}
-    return peers
-
-
-def _peer_medians(table: _Factorized, levels: dict[str, dict[str, float]]) -> tuple[np.ndarray, np.ndarray]:
-    """Median log value of each row's finest HS group with enough training rows, and the
-    index of that level in :data:`HS_LEVELS` (-1 when no group qualifies)."""
-    median = np.full(table.rows, np.nan)
-    used = np.full(table.rows, -1)
-    for i, level in enumerate(HS_LEVELS):
-        if level not in table.table or not levels.get(level):
-            continue
-        place = table.positions(level, pd.Index(list(levels[level]), dtype=object))
-        values = np.array(list(levels[level].values()), dtype=np.float64)
-        take = np.isnan(median) & (place >= 0)
-        median[take] = values[place[take]]
-        used[take] = i
-    return median, used
-
-
-@dataclass
-class _Statistics:
-    """What the features learn from the training table (stored in the model file)."""
-
-    peers: dict
-    counts: dict[str, _Counts]
-    generic: list[str]
-
-    @classmethod
-    def learn(cls, table: pd.DataFrame, features: list[str], min_rows: int) -> _Statistics:
-        counts = {name: _Counts.learn(table, _PAIRINGS[name][0]) for name in _PAIRINGS if name in features}
-        counts.update({name: _Counts.learn(table, (party,)) for name, party in _PARTIES.items() if name in features})
-        generic = sorted(set(load_reference("generic_descriptions")["description"].str.lower()) - {""})
-        return cls(_learn_peers(table, min_rows), counts, generic)
-
-    def as_json(self) -> dict:
-        return {"peers": self.peers, "generic_descriptions": self.generic,
-                "counts": {name: {"columns": list(c.columns), "rows": c.rows} for name, c in self.counts.items()}}
-
-    @classmethod
-    def from_json(cls, data: dict) -> _Statistics:
-        """Rebuild from a model file's JSON, checking its shape (the file may be foreign)."""
-        expected = {**{n: cols for n, (cols, _) in _PAIRINGS.items()}, **{n: (c,) for n, c in _PARTIES.items()}}
-        counts = {}
-        for name, stored in data["counts"].items():
-            if expected.get(name) != tuple(stored["columns"]):
-                raise ValueError(f"counts '{name}' over columns {stored['columns']}")
-            if any(len(row) != len(expected[name]) + 1 for row in stored["rows"]):
-                raise ValueError(f"counts '{name}' has a row with the wrong number of values")
-            rows = [[*map(str, row[:-1]), int(row[-1])] for row in stored["rows"]]
-            counts[name] = _Counts(expected[name], rows)
-        peers = {measure: {level: {str(code): float(median) for code, median in data["peers"][measure][level].items()}
-                           for level in HS_LEVELS if level in data["peers"][measure]}
-                 for measure in _MEASURES if measure in data["peers"]}
-        return cls(peers, counts, [str(p) for p in data["generic_descriptions"]])
-
-
-def _with_hs_levels(table: pd.DataFrame) -> pd.DataFrame:
-    """hs2/hs4/hs6 from ``hs_code`` when a hand-made table lacks the derived fields."""
-    if "hs_code" not in table or all(level in table for level in HS_LEVELS):
-        return table
-    codes = table["hs_code"].astype("str")
-    return table.assign(**{f"hs{d}": codes.str.slice(0, d).where(codes.str.len() >= d) for d in (2, 4, 6)
-                           if f"hs{d}" not in table})
-
-
-def _feature_frame(table: pd.DataFrame, features: list[str], stats: _Statistics,
-                   training: bool = False) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
-    """The features of every row (NaN where unknown), column-wise.
-
-    ``training`` counts pairings leaving the row itself out, so a training row whose
-    exporter appears once looks like what a first-time exporter will look like later;
-    otherwise the forest would never see a count of 0 and could not learn to isolate it.
-    Also returns, per peer-relative feature, the HS level each row was compared with.
-    """
-    columns: dict[str, np.ndarray] = {}
-    levels: dict[str, np.ndarray] = {}
-    factorized = _Factorized(table)
-    wanted = set(features)
-    simple = {"log_value_usd": "value_usd", "log_gross_weight": "gross_weight_kg",
-              "log_net_weight": "net_weight_kg", "log_quantity": "quantity"}
-    for name, column in simple.items():
-        if name in wanted:
-            columns[name] = _log(table[column])
-    measures = _measures(table) if wanted & ({f"log_{m}" for m in _MEASURES} | {f"{m}_vs_hs" for m in _MEASURES}) else {}
-    for measure, values in measures.items():
-        logs = _log(values)
-        if f"log_{measure}" in wanted:
-            columns[f"log_{measure}"] = logs
-        if f"{measure}_vs_hs" in wanted:
-            median, used = _peer_medians(factorized, stats.peers.get(measure, {}))
-            columns[f"{measure}_vs_hs"] = logs - median
-            levels[f"{measure}_vs_hs"] = used
-    if "net_gross_ratio" in wanted:
-        columns["net_gross_ratio"] = table["net_gross_ratio"].to_numpy(dtype=np.float64, na_value=np.nan)
-    for name, counts in stats.counts.items():
-        if name not in wanted:
-            continue
-        seen = counts.lookup(factorized) - (1.0 if training else 0.0)
-        columns[name] = (seen <= 0).astype(np.float64) if name in _PARTIES else np.log1p(seen)
-        columns[name][np.isnan(seen)] = np.nan
-    if "description_length" in wanted or "generic_description" in wanted:
-        text = table["description"].astype("str").fillna("").str.strip()
-        if "description_length" in wanted:
-            columns["description_length"] = text.str.len().to_numpy(dtype=np.float64)
-        if "generic_description" in wanted:
-            columns["generic_description"] = text.str.lower().isin(stats.generic).to_numpy(dtype=np.float64)
-    return pd.DataFrame({name: columns[name] for name in features}, index=table.index), levels
 
 
 # ----------------------------------------------------------------------------- forest
@@ -528,7 +259,7 @@ class AnomalyModel:
     params: dict
     medians: dict[str, float] = field(repr=False)
     baseline_bits: dict[str, float] = field(repr=False)
-    _stats: _Statistics = field(repr=False)
+    _stats: FeatureStatistics = field(repr=False)
     _forest: _Forest = field(repr=False)
     _training_strangeness: np.ndarray = field(repr=False)  # sorted
     package_version: str = ""
@@ -571,22 +302,22 @@ class AnomalyModel:
         ``training=True`` for the rows of this batch.
         """
         model, strangeness = cls._fit(table, **fit_options)
-        return model, model._scores(strangeness, _canonical(table).index)
+        return model, model._scores(strangeness, canonical_table(table).index)
 
     @classmethod
     def _fit(cls, table, features=None, trees: int = 200, seed: int = 0, max_samples: int | str = "auto",
              peer_min_rows: int = PEER_MIN_ROWS) -> tuple[AnomalyModel, np.ndarray]:
         from sklearn.ensemble import IsolationForest
 
-        table = _with_hs_levels(_canonical(table))
+        table = with_hs_levels(canonical_table(table))
         if len(table) < 2:
             raise DetectorError(f"cannot fit an anomaly model on {len(table)} declaration(s); need at least 2")
         features, missing = available_features(table.columns, chosen_features(features))
         if not features:
             raise DetectorError("no anomaly feature can be computed: the table lacks the values, weights, "
                                 f"quantities, parties or descriptions they need ({', '.join(missing)})")
-        stats = _Statistics.learn(table, features, peer_min_rows)
-        raw, _ = _feature_frame(table, features, stats, training=True)
+        stats = FeatureStatistics.learn(table, features, peer_min_rows)
+        raw, _ = feature_frame(table, features, stats, training=True)
         medians = {name: _nan_median(raw[name]) for name in features}
         matrix = raw.fillna(medians).to_numpy(dtype=np.float64)
         forest = IsolationForest(n_estimators=trees, max_samples=max_samples, random_state=seed).fit(matrix)
@@ -619,11 +350,11 @@ class AnomalyModel:
 
     def feature_table(self, table, training: bool = False) -> pd.DataFrame:
         """The features of ``table`` before imputation (NaN where unknown), indexed like it."""
-        return self._features(_with_hs_levels(_canonical(table)), training)[0]
+        return self._features(with_hs_levels(canonical_table(table)), training)[0]
 
     def _features(self, table: pd.DataFrame, training: bool = False) -> tuple[pd.DataFrame, dict]:
         present, _ = available_features(table.columns, self.features)
-        raw, levels = _feature_frame(table, present, self._stats, training)
+        raw, levels = feature_frame(table, present, self._stats, training)
         return raw.reindex(columns=self.features), levels
 
     def score(self, table, training: bool = False) -> pd.DataFrame:
@@ -643,7 +374,7 @@ class AnomalyModel:
             in [0, 1]; the same row gets the same score in any file scored with this model.
             ``anomaly_percentile``: rank of the row within this table, in (0, 100].
         """
-        return self._scores(self._forest.strangeness(self.matrix(table, training)), _canonical(table).index)
+        return self._scores(self._forest.strangeness(self.matrix(table, training)), canonical_table(table).index)
 
     def _scores(self, strangeness: np.ndarray, index: pd.Index) -> pd.DataFrame:
         score = np.searchsorted(self._training_strangeness, strangeness, side="left") / len(self._training_strangeness)
@@ -681,7 +412,7 @@ class AnomalyModel:
             e.g. ``"value per kg 0.08x the median for HS 850440; exporter never shipped
             HS 8504 before"``; ``""`` when nothing isolates the row more than usual.
         """
-        table = _with_hs_levels(_canonical(table))
+        table = with_hs_levels(canonical_table(table))
         if rows is not None:
             table = table.loc[list(rows)]
         raw, levels = self._features(table, training)
@@ -703,10 +434,10 @@ class AnomalyModel:
         if name.endswith("_vs_hs"):
             level = HS_LEVELS[levels[name][i]]
             return f"{words.removesuffix(' vs HS peers')} {_times(math.exp(value))} the median for HS {cell[level]}"
-        if name in _PAIRINGS:
+        if name in PAIRINGS:
             return _pairing_phrase(name, cell, int(round(math.expm1(value))), value > self.medians[name])
-        if name in _PARTIES:
-            return f"first declaration of {_PARTIES[name]} {cell[_PARTIES[name]]}" if value else ""
+        if name in PARTIES:
+            return f"first declaration of {PARTIES[name]} {cell[PARTIES[name]]}" if value else ""
         if name == "generic_description":
             return f"generic description '{cell['description']}'" if value else "description not generic"
         if name == "description_length":
@@ -731,27 +462,14 @@ class AnomalyModel:
         sorted training scores that ``anomaly_score`` is measured against). The file is
         written to a temporary name and renamed, and the same model gives the same bytes.
         """
-        path = Path(path)
-        members = {"statistics.json": _json_bytes({**self._stats.as_json(), "medians": self.medians,
-                                                   "baseline_bits": self.baseline_bits})}
+        members = {"statistics.json": json_bytes({**self._stats.as_json(), "medians": self.medians,
+                                                  "baseline_bits": self.baseline_bits})}
         for key in _TREE_ARRAYS:
-            members[f"trees/{key}.npy"] = _npy_bytes(self._forest.arrays[key])
-        members["training_strangeness.npy"] = _npy_bytes(self._training_strangeness)
-        manifest = {
-            "format": FORMAT, "format_version": FORMAT_VERSION, "package_version": self.package_version,
-            "features": self.features, "missing_features": self.missing_features,
-            "training": self.training, "params": self.params,
-            "members": {name: hashlib.sha256(data).hexdigest() for name, data in members.items()},
-        }
-        manifest["manifest_sha256"] = _manifest_digest(manifest)
-        temporary = path.with_name(path.name + ".tmp")
-        with zipfile.ZipFile(temporary, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-            for name, data in {"manifest.json": _json_bytes(manifest), **members}.items():
-                info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))  # fixed: same model, same bytes
-                info.compress_type = zipfile.ZIP_DEFLATED
-                archive.writestr(info, data)
-        temporary.replace(path)
-        return path
+            members[f"trees/{key}.npy"] = npy_bytes(self._forest.arrays[key])
+        members["training_strangeness.npy"] = npy_bytes(self._training_strangeness)
+        fields = {"package_version": self.package_version, "features": self.features,
+                  "missing_features": self.missing_features, "training": self.training, "params": self.params}
+        return write_model(path, FORMAT, FORMAT_VERSION, fields, members)
 
     @classmethod
     def load(cls, path: str | Path) -> AnomalyModel:
@@ -765,49 +483,14 @@ class AnomalyModel:
             unexpected member, a member whose sha256 differs from the manifest, or tree
             arrays that do not form valid trees.
         """
-        path = Path(path)
+        expected = {"statistics.json", "training_strangeness.npy", *(f"trees/{k}.npy" for k in _TREE_ARRAYS)}
+        manifest, data = read_model(path, FORMAT, FORMAT_VERSION, expected, kind="anomaly model")
         where = f"model file {path}"
-        try:
-            archive = zipfile.ZipFile(path)
-        except FileNotFoundError:
-            raise ModelFileError(f"{where}: no such file") from None
-        except (zipfile.BadZipFile, OSError) as exc:
-            raise ModelFileError(f"{where}: not a detector model (not a zip archive: {exc})") from None
-        with archive:
-            infos = {info.filename: info for info in archive.infolist()}
-            if "manifest.json" not in infos:
-                raise ModelFileError(f"{where}: not a detector model (no manifest.json in the archive)")
-            manifest = _read_json(archive, infos["manifest.json"], where)
-            if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-                raise ModelFileError(f"{where}: not a detector anomaly model (manifest format is "
-                                     f"{manifest.get('format') if isinstance(manifest, dict) else manifest!r})")
-            if manifest.get("manifest_sha256") != _manifest_digest(manifest):
-                raise ModelFileError(f"{where}: manifest.json does not match its own sha256 "
-                                     "(the manifest was edited or damaged after the model was saved)")
-            if manifest.get("format_version") != FORMAT_VERSION:
-                raise ModelFileError(f"{where}: format version {manifest.get('format_version')!r}; this detector "
-                                     f"reads version {FORMAT_VERSION} (refit the model or use the detector that wrote it)")
-            features = manifest.get("features")
-            unknown = [f for f in features or [] if f not in FEATURES_BY_NAME] if isinstance(features, list) else None
-            if not features or unknown is None or unknown or len(set(features)) != len(features):
-                raise ModelFileError(f"{where}: feature list {features!r} is not one this detector computes"
-                                     + (f" (unknown: {', '.join(map(str, unknown))})" if unknown else ""))
-            expected = {"statistics.json", "training_strangeness.npy", *(f"trees/{k}.npy" for k in _TREE_ARRAYS)}
-            listed = manifest.get("members")
-            if not isinstance(listed, dict) or set(listed) != expected:
-                raise ModelFileError(f"{where}: manifest lists members {sorted(listed) if isinstance(listed, dict) else listed!r}; "
-                                     f"expected {sorted(expected)}")
-            extra = set(infos) - expected - {"manifest.json"}
-            if extra:
-                raise ModelFileError(f"{where}: unexpected member(s) {', '.join(sorted(extra))}")
-            data = {}
-            for name in sorted(expected):
-                if name not in infos:
-                    raise ModelFileError(f"{where}: member {name} is missing")
-                data[name] = _read_member(archive, infos[name], where)
-                if hashlib.sha256(data[name]).hexdigest() != listed[name]:
-                    raise ModelFileError(f"{where}: member {name} does not match its sha256 in the manifest "
-                                         "(the file was changed or damaged after it was saved)")
+        features = manifest.get("features")
+        unknown = [f for f in features or [] if f not in FEATURES_BY_NAME] if isinstance(features, list) else None
+        if not features or unknown is None or unknown or len(set(features)) != len(features):
+            raise ModelFileError(f"{where}: feature list {features!r} is not one this detector computes"
+                                 + (f" (unknown: {', '.join(map(str, unknown))})" if unknown else ""))
         return cls._from_members(manifest, data, where)
 
     @classmethod
@@ -815,15 +498,15 @@ class AnomalyModel:
         features = manifest["features"]
         try:
             statistics = json.loads(data["statistics.json"])
-            stats = _Statistics.from_json(statistics)
+            stats = FeatureStatistics.from_json(statistics)
             medians = {f: float(statistics["medians"][f]) for f in features}
             baseline = {f: float(statistics["baseline_bits"][f]) for f in features}
-            counted = {n for n in features if n in _PAIRINGS or n in _PARTIES}
+            counted = {n for n in features if n in PAIRINGS or n in PARTIES}
             if set(stats.counts) != counted or set(statistics["medians"]) != set(features):
                 raise ValueError("the statistics are for another feature list")
-            arrays = {k: _npy(data[f"trees/{k}.npy"], np.int64 if k != "threshold" else np.float64)
+            arrays = {k: npy(data[f"trees/{k}.npy"], np.int64 if k != "threshold" else np.float64)
                       for k in _TREE_ARRAYS}
-            strangeness = _npy(data["training_strangeness.npy"], np.float64)
+            strangeness = npy(data["training_strangeness.npy"], np.float64)
             params, training = dict(manifest["params"]), dict(manifest["training"])
             max_samples = int(params["max_samples"])
         except (ValueError, KeyError, TypeError, AttributeError, IndexError) as exc:
@@ -841,24 +524,6 @@ class AnomalyModel:
 
 
 # ----------------------------------------------------------------------------- helpers
-
-
-def _canonical(table) -> pd.DataFrame:
-    """Accept a Declarations (use its canonical table) or a DataFrame."""
-    return table.table if hasattr(table, "table") and isinstance(table.table, pd.DataFrame) else table
-
-
-def table_fingerprint(table: pd.DataFrame) -> str:
-    """sha256 of a table's canonical columns (names and values, in a fixed order).
-
-    Identifies which history a model learned from; two models fitted on the same
-    declarations have the same fingerprint.
-    """
-    digest = hashlib.sha256()
-    for name in sorted(f.name for f in FIELDS if f.name in table.columns):
-        digest.update(name.encode("utf-8") + b"\0")
-        digest.update(pd.util.hash_pandas_object(table[name], index=False).to_numpy().tobytes())
-    return digest.hexdigest()
 
 
 def _nan_median(values: pd.Series) -> float:
@@ -897,46 +562,3 @@ def _pairing_phrase(name: str, cell: pd.Series, count: int, common: bool = False
     if name == "transport_hs4_count":
         return f"HS {cell['hs4']} by {cell['transport_mode']} {seen} before"
     return f"exporter {times} shipped to consignee {cell['consignee']} before"
-
-
-def _manifest_digest(manifest: dict) -> str:
-    """sha256 of the manifest without its own checksum: catches an edited manifest.
-
-    Like the member checksums it detects damage and edits, not forgery (anyone can
-    recompute it); a crafted file is harmless because nothing read is executed and the
-    tree arrays are checked before use.
-    """
-    return hashlib.sha256(_json_bytes({k: v for k, v in manifest.items() if k != "manifest_sha256"})).hexdigest()
-
-
-def _json_bytes(value) -> bytes:
-    return json.dumps(value, sort_keys=True, ensure_ascii=False, indent=1, allow_nan=False).encode("utf-8")
-
-
-def _npy_bytes(array: np.ndarray) -> bytes:
-    buffer = io.BytesIO()
-    np.save(buffer, np.ascontiguousarray(array), allow_pickle=False)
-    return buffer.getvalue()
-
-
-def _npy(data: bytes, dtype) -> np.ndarray:
-    array = np.load(io.BytesIO(data), allow_pickle=False)
-    if array.dtype != np.dtype(dtype):
-        raise ValueError(f"array of {array.dtype}, expected {np.dtype(dtype)}")
-    return array
-
-
-def _read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, where: str) -> bytes:
-    if info.file_size > MAX_MEMBER_BYTES:
-        raise ModelFileError(f"{where}: member {info.filename} is {info.file_size} bytes, more than a model holds")
-    try:
-        return archive.read(info)
-    except (zipfile.BadZipFile, OSError, ValueError) as exc:
-        raise ModelFileError(f"{where}: member {info.filename} cannot be read: {exc}") from None
-
-
-def _read_json(archive: zipfile.ZipFile, info: zipfile.ZipInfo, where: str):
-    try:
-        return json.loads(_read_member(archive, info, where))
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise ModelFileError(f"{where}: {info.filename} is not valid JSON: {exc}") from None

@@ -1,6 +1,6 @@
 """Derived declaration fields, computed once, column-wise, after validation.
 
-Rules and (later) the anomaly scorer read these instead of recomputing them: the HS
+Rules and the models read these instead of recomputing them: the HS
 chapter, heading and subheading; the value in US dollars; value per kg, weight per
 package and the net/gross ratio, which expose goods that are not what they claim to be
 (a "machine part" of 0.5 kg in a bottle, a "clay" at 300 USD/kg).
@@ -8,12 +8,15 @@ package and the net/gross ratio, which expose goods that are not what they claim
 
 from __future__ import annotations
 
+import hashlib
+from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
 import pandas as pd
 
 from detector.reference import load_reference
+from detector.schema import FIELDS
 
 # Each derived field and its kind. A derived field whose inputs the file lacks is not
 # computed, and rules that use it are skipped with the reason (see the rule engine).
@@ -74,3 +77,295 @@ def _ratio(numerator: pd.Series, denominator: pd.Series) -> pd.Series:
     """``numerator / denominator``, missing where the denominator is not positive."""
     denominator = denominator.where(denominator > 0)
     return (numerator / denominator).astype("float64")
+
+
+# ----------------------------------------------------------------------------- model features
+#
+# What the anomaly and supervised models see of a declaration, computed column-wise. The
+# statistics they need (HS peer medians, pairing counts) are learned on a training table
+# and stored with the model, so a new file is measured against the history, not itself.
+
+PEER_MIN_ROWS = 20
+HS_LEVELS = ("hs6", "hs4", "hs2")
+
+
+@dataclass(frozen=True)
+class Feature:
+    name: str
+    needs: tuple[str, ...]  # table columns; "a|b" means either
+    words: str              # how an analyst calls it
+
+
+# Ratios that depend on what the goods are: each gets a log feature and a feature
+# relative to its HS peers. Name -> (columns needed, words).
+MEASURES: dict[str, tuple[tuple[str, ...], str]] = {
+    "value_per_kg": (("value_per_kg",), "value per kg"),
+    "weight_per_package": (("weight_per_package",), "weight per package"),
+    "weight_per_unit": (("quantity", "net_weight_kg|gross_weight_kg"), "weight per unit of quantity"),
+}
+# Pairings whose rarity is a feature: name -> (columns, words).
+PAIRINGS: dict[str, tuple[tuple[str, ...], str]] = {
+    "exporter_hs4_count": (("exporter", "hs4"), "exporter x HS4"),
+    "origin_hs4_count": (("origin_country", "hs4"), "origin x HS4"),
+    "export_origin_count": (("export_country", "origin_country"), "export country x origin"),
+    "transport_hs4_count": (("transport_mode", "hs4"), "transport mode x HS4"),
+    "exporter_consignee_count": (("exporter", "consignee"), "exporter x consignee"),
+}
+PARTIES = {"new_exporter": "exporter", "new_consignee": "consignee"}
+FEATURES: tuple[Feature, ...] = (
+    Feature("log_value_usd", ("value_usd",), "declared value"),
+    Feature("log_gross_weight", ("gross_weight_kg",), "gross weight"),
+    Feature("log_net_weight", ("net_weight_kg",), "net weight"),
+    Feature("log_quantity", ("quantity",), "quantity"),
+    *(Feature(f"log_{m}", needs, words) for m, (needs, words) in MEASURES.items()),
+    Feature("net_gross_ratio", ("net_gross_ratio",), "net/gross ratio"),
+    *(Feature(f"{m}_vs_hs", (*needs, "hs2"), f"{words} vs HS peers") for m, (needs, words) in MEASURES.items()),
+    *(Feature(name, cols, words) for name, (cols, words) in PAIRINGS.items()),
+    Feature("new_exporter", ("exporter",), "first-time exporter"),
+    Feature("new_consignee", ("consignee",), "first-time consignee"),
+    Feature("description_length", ("description",), "description length"),
+    Feature("generic_description", ("description",), "generic description"),
+)
+FEATURES_BY_NAME = {f.name: f for f in FEATURES}
+
+
+def available_features(columns, wanted=None) -> tuple[list[str], list[str]]:
+    """Split ``wanted`` (default all :data:`FEATURES`) into those ``columns`` allow and
+    those whose inputs are absent, keeping :data:`FEATURES` order."""
+    columns = set(columns)
+    wanted = set(FEATURES_BY_NAME if wanted is None else wanted)
+    usable = [f.name for f in FEATURES if f.name in wanted
+              and all(any(c in columns for c in need.split("|")) for need in f.needs)]
+    return usable, [f.name for f in FEATURES if f.name in wanted and f.name not in usable]
+
+
+# ----------------------------------------------------------------------------- statistics
+
+
+class _Counts:
+    """How often each combination of values of some columns occurred in training.
+
+    Lookups are vectorised: each column's values become codes in the training uniques
+    (a hash lookup), the codes one int64 key, and the key is found by binary search.
+    """
+
+    def __init__(self, columns: tuple[str, ...], rows: list[list]):
+        self.columns = columns
+        self.rows = rows  # [value, ..., count], the stored form
+        values = [pd.Index(pd.unique(np.array([r[i] for r in rows], dtype=object))) for i in range(len(columns))]
+        self.uniques = values
+        self.keys, self.counts = np.zeros(0, np.int64), np.zeros(0, np.float64)
+        if rows:
+            codes = [u.get_indexer(np.array([r[i] for r in rows], dtype=object)) for i, u in enumerate(values)]
+            keys = self._combine(codes)
+            order = np.argsort(keys)
+            self.keys = keys[order]
+            self.counts = np.array([r[-1] for r in rows], dtype=np.float64)[order]
+
+    def _combine(self, codes: list[np.ndarray]) -> np.ndarray:
+        key = np.zeros(len(codes[0]), dtype=np.int64)
+        for code, unique in zip(codes, self.uniques):
+            key = key * (len(unique) + 1) + code
+        return key
+
+    @classmethod
+    def learn(cls, table: pd.DataFrame, columns: tuple[str, ...]) -> _Counts:
+        counts = table.groupby(list(columns), dropna=True, observed=True, sort=True).size()
+        values = counts.index.to_frame(index=False).astype("str")
+        rows = [[*keys, int(n)] for keys, n in zip(values.itertuples(index=False), counts.to_numpy())]
+        return cls(columns, rows)
+
+    def lookup(self, table: _Factorized) -> np.ndarray:
+        """Training count of each row's combination; 0 when unseen, NaN when a value is missing."""
+        missing = np.zeros(table.rows, dtype=bool)
+        codes = []
+        for column, unique in zip(self.columns, self.uniques):
+            missing |= table.missing(column)
+            codes.append(table.positions(column, unique))
+        result = np.zeros(table.rows)
+        if len(self.keys):
+            key = self._combine([np.maximum(c, 0) for c in codes])
+            place = np.minimum(np.searchsorted(self.keys, key), len(self.keys) - 1)
+            found = np.all([c >= 0 for c in codes], axis=0) & (self.keys[place] == key)
+            result[found] = self.counts[place[found]]
+        result[missing] = np.nan
+        return result
+
+
+class _Factorized:
+    """A table's text columns factorized once, so finding every row's value among the
+    training values is a hash lookup of the file's distinct values plus one gather,
+    however many features use the column."""
+
+    def __init__(self, table: pd.DataFrame):
+        self.table, self.rows, self._codes = table, len(table), {}
+
+    def _factorize(self, column: str) -> tuple[np.ndarray, pd.Index]:
+        if column not in self._codes:
+            codes, uniques = pd.factorize(self.table[column])
+            self._codes[column] = (codes, pd.Index(uniques))
+        return self._codes[column]
+
+    def missing(self, column: str) -> np.ndarray:
+        return self._factorize(column)[0] < 0
+
+    def positions(self, column: str, known: pd.Index) -> np.ndarray:
+        """Position of each row's value in ``known``; -1 when missing or not there."""
+        codes, uniques = self._factorize(column)
+        return np.append(known.get_indexer(uniques.astype(object)), -1)[codes]
+
+
+def _measures(table: pd.DataFrame) -> dict[str, pd.Series]:
+    """The peer-relative ratios the table allows (positive floats, NaN when unknown)."""
+    out = {m: table[m] for m in ("value_per_kg", "weight_per_package") if m in table}
+    weights = [table[c].where(table[c] > 0) for c in ("net_weight_kg", "gross_weight_kg") if c in table]
+    if "quantity" in table and weights:
+        weight = weights[0] if len(weights) == 1 else weights[0].fillna(weights[1])
+        out["weight_per_unit"] = weight / table["quantity"].where(table["quantity"] > 0)
+    return out
+
+
+def _log(values) -> np.ndarray:
+    values = np.asarray(values, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(values > 0, np.log(np.where(values > 0, values, 1.0)), np.nan)
+
+
+def _learn_peers(table: pd.DataFrame, min_rows: int) -> dict[str, dict[str, dict[str, float]]]:
+    """Per measure and HS level, the median log value of groups with ``min_rows`` rows or more."""
+    peers = {}
+    for measure, values in _measures(table).items():
+        logs = pd.Series(_log(values), index=table.index)
+        peers[measure] = {}
+        for level in HS_LEVELS:
+            if level not in table:
+                continue
+            grouped = logs.groupby(table[level], dropna=True).agg(["median", "count"])
+            grouped = grouped[grouped["count"] >= min_rows].dropna()
+            peers[measure][level] = {str(k): float(v) for k, v in grouped["median"].items()}
+    return peers
+
+
+def _peer_medians(table: _Factorized, levels: dict[str, dict[str, float]]) -> tuple[np.ndarray, np.ndarray]:
+    """Median log value of each row's finest HS group with enough training rows, and the
+    index of that level in :data:`HS_LEVELS` (-1 when no group qualifies)."""
+    median = np.full(table.rows, np.nan)
+    used = np.full(table.rows, -1)
+    for i, level in enumerate(HS_LEVELS):
+        if level not in table.table or not levels.get(level):
+            continue
+        place = table.positions(level, pd.Index(list(levels[level]), dtype=object))
+        values = np.array(list(levels[level].values()), dtype=np.float64)
+        take = np.isnan(median) & (place >= 0)
+        median[take] = values[place[take]]
+        used[take] = i
+    return median, used
+
+
+@dataclass
+class FeatureStatistics:
+    """What the features learn from the training table (stored in the model file)."""
+
+    peers: dict
+    counts: dict[str, _Counts]
+    generic: list[str]
+
+    @classmethod
+    def learn(cls, table: pd.DataFrame, features: list[str], min_rows: int) -> FeatureStatistics:
+        counts = {name: _Counts.learn(table, PAIRINGS[name][0]) for name in PAIRINGS if name in features}
+        counts.update({name: _Counts.learn(table, (party,)) for name, party in PARTIES.items() if name in features})
+        generic = sorted(set(load_reference("generic_descriptions")["description"].str.lower()) - {""})
+        return cls(_learn_peers(table, min_rows), counts, generic)
+
+    def as_json(self) -> dict:
+        return {"peers": self.peers, "generic_descriptions": self.generic,
+                "counts": {name: {"columns": list(c.columns), "rows": c.rows} for name, c in self.counts.items()}}
+
+    @classmethod
+    def from_json(cls, data: dict) -> FeatureStatistics:
+        """Rebuild from a model file's JSON, checking its shape (the file may be foreign)."""
+        expected = {**{n: cols for n, (cols, _) in PAIRINGS.items()}, **{n: (c,) for n, c in PARTIES.items()}}
+        counts = {}
+        for name, stored in data["counts"].items():
+            if expected.get(name) != tuple(stored["columns"]):
+                raise ValueError(f"counts '{name}' over columns {stored['columns']}")
+            if any(len(row) != len(expected[name]) + 1 for row in stored["rows"]):
+                raise ValueError(f"counts '{name}' has a row with the wrong number of values")
+            rows = [[*map(str, row[:-1]), int(row[-1])] for row in stored["rows"]]
+            counts[name] = _Counts(expected[name], rows)
+        peers = {measure: {level: {str(code): float(median) for code, median in data["peers"][measure][level].items()}
+                           for level in HS_LEVELS if level in data["peers"][measure]}
+                 for measure in MEASURES if measure in data["peers"]}
+        return cls(peers, counts, [str(p) for p in data["generic_descriptions"]])
+
+
+def with_hs_levels(table: pd.DataFrame) -> pd.DataFrame:
+    """hs2/hs4/hs6 from ``hs_code`` when a hand-made table lacks the derived fields."""
+    if "hs_code" not in table or all(level in table for level in HS_LEVELS):
+        return table
+    codes = table["hs_code"].astype("str")
+    return table.assign(**{f"hs{d}": codes.str.slice(0, d).where(codes.str.len() >= d) for d in (2, 4, 6)
+                           if f"hs{d}" not in table})
+
+
+def feature_frame(table: pd.DataFrame, features: list[str], stats: FeatureStatistics,
+                   training: bool = False) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
+    """The features of every row (NaN where unknown), column-wise.
+
+    ``training`` counts pairings leaving the row itself out, so a training row whose
+    exporter appears once looks like what a first-time exporter will look like later;
+    otherwise the forest would never see a count of 0 and could not learn to isolate it.
+    Also returns, per peer-relative feature, the HS level each row was compared with.
+    """
+    columns: dict[str, np.ndarray] = {}
+    levels: dict[str, np.ndarray] = {}
+    factorized = _Factorized(table)
+    wanted = set(features)
+    simple = {"log_value_usd": "value_usd", "log_gross_weight": "gross_weight_kg",
+              "log_net_weight": "net_weight_kg", "log_quantity": "quantity"}
+    for name, column in simple.items():
+        if name in wanted:
+            columns[name] = _log(table[column])
+    measures = _measures(table) if wanted & ({f"log_{m}" for m in MEASURES} | {f"{m}_vs_hs" for m in MEASURES}) else {}
+    for measure, values in measures.items():
+        logs = _log(values)
+        if f"log_{measure}" in wanted:
+            columns[f"log_{measure}"] = logs
+        if f"{measure}_vs_hs" in wanted:
+            median, used = _peer_medians(factorized, stats.peers.get(measure, {}))
+            columns[f"{measure}_vs_hs"] = logs - median
+            levels[f"{measure}_vs_hs"] = used
+    if "net_gross_ratio" in wanted:
+        columns["net_gross_ratio"] = table["net_gross_ratio"].to_numpy(dtype=np.float64, na_value=np.nan)
+    for name, counts in stats.counts.items():
+        if name not in wanted:
+            continue
+        seen = counts.lookup(factorized) - (1.0 if training else 0.0)
+        columns[name] = (seen <= 0).astype(np.float64) if name in PARTIES else np.log1p(seen)
+        columns[name][np.isnan(seen)] = np.nan
+    if "description_length" in wanted or "generic_description" in wanted:
+        text = table["description"].astype("str").fillna("").str.strip()
+        if "description_length" in wanted:
+            columns["description_length"] = text.str.len().to_numpy(dtype=np.float64)
+        if "generic_description" in wanted:
+            columns["generic_description"] = text.str.lower().isin(stats.generic).to_numpy(dtype=np.float64)
+    return pd.DataFrame({name: columns[name] for name in features}, index=table.index), levels
+
+
+
+def canonical_table(table) -> pd.DataFrame:
+    """Accept a Declarations (use its canonical table) or a DataFrame."""
+    return table.table if hasattr(table, "table") and isinstance(table.table, pd.DataFrame) else table
+
+
+def table_fingerprint(table: pd.DataFrame) -> str:
+    """sha256 of a table's canonical columns (names and values, in a fixed order).
+
+    Identifies which history a model learned from; two models fitted on the same
+    declarations have the same fingerprint.
+    """
+    digest = hashlib.sha256()
+    for name in sorted(f.name for f in FIELDS if f.name in table.columns):
+        digest.update(name.encode("utf-8") + b"\0")
+        digest.update(pd.util.hash_pandas_object(table[name], index=False).to_numpy().tobytes())
+    return digest.hexdigest()

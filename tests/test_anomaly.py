@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 
 import detector
-from detector.anomaly import DEFAULT_FEATURES, FEATURES, AnomalyModel, ModelFileError
+from detector.anomaly import DEFAULT_FEATURES, AnomalyModel, ModelFileError
+from detector.features import FEATURES
 from detector.synthetic import generate
 from tests.conftest import REPO, frame
 
@@ -145,9 +146,9 @@ def test_scores_are_sklearns_isolation_forest_bit_for_bit(synthetic):
 
 def _fit_matrix(history, model):
     """The matrix fit() trained on: pairings counted without the row itself."""
-    from detector.anomaly import _feature_frame
+    from detector.features import feature_frame
 
-    raw, _ = _feature_frame(history, model.features, model._stats, training=True)
+    raw, _ = feature_frame(history, model.features, model._stats, training=True)
     return raw.fillna(model.medians).to_numpy()
 
 
@@ -232,14 +233,14 @@ def _rewrite(path, out, change):
 
 def _edit_manifest(edit):
     """A change that edits the manifest and recomputes its own checksum, as a careful forger would."""
-    from detector.anomaly import _manifest_digest
+    from detector.modelfile import manifest_digest
 
     def change(name, data):
         if name != "manifest.json":
             return data
         manifest = json.loads(data)
         edit(manifest)
-        manifest["manifest_sha256"] = _manifest_digest(manifest)
+        manifest["manifest_sha256"] = manifest_digest(manifest)
         return json.dumps(manifest)
     return change
 
