@@ -118,13 +118,16 @@ class ColumnMapping:
 
     ``columns`` maps canonical name -> source column; ``constants`` gives a fixed value
     for a field the file lacks (``direction: import`` for an import-only extract);
-    ``formats`` gives a ``strftime`` date format for a date field that is not ISO.
+    ``formats`` gives a ``strftime`` date format for a date field that is not ISO;
+    ``values`` translates a system's own codes for a field into words the detector
+    knows (``transport_mode: {"10": sea, "40": air}``) before validation.
     """
 
     columns: dict[str, str] = field(default_factory=dict)
     constants: dict[str, str] = field(default_factory=dict)
     formats: dict[str, str] = field(default_factory=dict)
     source: str = "<mapping>"
+    values: dict[str, dict[str, str]] = field(default_factory=dict)
 
 
 def load_mapping(spec: str | Path | None) -> ColumnMapping:
@@ -146,11 +149,11 @@ def load_mapping(spec: str | Path | None) -> ColumnMapping:
         raise MappingError(f"{path}: cannot read mapping: {exc}") from exc
     if not isinstance(document, dict):
         raise MappingError(f"{path}: a mapping is a YAML mapping with a 'columns:' section")
-    unknown_keys = set(document) - {"columns", "constants", "formats", "description"}
+    unknown_keys = set(document) - {"columns", "constants", "formats", "values", "description"}
     if unknown_keys:
         raise MappingError(
             f"{path}: unknown section(s) {', '.join(sorted(unknown_keys))}; "
-            "expected columns, constants, formats, description"
+            "expected columns, constants, formats, values, description"
         )
     sections: dict[str, dict[str, str]] = {}
     for section in ("columns", "constants", "formats"):
@@ -170,7 +173,24 @@ def load_mapping(spec: str | Path | None) -> ColumnMapping:
     for canonical in sections["formats"]:
         if FIELDS_BY_NAME[canonical].kind != "date":
             raise MappingError(f"{path}: formats.{canonical}: formats apply to date fields only")
-    return ColumnMapping(sections["columns"], sections["constants"], sections["formats"], str(path))
+    return ColumnMapping(sections["columns"], sections["constants"], sections["formats"], str(path),
+                         _value_section(document.get("values"), path))
+
+
+def _value_section(entries, path: Path) -> dict[str, dict[str, str]]:
+    """``values:`` as canonical field -> {the file's code: the value to read instead}."""
+    entries = entries or {}
+    if not isinstance(entries, dict):
+        raise MappingError(f"{path}: 'values' must map canonical field -> {{code: value}}")
+    values = {}
+    for canonical, table in entries.items():
+        if canonical not in FIELDS_BY_NAME:
+            raise MappingError(f"{path}: '{canonical}' in values is not a canonical field")
+        if not isinstance(table, dict) or not all(
+                isinstance(v, (str, int, float)) and not isinstance(v, bool) for v in [*table, *table.values()]):
+            raise MappingError(f"{path}: values.{canonical} must map each code to one value")
+        values[str(canonical)] = {str(k): str(v) for k, v in table.items()}
+    return values
 
 
 def _alias_index() -> dict[str, str]:
@@ -255,6 +275,10 @@ def canonical_frame(raw: pd.DataFrame, resolved: dict[str, str], mapping: Column
     )
     for canonical, value in mapping.constants.items():
         frame[canonical] = pd.Series(value, index=raw.index, dtype="str")
+    for canonical, codes in mapping.values.items():
+        if canonical in frame:  # codes are matched as written, after trimming spaces
+            text = frame[canonical].astype("str").str.strip()
+            frame[canonical] = text.replace(codes).where(text.isin(list(codes)), frame[canonical])
     return frame
 
 

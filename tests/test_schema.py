@@ -64,6 +64,24 @@ def test_shipped_bacuda_mapping_reads_yy_mm_dd_dates():
     assert table["declaration_date"].iloc[0] == pd.Timestamp("2013-01-02")
 
 
+def test_mapping_values_translate_a_systems_codes_before_validation(tmp_path):
+    import detector
+
+    mapping = load_mapping("korea_customs")
+    assert mapping.values["transport_mode"]["40"] == "air"
+    columns = dict.fromkeys(mapping.columns.values(), "")
+    rows = frame([{**columns, "Declaration ID": str(i), "HS6 Code": "850440", "Mode of Transport": code}
+                  for i, code in enumerate(("10", " 40 ", "50", "77"))])
+    decl = detector.load_declarations(rows, mapping)
+    assert decl.table["transport_mode"].tolist()[:3] == ["sea", "air", "post"]
+    # An untranslated code is still checked and reported as written.
+    assert decl.problems[["value", "problem"]].values.tolist()[0][0] == "77"
+    bad = tmp_path / "m.yaml"
+    bad.write_text("values:\n  transport_mode: air\n")
+    with pytest.raises(MappingError, match="values.transport_mode must map each code to one value"):
+        load_mapping(bad)
+
+
 def test_unknown_mapping_name_lists_shipped_mappings():
     with pytest.raises(MappingError, match="wco_bacuda"):
         load_mapping("no_such_mapping")
