@@ -265,7 +265,7 @@ class AnomalyModel:
     package_version: str = ""
 
     @classmethod
-    def fit(cls, table, *, features=None, trees: int = 200, seed: int = 0,
+    def fit(cls, table, *, features=None, trees: int = 100, seed: int = 0,
             max_samples: int | str = "auto", peer_min_rows: int = PEER_MIN_ROWS) -> AnomalyModel:
         """Learn peer medians, pairing counts and an isolation forest from ``table``.
 
@@ -305,7 +305,7 @@ class AnomalyModel:
         return model, model._scores(strangeness, canonical_table(table).index)
 
     @classmethod
-    def _fit(cls, table, features=None, trees: int = 200, seed: int = 0, max_samples: int | str = "auto",
+    def _fit(cls, table, features=None, trees: int = 100, seed: int = 0, max_samples: int | str = "auto",
              peer_min_rows: int = PEER_MIN_ROWS) -> tuple[AnomalyModel, np.ndarray]:
         from sklearn.ensemble import IsolationForest
 

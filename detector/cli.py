@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Optional
 
+import numpy as np
 import pandas as pd
 import typer
 import yaml
@@ -48,6 +49,8 @@ ModelOption = Annotated[Optional[Path], typer.Option(
 NoAnomalyOption = Annotated[bool, typer.Option(
     "--no-anomaly", help="Rules only: no anomaly model, risk from the rules alone.")]
 SeedOption = Annotated[int, typer.Option("--seed", help="Random seed; the same seed gives the same model.")]
+SupervisedOption = Annotated[Optional[Path], typer.Option(
+    "--supervised", help="Supervised model from `detector train --labels/--outcomes`, blended into the risk.")]
 DbOption = Annotated[Optional[Path], typer.Option(
     "--db", help="Outcome database (default: $DETECTOR_DB, else detector-outcomes.sqlite here).")]
 
@@ -84,6 +87,7 @@ def score(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No summary on stderr.")] = False,
     model: ModelOption = None,
     no_anomaly: NoAnomalyOption = False,
+    supervised: SupervisedOption = None,
     seed: SeedOption = 0,
     budget: Annotated[Optional[str], typer.Option(
         "--budget", help="Inspection capacity, e.g. 2%: exactly that share of rows goes to the red lane.")]
@@ -101,6 +105,7 @@ def score(
     with _user_errors():
         rule_set = detector.load_rules(rules, include_default=not no_default_rules)
         anomaly_model = _anomaly_model(model, no_anomaly)
+        learned = _supervised_model(supervised)
         capacity = _single_budget(budget) if budget else None
         show_progress = sys.stderr.isatty() and not quiet and file.is_file() \
             and file.stat().st_size > _PROGRESS_BYTES
@@ -108,7 +113,7 @@ def score(
             declarations = detector.load_declarations(file, mapping, delimiter=delimiter, encoding=encoding)
             done("rules")
             result = detector.score(declarations, rule_set, on_rule=lambda rule: done("rules"),
-                                    model=anomaly_model, budget=capacity, seed=seed,
+                                    model=anomaly_model, budget=capacity, seed=seed, supervised=learned,
                                     explore=_single_budget(explore, "--explore") if explore else 0.0)
             chosen = output_format(output or "", fmt)
             target = output or Path(f"{file.stem}.scored.{chosen}")
@@ -133,6 +138,14 @@ def _single_budget(text: str, option: str = "--budget") -> float:
     return budgets[0]
 
 
+def _supervised_model(path: Path | None):
+    if path is None:
+        return None
+    from detector.supervised import SupervisedModel
+
+    return SupervisedModel.load(path)
+
+
 def _anomaly_model(path: Path | None, off: bool):
     """What ``detector.score`` takes as ``model`` for --model / --no-anomaly."""
     if path and off:
@@ -148,7 +161,7 @@ def _anomaly_model(path: Path | None, off: bool):
 
 @app.command()
 def train(
-    history: Annotated[Path, typer.Argument(help="Declarations to learn normal trade from.")],
+    history: Annotated[Path, typer.Argument(help="Declarations to learn from.")],
     output: Annotated[Path, typer.Option("-o", "--output", help="Model file to write.")] = Path("model.zip"),
     mapping: MappingOption = None,
     trees: Annotated[int, typer.Option("--trees", min=10, help="Trees in the isolation forest.")] = 100,
@@ -156,20 +169,65 @@ def train(
     features: Annotated[Optional[str], typer.Option(
         "--features", help="Comma-separated features, or 'all' (default: the peer and pairing features).")]
     = None,
+    labels: Annotated[Optional[str], typer.Option(
+        "--labels", help="Column of inspection outcomes (1 fraud, 0 clean, empty not inspected): "
+        "fit the supervised model instead.")] = None,
+    outcomes: Annotated[bool, typer.Option(
+        "--outcomes", help="Take the labels from the outcome database: fit the supervised model instead.")] = False,
+    db: DbOption = None,
+    rules: RulesOption = None,
+    no_default_rules: NoDefaultOption = False,
     delimiter: DelimiterOption = None,
     encoding: EncodingOption = None,
 ) -> None:
-    """Fit the isolation-forest anomaly model on HISTORY and save it (no pickle)."""
-    from detector.anomaly import AnomalyModel
+    """Fit a model on HISTORY and save it (no pickle).
 
+    Without --labels or --outcomes: the isolation-forest anomaly model. With either:
+    the supervised model of fraud, on the anomaly features, the rule hits and the
+    past inspections of parties, goods and places.
+    """
     with _user_errors():
+        if labels and outcomes:
+            raise DetectorError("--labels and --outcomes are two sources of labels; give one")
         declarations = detector.load_declarations(history, mapping, delimiter=delimiter, encoding=encoding)
-        fitted = AnomalyModel.fit(declarations.table, features=features, trees=trees, seed=seed)
-        path = fitted.save(output)
-    typer.echo(f"{history}: {len(declarations)} rows; features: {', '.join(fitted.features)}", err=True)
-    if fitted.missing_features:
-        typer.echo(f"left out (inputs missing): {', '.join(fitted.missing_features)}", err=True)
+        if labels or outcomes:
+            path, lines = _train_supervised(declarations, labels, db if outcomes else None, output, seed,
+                                            detector.load_rules(rules, include_default=not no_default_rules))
+        else:
+            from detector.anomaly import AnomalyModel
+
+            fitted = AnomalyModel.fit(declarations.table, features=features, trees=trees, seed=seed)
+            path = fitted.save(output)
+            lines = [f"{history}: {len(declarations)} rows; features: {', '.join(fitted.features)}"]
+            if fitted.missing_features:
+                lines.append(f"left out (inputs missing): {', '.join(fitted.missing_features)}")
+    for line in lines:
+        typer.echo(line, err=True)
     typer.echo(f"wrote {path}", err=True)
+
+
+def _train_supervised(declarations, label_column: str | None, db: Path | None, output: Path, seed: int,
+                      rule_set) -> tuple[Path, list[str]]:
+    from detector.supervised import SupervisedModel
+
+    if label_column:
+        if label_column not in declarations.raw.columns:
+            raise DetectorError(f"{declarations.source}: no label column '{label_column}'; columns found: "
+                                f"{', '.join(declarations.raw.columns)}")
+        labels = pd.to_numeric(declarations.raw[label_column].replace("", None), errors="coerce")
+    else:
+        with _store(db, create=False) as store:
+            stored = store.outcomes()
+        fraud = stored.set_index("declaration_id")["result"].map({"fraud": 1.0, "clean": 0.0})
+        labels = declarations.table["declaration_id"].map(fraud)
+    hits = detector.score(declarations, rule_set, model=None).rule_results.hits
+    fitted = SupervisedModel.fit(declarations, labels.to_numpy(dtype=float, na_value=np.nan), hits, seed=seed)
+    trained = fitted.training
+    return fitted.save(output), [
+        f"{declarations.source}: {trained['rows']:,} rows, {trained['labelled']:,} inspected, "
+        f"{trained['frauds']:,} frauds; {len(fitted.columns)} inputs ({len(fitted.rules)} rules, "
+        f"{len(fitted.features)} features, {len(fitted.columns) - len(fitted.rules) - len(fitted.features)} "
+        "from past inspections)"]
 
 
 @contextmanager
@@ -224,12 +282,13 @@ def evaluate(
     = "1,2,5,10",
     score_column: Annotated[Optional[list[str]], typer.Option(
         "--score-column", help="Score column(s) to compare; repeatable (default: rule_score, "
-        "anomaly_score and risk_score, those present).")] = None,
+        "anomaly_score, supervised_score and risk_score, those present).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
     rules: RulesOption = None,
     no_default_rules: NoDefaultOption = False,
     model: ModelOption = None,
     no_anomaly: NoAnomalyOption = False,
+    supervised: SupervisedOption = None,
     seed: SeedOption = 0,
     mapping: MappingOption = None,
     delimiter: DelimiterOption = None,
@@ -240,7 +299,8 @@ def evaluate(
     A labelled file without the score columns is scored first, as `detector score`
     would (rules, and the anomaly model given or fitted on the file). With several
     score columns a side-by-side table comes first: rule_score is the rules alone,
-    anomaly_score the anomaly model alone, risk_score both combined.
+    anomaly_score the anomaly model alone, supervised_score the supervised model alone,
+    risk_score all combined.
     """
     with _user_errors():
         budgets = parse_budgets(budget)
@@ -248,7 +308,8 @@ def evaluate(
         table = declarations.raw
         if not score_column or any(c not in table.columns for c in score_column):
             rule_set = detector.load_rules(rules, include_default=not no_default_rules)
-            table = detector.score(declarations, rule_set, model=_anomaly_model(model, no_anomaly), seed=seed).output
+            table = detector.score(declarations, rule_set, model=_anomaly_model(model, no_anomaly), seed=seed,
+                                   supervised=_supervised_model(supervised)).output
         columns = score_column or [c for c in _COMPARED if c in table.columns]
         results = [detector.evaluate(table, label_column, column, budgets, source=str(file))
                    for column in columns]
@@ -260,7 +321,7 @@ def evaluate(
 
 
 # What `evaluate` compares by default: the rules alone, the anomaly alone, both.
-_COMPARED = ("rule_score", "anomaly_score", "risk_score")
+_COMPARED = ("rule_score", "anomaly_score", "supervised_score", "risk_score")
 
 
 @app.command()

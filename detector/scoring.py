@@ -7,6 +7,7 @@ columns; a row that failed validation is still scored on its usable cells and ma
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -18,7 +19,6 @@ from detector.risk import LANES, OUTPUT_COLUMNS, RiskPolicy, combine
 from detector.rules import RuleResults, RuleSet, evaluate_rules, load_rules
 
 
-ANOMALY_COLUMNS = ("rule_score", "anomaly_score", "anomaly_percentile")
 # Fewer rows than this make a poor history for the batch itself (the forest draws 256
 # rows per tree and the peer medians need 20 rows per HS group).
 MIN_SELF_FIT_ROWS = 1000
@@ -112,6 +112,7 @@ class ScoreResult:
     declarations: Declarations
     anomaly: AnomalyPart | None = None
     policy: RiskPolicy = field(default_factory=RiskPolicy)
+    supervised: object = None  # detector.supervised.SupervisedModel
 
     def explain(self, row: int) -> pd.DataFrame:
         """Every piece of evidence behind one row's risk, strongest first.
@@ -124,9 +125,11 @@ class ScoreResult:
         Returns
         -------
         DataFrame
-            One row per hit rule, and one for the anomaly when a model scored the
-            batch: ``source`` (rule id or ``anomaly``), ``title``, ``pattern``,
-            ``severity``, ``weight`` (what it adds to the noisy-OR) and ``reason``
+            One row per hit rule, one for the anomaly when a model scored the batch
+            and one for the supervised model when there is one: ``source`` (rule id,
+            ``anomaly`` or ``model``), ``title``, ``pattern``,
+            ``severity``, ``weight`` (its weight in the noisy-OR, before the share
+            kept beside a supervised model) and ``reason``
             (the rule's rendered reason; for the anomaly, the features that isolate the
             row, explained whatever its score).
         """
@@ -143,15 +146,23 @@ class ScoreResult:
             table = self.declarations.table
             score = float(self.anomaly.scores["anomaly_score"].iloc[row])
             why = self.anomaly.model.explain(table, rows=table.index[[row]], training=self.anomaly.self_fitted).iloc[0]
-            evidence.append(("anomaly", f"stranger than {score:.1%} of the history", "", "",
+            share = math.floor(score * 1000) / 10  # floored, as in the reasons column
+            evidence.append(("anomaly", f"stranger than {share:g}% of the history", "", "",
                              float(self.policy.anomaly_evidence(np.array([score]))[0]), why))
+        if self.supervised is not None:
+            hits = results.hits.iloc[[row]]
+            part = self.declarations.table.iloc[[row]]
+            probability = float(self.supervised.predict(part, hits)[0])
+            evidence.append(("model", f"fraud probability {probability:.2f} from past inspections", "", "",
+                             probability, self.supervised.explain(part, hits).iloc[0]))
         frame = pd.DataFrame(evidence, columns=["source", "title", "pattern", "severity", "weight", "reason"])
         return frame.sort_values("weight", ascending=False, kind="stable").reset_index(drop=True)
 
 
 def score(declarations: Declarations, rules: RuleSet | None = None,
           policy: RiskPolicy | None = None, on_rule=None, model="batch",
-          budget: float | None = None, seed: int = 0, explore: float = 0.0) -> ScoreResult:
+          budget: float | None = None, seed: int = 0, explore: float = 0.0,
+          supervised=None) -> ScoreResult:
     """Score declarations with a rule set and an anomaly model.
 
     Parameters
@@ -184,6 +195,11 @@ def score(declarations: Declarations, rules: RuleSet | None = None,
         With ``budget``: percent of the budget drawn at random among the rows the
         risk did not pick (random checks); the output gains ``selection`` (``risk``,
         ``explore`` or empty) after ``lane``.
+    supervised : detector.supervised.SupervisedModel, optional
+        A model learned from inspection outcomes (``detector train --labels``): adds
+        ``supervised_score`` (its fraud probability) and blends it into
+        ``risk_score`` (see :mod:`detector.risk`); flagged rows say which past
+        inspections and features weigh most.
 
     Returns
     -------
@@ -195,22 +211,31 @@ def score(declarations: Declarations, rules: RuleSet | None = None,
     policy = policy or RiskPolicy()
     results = evaluate_rules(rules, declarations.table, on_rule)
     part, anomaly_line = anomaly_part(declarations, model, seed)
-    columns = list(OUTPUT_COLUMNS)
-    if budget is not None:
-        columns.insert(columns.index("lane") + 1, "selection")
-    if part is None:
-        risk = combine(results, len(declarations), policy, budget, explore=explore, seed=seed)
-    else:
-        table = declarations.table
-
+    table = declarations.table
+    options: dict = {"explore": explore, "seed": seed}
+    added: dict[str, np.ndarray] = {}
+    if part is not None:
         def explain(rows):
             return part.model.explain(table, rows=table.index[rows], training=part.self_fitted).to_numpy()
 
-        risk = combine(results, len(declarations), policy, budget,
-                       anomaly=part.scores["anomaly_score"].to_numpy(), explain=explain, explore=explore, seed=seed)
-        risk = risk.assign(anomaly_score=part.scores["anomaly_score"].round(4).to_numpy(),
-                           anomaly_percentile=part.scores["anomaly_percentile"].round(2).to_numpy())
-        columns[columns.index("reasons") + 1:columns.index("reasons") + 1] = list(ANOMALY_COLUMNS)
+        options.update(anomaly=part.scores["anomaly_score"].to_numpy(), explain=explain)
+        added.update(anomaly_score=part.scores["anomaly_score"].round(4).to_numpy(),
+                     anomaly_percentile=part.scores["anomaly_percentile"].round(2).to_numpy())
+    if supervised is not None:
+        probability = supervised.predict(table, results.hits)
+
+        def explain_supervised(rows):
+            return supervised.explain(table, results.hits, rows=rows).to_numpy()
+
+        options.update(supervised=probability, explain_supervised=explain_supervised)
+        added["supervised_score"] = np.round(probability, 4)
+    risk = combine(results, len(declarations), policy, budget, **options).assign(**added)
+    columns = list(OUTPUT_COLUMNS)
+    if budget is not None:
+        columns.insert(columns.index("lane") + 1, "selection")
+    if added:
+        after = columns.index("reasons") + 1
+        columns[after:after] = ["rule_score", *added]
     status = np.where(declarations.invalid, "invalid", "valid")
     added = risk.assign(status=pd.Series(status, dtype="str"), errors=declarations.errors.to_numpy())
     raw = declarations.raw
@@ -224,4 +249,4 @@ def score(declarations: Declarations, rules: RuleSet | None = None,
         skipped_rules=results.skipped, rules_evaluated=results.hits.shape[1], replaced_columns=replaced,
         anomaly=anomaly_line,
     )
-    return ScoreResult(output, results, summary, declarations, part, policy)
+    return ScoreResult(output, results, summary, declarations, part, policy, supervised)

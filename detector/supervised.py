@@ -1,0 +1,443 @@
+"""The supervised model: learn from inspection outcomes which declarations turn out fraudulent.
+
+Unusual is not fraudulent: an isolation forest ranks what is rare, while a customs
+service already knows, from the inspections it made, what fraud looked like. The DATE
+paper (KDD 2020) and the Korea Customs Service data show a gradient-boosted model
+trained on those outcomes ranking far above any unsupervised score.
+:class:`SupervisedModel` fits scikit-learn's ``HistGradientBoostingClassifier`` on:
+
+- the anomaly model's features (:data:`detector.features.FEATURES`: peer-relative
+  ratios, pairing rarity, first-time parties, ...), learned on every history row,
+  labelled or not;
+- the hits of the rules (one 0/1 column per rule; missing when a rule did not run);
+- **target encoding** of the parties, goods and places (:data:`ENCODED`): for each
+  value, the share of its past inspections that found fraud, smoothed towards the
+  overall share (:data:`SMOOTHING` pseudo-inspections), and how many inspections that
+  share rests on. For the training rows the encoding is computed **out of fold**
+  (:data:`FOLDS` folds): a row's own label never enters its own encoding, otherwise the
+  model would learn to read the answer off the encoding and fail on new files.
+
+Only labelled rows train the classifier (an empty label means "not inspected").
+Inspections were chosen by the old selection, so labels over-represent what it liked;
+see the README on selection bias and the exploration share of the budget.
+
+Explanations are path contributions (Saabas): in every tree each split on the row's
+path moves the prediction from the parent's value to the child's, and the move is
+credited to the split's feature; summed over trees this is exactly the row's log-odds
+minus the baseline. The features with the largest positive credit are put in words.
+
+Model files use :mod:`detector.modelfile`: JSON and plain arrays, checksummed, never
+unpickled; the trees are checked before scikit-learn's compiled predictor reads them.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+import detector
+from detector.errors import DetectorError
+from detector.features import (FEATURES_BY_NAME, PAIRINGS, PARTIES, PEER_MIN_ROWS, FeatureStatistics,
+                               available_features, canonical_table, feature_frame, table_fingerprint,
+                               with_hs_levels)
+from detector.modelfile import ModelFileError, json_bytes, npy, npy_bytes, read_model, write_model
+
+FORMAT = "detector-supervised-model"
+FORMAT_VERSION = 1
+# Columns whose past inspections are encoded: one column, or a pair of columns joined.
+ENCODED: tuple[tuple[str, ...], ...] = (
+    ("exporter",), ("consignee",), ("declarant",), ("office_id",), ("hs6",), ("hs4",), ("hs2",),
+    ("origin_country",), ("export_country",), ("transport_mode",), ("package_type",),
+    ("consignee", "hs6"), ("declarant", "consignee"), ("exporter", "consignee"),
+    ("consignee", "origin_country"), ("office_id", "hs4"),
+)
+# Pseudo-inspections at the overall fraud share added to every value: a consignee with
+# one inspection that found fraud is not a 100% fraudster.
+SMOOTHING = 5.0
+FOLDS = 5
+MIN_LABELLED = 50
+# How reasons name the encoded columns.
+_NAMES = {"hs2": "HS", "hs4": "HS", "hs6": "HS", "office_id": "office", "origin_country": "origin",
+          "export_country": "leaving", "transport_mode": "by", "package_type": "packed in"}
+_PAIR = "\x1f"  # joins the values of a pair of columns (a unit separator never typed in a name)
+_NODE_ARRAYS = {"value": np.float64, "feature": np.int64, "threshold": np.float64, "missing_left": np.uint8,
+                "left": np.int64, "right": np.int64, "leaf": np.uint8, "count": np.int64, "offsets": np.int64}
+
+
+def _encoder_name(columns: tuple[str, ...]) -> str:
+    return " x ".join(columns)
+
+
+def _keys(table: pd.DataFrame, columns: tuple[str, ...]) -> pd.Series:
+    """The encoded value of each row (missing when any of its columns is)."""
+    parts = [table[c].astype("string") for c in columns]
+    key = parts[0]
+    for part in parts[1:]:
+        key = key + _PAIR + part
+    return key
+
+
+@dataclass
+class _Encoder:
+    """Fraud share of past inspections per value of some columns, smoothed."""
+
+    columns: tuple[str, ...]
+    prior: float
+    frauds: pd.Series  # index value -> frauds
+    inspections: pd.Series  # index value -> inspections
+
+    @classmethod
+    def learn(cls, keys: pd.Series, labels: np.ndarray, prior: float, columns: tuple[str, ...]) -> _Encoder:
+        grouped = pd.DataFrame({"key": keys.to_numpy(), "y": labels}).dropna(subset=["key"]).groupby("key")["y"]
+        return cls(columns, prior, grouped.sum().astype(np.float64), grouped.size().astype(np.float64))
+
+    def encode(self, keys: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+        """(smoothed fraud share, inspections) per row; the prior and 0 for unseen values."""
+        place = pd.Index(self.frauds.index).get_indexer(keys.fillna(_PAIR).to_numpy(dtype=object))
+        found = place >= 0
+        frauds = np.where(found, self.frauds.to_numpy()[np.maximum(place, 0)], 0.0)
+        seen = np.where(found, self.inspections.to_numpy()[np.maximum(place, 0)], 0.0)
+        share = (frauds + SMOOTHING * self.prior) / (seen + SMOOTHING)
+        missing = keys.isna().to_numpy()
+        return np.where(missing, np.nan, share), np.where(missing, np.nan, seen)
+
+    def as_json(self) -> dict:
+        return {"columns": list(self.columns), "prior": self.prior, "values": self.frauds.index.tolist(),
+                "frauds": self.frauds.tolist(), "inspections": self.inspections.tolist()}
+
+    @classmethod
+    def from_json(cls, data: dict) -> _Encoder:
+        values = [str(v) for v in data["values"]]
+        frauds, seen = [float(v) for v in data["frauds"]], [float(v) for v in data["inspections"]]
+        if not (len(values) == len(frauds) == len(seen)):
+            raise ValueError(f"encoder {data['columns']} has lists of different lengths")
+        return cls(tuple(map(str, data["columns"])), float(data["prior"]),
+                   pd.Series(frauds, index=values), pd.Series(seen, index=values))
+
+
+class _Trees:
+    """The boosted trees as plain arrays, predicted by scikit-learn's compiled predictor.
+
+    Each tree becomes a ``TreePredictor`` built from the arrays (no pickle) after
+    :meth:`check` has made sure every child index points forward inside its tree and
+    every split uses a known feature, so a crafted file cannot make the predictor read
+    outside the arrays.
+    """
+
+    def __init__(self, arrays: dict[str, np.ndarray], n_features: int, baseline: float):
+        from sklearn.ensemble._hist_gradient_boosting.common import PREDICTOR_RECORD_DTYPE
+        from sklearn.ensemble._hist_gradient_boosting.predictor import TreePredictor
+
+        self.arrays, self.n_features, self.baseline = arrays, n_features, baseline
+        self.predictors = []
+        offsets = arrays["offsets"]
+        empty = np.zeros((0, 8), dtype=np.uint32)  # no categorical splits
+        for start, stop in zip(offsets[:-1], offsets[1:]):
+            nodes = np.zeros(stop - start, dtype=PREDICTOR_RECORD_DTYPE)
+            nodes["value"], nodes["feature_idx"] = arrays["value"][start:stop], arrays["feature"][start:stop]
+            nodes["num_threshold"] = arrays["threshold"][start:stop]
+            nodes["missing_go_to_left"] = arrays["missing_left"][start:stop]
+            # Leaves store -1 here; the predictor never follows a leaf's children.
+            nodes["left"] = np.maximum(arrays["left"][start:stop], 0)
+            nodes["right"] = np.maximum(arrays["right"][start:stop], 0)
+            nodes["is_leaf"], nodes["count"] = arrays["leaf"][start:stop], arrays["count"][start:stop]
+            self.predictors.append(TreePredictor(nodes, empty, empty))
+
+    @classmethod
+    def from_sklearn(cls, classifier, n_features: int) -> _Trees:
+        nodes = [predictors[0].nodes for predictors in classifier._predictors]
+        arrays = {
+            "value": np.concatenate([n["value"] for n in nodes]).astype(np.float64),
+            "feature": np.concatenate([np.where(n["is_leaf"], -1, n["feature_idx"]) for n in nodes]).astype(np.int64),
+            "threshold": np.concatenate([n["num_threshold"] for n in nodes]).astype(np.float64),
+            "missing_left": np.concatenate([n["missing_go_to_left"] for n in nodes]).astype(np.uint8),
+            "left": np.concatenate([np.where(n["is_leaf"], -1, n["left"]) for n in nodes]).astype(np.int64),
+            "right": np.concatenate([np.where(n["is_leaf"], -1, n["right"]) for n in nodes]).astype(np.int64),
+            "leaf": np.concatenate([n["is_leaf"] for n in nodes]).astype(np.uint8),
+            "count": np.concatenate([n["count"] for n in nodes]).astype(np.int64),
+            "offsets": np.cumsum([0] + [len(n) for n in nodes]).astype(np.int64),
+        }
+        return cls(arrays, n_features, float(np.ravel(classifier._baseline_prediction)[0]))
+
+    @staticmethod
+    def check(arrays: dict[str, np.ndarray], n_features: int) -> str | None:
+        """What is structurally wrong with the arrays, or None."""
+        offsets = arrays["offsets"]
+        size = len(arrays["value"])
+        if any(arrays[k].ndim != 1 or len(arrays[k]) != size for k in _NODE_ARRAYS if k != "offsets"):
+            return "tree arrays differ in length"
+        if offsets.ndim != 1 or len(offsets) < 2 or offsets[0] != 0 or offsets[-1] != size or np.any(np.diff(offsets) < 1):
+            return "tree offsets do not cover the node arrays"
+        node = np.arange(size)
+        tree_start = np.repeat(offsets[:-1], np.diff(offsets))
+        tree_stop = np.repeat(offsets[1:], np.diff(offsets))
+        leaf = arrays["leaf"].astype(bool)
+        for child in (arrays["left"], arrays["right"]):
+            if np.any(~leaf & ((child <= node - tree_start) | (child >= tree_stop - tree_start))):
+                return "a child index points outside its tree or backwards"
+        if np.any(~leaf & ((arrays["feature"] < 0) | (arrays["feature"] >= n_features))):
+            return f"a split uses a feature outside the {n_features} listed"
+        if not np.all(np.isfinite(arrays["value"])) or not np.all(np.isfinite(arrays["threshold"][~leaf])):
+            return "a node value or threshold is not finite"
+        return None
+
+    def raw(self, matrix: np.ndarray) -> np.ndarray:
+        """Log-odds of fraud per row."""
+        matrix = np.ascontiguousarray(matrix, dtype=np.float64)
+        known, feature_map = np.zeros((0, 8), dtype=np.uint32), np.zeros(self.n_features, dtype=np.uint32)
+        out = np.full(len(matrix), self.baseline)
+        for predictor in self.predictors:
+            out += predictor.predict(matrix, known, feature_map, 1)
+        return out
+
+    def contributions(self, matrix: np.ndarray) -> np.ndarray:
+        """Per row and feature, the log-odds its splits added (rows x features).
+
+        Walks the few explained rows through every tree column-wise, one depth level
+        at a time; each step credits ``value(child) - value(node)`` to the node's feature.
+        """
+        arrays, offsets = self.arrays, self.arrays["offsets"]
+        rows = np.arange(len(matrix))
+        credit = np.zeros((len(matrix), self.n_features))
+        for start, stop in zip(offsets[:-1], offsets[1:]):
+            node = np.full(len(matrix), start)
+            while True:
+                active = arrays["leaf"][node] == 0
+                if not active.any():
+                    break
+                at, where = node[active], rows[active]
+                feature = arrays["feature"][at]
+                value = matrix[where, feature]
+                left = np.where(np.isnan(value), arrays["missing_left"][at] == 1, value <= arrays["threshold"][at])
+                child = start + np.where(left, arrays["left"][at], arrays["right"][at])
+                np.add.at(credit, (where, feature), arrays["value"][child] - arrays["value"][at])
+                node[active] = child
+        return credit
+
+
+@dataclass
+class SupervisedModel:
+    """A gradient-boosted classifier of fraud learned from inspection outcomes.
+
+    Attributes
+    ----------
+    columns : list of str
+        Matrix columns in order: model features, ``rule:<id>``, ``fraud_share:<cols>``
+        and ``inspections:<cols>``.
+    rules : list of str
+        Rule ids whose hits are features.
+    training : dict
+        rows, labelled, frauds, date_from, date_to, fingerprint.
+    params : dict
+        learning_rate, max_iter, max_leaf_nodes, seed, folds, smoothing.
+    """
+
+    columns: list[str]
+    features: list[str]
+    rules: list[str]
+    training: dict
+    params: dict
+    _stats: FeatureStatistics = field(repr=False)
+    _encoders: list[_Encoder] = field(repr=False)
+    _trees: _Trees = field(repr=False)
+    package_version: str = ""
+
+    @classmethod
+    def fit(cls, table, labels, rule_hits: pd.DataFrame | None = None, *, seed: int = 0,
+            learning_rate: float = 0.05, max_iter: int = 300, max_leaf_nodes: int = 31) -> SupervisedModel:
+        """Learn fraud from the labelled rows of ``table``.
+
+        Parameters
+        ----------
+        table : DataFrame or Declarations
+            The canonical history table; every row feeds the peer and pairing
+            statistics, the labelled ones train the classifier.
+        labels : array-like
+            1 fraud, 0 clean, NaN not inspected; one per row of ``table``.
+        rule_hits : DataFrame, optional
+            One boolean column per rule, one row per row of ``table``
+            (``score(...).rule_results.hits``).
+        seed : int
+            Folds of the out-of-fold encoding and the classifier's ``random_state``.
+        learning_rate, max_iter, max_leaf_nodes
+            Of ``HistGradientBoostingClassifier`` (no early stopping: the same data
+            and seed give the same model).
+        """
+        from sklearn.ensemble import HistGradientBoostingClassifier
+
+        table = with_hs_levels(canonical_table(table)).reset_index(drop=True)
+        labels = pd.to_numeric(pd.Series(np.asarray(labels, dtype=object)), errors="coerce").to_numpy(np.float64)
+        if len(labels) != len(table):
+            raise DetectorError(f"{len(labels)} labels for {len(table)} declarations")
+        if np.any(~np.isnan(labels) & ~np.isin(labels, (0.0, 1.0))):
+            raise DetectorError("labels must be 1 (fraud), 0 (clean) or empty (not inspected)")
+        labelled = np.flatnonzero(~np.isnan(labels))
+        y = labels[labelled].astype(np.int64)
+        if len(labelled) < MIN_LABELLED or y.min() == y.max():
+            raise DetectorError(f"need at least {MIN_LABELLED} inspected declarations with both frauds and clean "
+                                f"ones to learn from; got {len(labelled)} with {int(y.sum())} frauds")
+        features, _ = available_features(table.columns)
+        stats = FeatureStatistics.learn(table, features, PEER_MIN_ROWS)
+        rules = list(rule_hits.columns) if rule_hits is not None else []
+        encoded = [cols for cols in ENCODED if all(c in table.columns for c in cols)]
+        train = table.iloc[labelled].reset_index(drop=True)
+        hits = rule_hits.iloc[labelled].reset_index(drop=True) if rule_hits is not None else None
+        prior = float(y.mean())
+        keys = {cols: _keys(train, cols) for cols in encoded}
+        folds = np.random.default_rng(seed).permutation(len(train)) % FOLDS
+        out_of_fold = {}
+        for cols in encoded:
+            share, seen = np.empty(len(train)), np.empty(len(train))
+            for fold in range(FOLDS):
+                held = folds == fold
+                encoder = _Encoder.learn(keys[cols][~held], y[~held], prior, cols)
+                share[held], seen[held] = encoder.encode(keys[cols][held])
+            out_of_fold[cols] = (share, seen)
+        base, _ = feature_frame(train, features, stats, training=True)
+        matrix = cls._assemble(base, features, rules, hits, encoded, out_of_fold)
+        classifier = HistGradientBoostingClassifier(
+            learning_rate=learning_rate, max_iter=max_iter, max_leaf_nodes=max_leaf_nodes,
+            early_stopping=False, random_state=seed).fit(matrix, y)
+        encoders = [_Encoder.learn(keys[cols], y, prior, cols) for cols in encoded]
+        columns = cls._column_names(features, rules, encoded)
+        dates = table["declaration_date"].dropna() if "declaration_date" in table else pd.Series([], dtype=object)
+        training = {"rows": len(table), "labelled": int(len(labelled)), "frauds": int(y.sum()),
+                    "date_from": dates.min().date().isoformat() if len(dates) else None,
+                    "date_to": dates.max().date().isoformat() if len(dates) else None,
+                    "fingerprint": table_fingerprint(table)}
+        params = {"learning_rate": learning_rate, "max_iter": max_iter, "max_leaf_nodes": max_leaf_nodes,
+                  "seed": seed, "folds": FOLDS, "smoothing": SMOOTHING}
+        return cls(columns, features, rules, training, params, stats, encoders,
+                   _Trees.from_sklearn(classifier, len(columns)), detector.__version__)
+
+    @staticmethod
+    def _column_names(features, rules, encoded) -> list[str]:
+        return ([*features, *(f"rule:{r}" for r in rules)]
+                + [f"fraud_share:{_encoder_name(c)}" for c in encoded]
+                + [f"inspections:{_encoder_name(c)}" for c in encoded])
+
+    @staticmethod
+    def _assemble(base: pd.DataFrame, features, rules, hits, encoded, encodings) -> np.ndarray:
+        parts = [base.reindex(columns=features).to_numpy(dtype=np.float64)]
+        if rules:
+            present = hits.reindex(columns=rules) if hits is not None else pd.DataFrame(index=base.index, columns=rules)
+            parts.append(present.astype("float64").to_numpy())
+        if encoded:
+            parts.append(np.column_stack([encodings[c][0] for c in encoded]))
+            parts.append(np.log1p(np.column_stack([encodings[c][1] for c in encoded])))
+        return np.column_stack(parts)
+
+    def matrix(self, table, rule_hits: pd.DataFrame | None = None) -> np.ndarray:
+        """The classifier's input for ``table`` (NaN where unknown: the trees route it)."""
+        table = with_hs_levels(canonical_table(table))
+        present, _ = available_features(table.columns, self.features)
+        base, _ = feature_frame(table, present, self._stats)
+        hits = rule_hits.set_axis(table.index) if rule_hits is not None else None
+        encoded = [e.columns for e in self._encoders]
+        encodings = {e.columns: (e.encode(_keys(table, e.columns)) if all(c in table for c in e.columns)
+                                 else (np.full(len(table), np.nan), np.full(len(table), np.nan)))
+                     for e in self._encoders}
+        return self._assemble(base, self.features, self.rules, hits, encoded, encodings)
+
+    def predict(self, table, rule_hits: pd.DataFrame | None = None) -> np.ndarray:
+        """Probability of fraud per row, in [0, 1]."""
+        return 1.0 / (1.0 + np.exp(-self._trees.raw(self.matrix(table, rule_hits))))
+
+    def explain(self, table, rule_hits: pd.DataFrame | None = None, rows=None, top: int = 3) -> pd.Series:
+        """The strongest contributions to each row's fraud probability, in words.
+
+        Returns
+        -------
+        Series of str, indexed by ``rows`` (positions in ``table``; all rows by default)
+            e.g. ``"consignee Acme Ltd: 7 of 9 past inspections found fraud; rule
+            RE-MAIL-001 hit; value per kg 0.1x the median for HS 850440"``.
+        """
+        table = with_hs_levels(canonical_table(table))
+        positions = np.arange(len(table)) if rows is None else np.asarray(rows)
+        part = table.iloc[positions]
+        hits = rule_hits.iloc[positions] if rule_hits is not None else None
+        matrix = self.matrix(part, hits)
+        credit = self._trees.contributions(matrix)
+        order = np.argsort(-credit, axis=1, kind="stable")[:, :top]
+        texts = []
+        for i, ranked in enumerate(order):  # formatting words: one loop over the explained rows
+            words = [self._phrase(self.columns[j], part.iloc[i], matrix[i, j]) for j in ranked if credit[i, j] > 0.05]
+            texts.append("; ".join(w for w in words if w))
+        return pd.Series(texts, index=part.index, name="supervised_reasons", dtype="object")
+
+    def _phrase(self, column: str, row: pd.Series, value: float) -> str:
+        kind, _, name = column.partition(":")
+        if kind == "rule":
+            return f"rule {name} hit" if value == 1 else f"rule {name} did not hit"
+        if kind in ("fraud_share", "inspections"):
+            cols = name.split(" x ")
+            encoder = next(e for e in self._encoders if _encoder_name(e.columns) == name)
+            key = _PAIR.join(str(row[c]) for c in cols)
+            seen = float(encoder.inspections.get(key, 0.0))
+            frauds = float(encoder.frauds.get(key, 0.0))
+            what = " with ".join(f"{_NAMES.get(c, c.replace('_', ' '))} {row[c]}" for c in cols)
+            if not seen:
+                return f"{what}: never inspected before"
+            return f"{what}: {frauds:.0f} of {seen:.0f} past inspections found fraud"
+        words = FEATURES_BY_NAME[column].words
+        if math.isnan(value):
+            return f"{words} unknown"
+        if column.endswith("_vs_hs"):
+            return f"{words.removesuffix(' vs HS peers')} {math.exp(value):.2g}x the median of its HS peers"
+        if column in PAIRINGS:
+            return f"{words} seen {math.expm1(value):.0f} times in the history"
+        if column in PARTIES:
+            return words if value else f"known {PARTIES[column]}"
+        if column == "generic_description":
+            return "generic description" if value else "specific description"
+        if column.startswith("log_"):
+            amount = math.exp(value)
+            return f"{words} {amount:,.0f}" if amount >= 100 else f"{words} {amount:.3g}"
+        return f"{words} {value:.3g}"
+
+    # -- files
+
+    def save(self, path: str | Path) -> Path:
+        """Write the model as a checksummed zip of JSON and arrays (see :mod:`detector.modelfile`)."""
+        members = {"statistics.json": json_bytes(self._stats.as_json()),
+                   "encoders.json": json_bytes([e.as_json() for e in self._encoders])}
+        for key in _NODE_ARRAYS:
+            members[f"trees/{key}.npy"] = npy_bytes(self._trees.arrays[key])
+        fields = {"package_version": self.package_version, "columns": self.columns, "features": self.features,
+                  "rules": self.rules, "training": self.training, "params": self.params,
+                  "baseline": self._trees.baseline}
+        return write_model(path, FORMAT, FORMAT_VERSION, fields, members)
+
+    @classmethod
+    def load(cls, path: str | Path) -> SupervisedModel:
+        """Read a model written by :meth:`save`, refusing anything else (ModelFileError)."""
+        expected = {"statistics.json", "encoders.json", *(f"trees/{k}.npy" for k in _NODE_ARRAYS)}
+        manifest, data = read_model(path, FORMAT, FORMAT_VERSION, expected, kind="supervised model")
+        where = f"model file {path}"
+        try:
+            features = [str(f) for f in manifest["features"]]
+            unknown = [f for f in features if f not in FEATURES_BY_NAME]
+            if unknown:
+                raise ValueError(f"unknown feature(s) {', '.join(unknown)}")
+            rules = [str(r) for r in manifest["rules"]]
+            encoders = [_Encoder.from_json(e) for e in json.loads(data["encoders.json"])]
+            columns = cls._column_names(features, rules, [e.columns for e in encoders])
+            if columns != manifest["columns"]:
+                raise ValueError("the column list does not match the features, rules and encoders")
+            stats = FeatureStatistics.from_json(json.loads(data["statistics.json"]))
+            arrays = {k: npy(data[f"trees/{k}.npy"], dtype) for k, dtype in _NODE_ARRAYS.items()}
+            baseline = float(manifest["baseline"])
+            training, params = dict(manifest["training"]), dict(manifest["params"])
+        except (ValueError, KeyError, TypeError, AttributeError, IndexError) as exc:
+            raise ModelFileError(f"{where}: malformed model contents: {exc}") from None
+        problem = _Trees.check(arrays, len(columns))
+        if problem:
+            raise ModelFileError(f"{where}: malformed model contents: {problem}")
+        return cls(columns, features, rules, training, params, stats, encoders,
+                   _Trees(arrays, len(columns), baseline), str(manifest.get("package_version", "")))
+
