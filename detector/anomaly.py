@@ -420,16 +420,17 @@ class AnomalyModel:
         excess = bits - np.array([self.baseline_bits[f] for f in self.features])
         order = np.argsort(-excess, axis=1, kind="stable")[:, :top]
         cells = table.reindex(columns=_PHRASE_COLUMNS).astype(object).to_dict("records")
+        values = raw.to_numpy(dtype=np.float64)  # plain arrays: formatting reads one cell at a time
         texts = []
         for i, ranked in enumerate(order):  # formatting words: one loop over the explained rows
-            words = [self._phrase(self.features[j], cells[i], raw, levels, i) for j in ranked if excess[i, j] > 0.05]
+            words = [self._phrase(j, cells[i], values[i, j], levels, i) for j in ranked if excess[i, j] > 0.05]
             texts.append("; ".join(w for w in words if w))
         return pd.Series(texts, index=table.index, name="anomaly_reasons", dtype="object")
 
-    def _phrase(self, name: str, cell: dict, raw: pd.DataFrame, levels: dict, i: int) -> str:
-        value = raw[name].iloc[i]
+    def _phrase(self, column: int, cell: dict, value: float, levels: dict, i: int) -> str:
+        name = self.features[column]
         words = FEATURES_BY_NAME[name].words
-        if pd.isna(value):
+        if math.isnan(value):
             return f"{words} unknown"
         if name.endswith("_vs_hs"):
             level = HS_LEVELS[levels[name][i]]
