@@ -296,8 +296,9 @@ def evaluate(
 ) -> None:
     """Precision and recall at inspection budgets, AP, ROC AUC, recall per pattern, lanes.
 
-    A labelled file without the score columns is scored first, as `detector score`
-    would (rules, and the anomaly model given or fitted on the file). With several
+    A labelled file without score columns is scored first, as `detector score` would
+    (rules, and the anomaly model given or fitted on the file); a scored file is
+    measured as it is. With several
     score columns a side-by-side table comes first: rule_score is the rules alone,
     anomaly_score the anomaly model alone, supervised_score the supervised model alone,
     risk_score all combined.
@@ -306,7 +307,8 @@ def evaluate(
         budgets = parse_budgets(budget)
         declarations = detector.load_declarations(file, mapping, delimiter=delimiter, encoding=encoding)
         table = declarations.raw
-        if not score_column or any(c not in table.columns for c in score_column):
+        wanted = score_column or [c for c in _COMPARED if c in table.columns]
+        if not wanted or any(c not in table.columns for c in wanted):
             rule_set = detector.load_rules(rules, include_default=not no_default_rules)
             table = detector.score(declarations, rule_set, model=_anomaly_model(model, no_anomaly), seed=seed,
                                    supervised=_supervised_model(supervised)).output

@@ -253,3 +253,36 @@ def test_outcomes_round_trip_score_record_add_report(tmp_path):
     assert "hit rate per rule" in report.stdout and (tmp_path / "report.html").is_file()
     missing = invoke("outcomes", "report", "--db", tmp_path / "nowhere.sqlite")
     assert missing.exit_code == 2 and "nowhere.sqlite" in missing.stderr
+
+
+def test_train_a_supervised_model_from_labels_or_outcomes_and_score_with_it(tmp_path):
+    from datetime import date
+
+    from detector.synthetic import generate
+
+    history, current = tmp_path / "history.csv", tmp_path / "current.csv"
+    past = generate(2500, seed=1)
+    past.to_csv(history, index=False)
+    generate(1200, seed=1, start=date(2026, 1, 1), days=30).to_csv(current, index=False)
+    from_labels = invoke("train", history, "--labels", "label", "-o", tmp_path / "labels.zip")
+    assert from_labels.exit_code == 0, from_labels.output
+    assert "2,500 rows, 2,500 inspected" in from_labels.stderr
+    # The same history, of which only a third was inspected, through the outcome database.
+    inspected = past.iloc[::3]
+    pd.DataFrame({"declaration_id": inspected["declaration_id"], "inspected_on": "2025-12-31",
+                  "result": inspected["label"].map({1: "fraud", 0: "clean"})}).to_csv(tmp_path / "o.csv", index=False)
+    db = tmp_path / "o.sqlite"
+    assert invoke("outcomes", "add", tmp_path / "o.csv", "--db", db).exit_code == 0
+    from_store = invoke("train", history, "--outcomes", "--db", db, "-o", tmp_path / "outcomes.zip")
+    assert from_store.exit_code == 0, from_store.output
+    assert f"2,500 rows, {len(inspected):,} inspected" in from_store.stderr
+    scored = invoke("score", current, "--supervised", tmp_path / "outcomes.zip", "-o", tmp_path / "s.csv", "-q")
+    assert scored.exit_code == 0, scored.output
+    frame = pd.read_csv(tmp_path / "s.csv", dtype=str, keep_default_na=False)
+    assert frame["supervised_score"].astype(float).between(0, 1).all()
+    evaluated = invoke("evaluate", tmp_path / "s.csv", "--budget", "5")
+    assert "supervised_score: 1200 rows" in evaluated.stdout and "risk_score: 1200 rows" in evaluated.stdout
+    both = invoke("train", history, "--labels", "label", "--outcomes")
+    assert both.exit_code == 2 and "give one" in both.stderr
+    missing = invoke("train", history, "--labels", "verdict")
+    assert missing.exit_code == 2 and "no label column 'verdict'" in missing.stderr
