@@ -62,6 +62,14 @@ def anomaly_part(declarations: Declarations, model, seed: int = 0) -> tuple[Anom
         f"anomaly: model trained on {trained['rows']:,} rows{span}")
 
 
+def _supervised_line(model) -> str:
+    if model is None:
+        return ""
+    trained = model.training
+    return (f"supervised: model trained on {trained['labelled']:,} inspected declarations "
+            f"({trained['frauds']:,} frauds)")
+
+
 @dataclass
 class ScoreSummary:
     """Counts an analyst checks first: rows, invalid rows, lanes, top rules, skipped rules."""
@@ -75,6 +83,7 @@ class ScoreSummary:
     rules_evaluated: int
     replaced_columns: list[str] = field(default_factory=list)
     anomaly: str = "anomaly: off (rules only)"
+    supervised: str = ""
 
     def lines(self, top: int = 10) -> list[str]:
         """The summary as short text lines (what the CLI prints on stderr)."""
@@ -83,6 +92,7 @@ class ScoreSummary:
             "lanes: " + ", ".join(f"{lane} {self.lanes.get(lane, 0)}" for lane in LANES),
             f"rules: {self.rules_evaluated} evaluated, {len(self.skipped_rules)} skipped",
             self.anomaly,
+            *([self.supervised] if self.supervised else []),
         ]
         ranked = sorted(((n, r) for r, n in self.rule_hits.items() if n), key=lambda x: (-x[0], x[1]))
         if ranked:
@@ -248,5 +258,6 @@ def score(declarations: Declarations, rules: RuleSet | None = None,
         lanes={lane: int(lane_counts.get(lane, 0)) for lane in LANES}, rule_hits=counts,
         skipped_rules=results.skipped, rules_evaluated=results.hits.shape[1], replaced_columns=replaced,
         anomaly=anomaly_line,
+        supervised=_supervised_line(supervised),
     )
     return ScoreResult(output, results, summary, declarations, part, policy, supervised)

@@ -280,6 +280,8 @@ def test_train_a_supervised_model_from_labels_or_outcomes_and_score_with_it(tmp_
     assert scored.exit_code == 0, scored.output
     frame = pd.read_csv(tmp_path / "s.csv", dtype=str, keep_default_na=False)
     assert frame["supervised_score"].astype(float).between(0, 1).all()
+    assert invoke("score", current, "--supervised", tmp_path / "outcomes.zip", "-o", tmp_path / "t.csv").stderr.count(
+        f"supervised: model trained on {len(inspected):,} inspected declarations") == 1
     evaluated = invoke("evaluate", tmp_path / "s.csv", "--budget", "5")
     assert "supervised_score: 1200 rows" in evaluated.stdout and "risk_score: 1200 rows" in evaluated.stdout
     both = invoke("train", history, "--labels", "label", "--outcomes")
