@@ -14,7 +14,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Optional
 
-import numpy as np
 import pandas as pd
 import typer
 import yaml
@@ -214,14 +213,14 @@ def _train_supervised(declarations, label_column: str | None, db: Path | None, o
         if label_column not in declarations.raw.columns:
             raise DetectorError(f"{declarations.source}: no label column '{label_column}'; columns found: "
                                 f"{', '.join(declarations.raw.columns)}")
-        labels = pd.to_numeric(declarations.raw[label_column].replace("", None), errors="coerce")
+        labels = declarations.raw[label_column]
     else:
         with _store(db, create=False) as store:
             stored = store.outcomes()
         fraud = stored.set_index("declaration_id")["result"].map({"fraud": 1.0, "clean": 0.0})
         labels = declarations.table["declaration_id"].map(fraud)
     hits = detector.score(declarations, rule_set, model=None).rule_results.hits
-    fitted = SupervisedModel.fit(declarations, labels.to_numpy(dtype=float, na_value=np.nan), hits, seed=seed)
+    fitted = SupervisedModel.fit(declarations, labels.to_numpy(dtype=object), hits, seed=seed)
     trained = fitted.training
     return fitted.save(output), [
         f"{declarations.source}: {trained['rows']:,} rows, {trained['labelled']:,} inspected, "

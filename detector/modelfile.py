@@ -79,7 +79,11 @@ def read_model(path: str | Path, fmt: str, version: int, expected: set[str],
         if not isinstance(manifest, dict) or manifest.get("format") != fmt:
             raise ModelFileError(f"{where}: not a detector {kind} (manifest format is "
                                  f"{manifest.get('format') if isinstance(manifest, dict) else manifest!r})")
-        if manifest.get("manifest_sha256") != manifest_digest(manifest):
+        try:
+            digest = manifest_digest(manifest)
+        except ValueError as exc:  # NaN or Infinity: never written by write_model
+            raise ModelFileError(f"{where}: {MANIFEST} holds a value a model never has: {exc}") from None
+        if manifest.get("manifest_sha256") != digest:
             raise ModelFileError(f"{where}: {MANIFEST} does not match its own sha256 "
                                  "(the manifest was edited or damaged after the model was saved)")
         if manifest.get("format_version") != version:

@@ -69,6 +69,23 @@ _NODE_ARRAYS = {"value": np.float64, "feature": np.int64, "threshold": np.float6
                 "left": np.int64, "right": np.int64, "leaf": np.uint8, "count": np.int64, "offsets": np.int64}
 
 
+def outcome_labels(values) -> np.ndarray:
+    """Inspection outcomes as 1.0 (fraud), 0.0 (clean) or NaN (not inspected).
+
+    Empty cells and missing values mean "not inspected"; anything else but 0 and 1
+    (``"fraud"``, ``"yes"``, 2) is refused, never read as "not inspected".
+    """
+    series = pd.Series(np.asarray(values, dtype=object))
+    empty = series.isna() | (series.astype("str").str.strip() == "")
+    numbers = pd.to_numeric(series.where(~empty), errors="coerce")
+    bad = ~empty & ~numbers.isin([0, 1])
+    if bad.any():
+        shown = ", ".join(f"row {i + 1}: {series[i]!r}" for i in np.flatnonzero(bad)[:5])
+        raise DetectorError(f"labels must be 1 (fraud), 0 (clean) or empty (not inspected); "
+                            f"{int(bad.sum())} are not: {shown}")
+    return numbers.to_numpy(dtype=np.float64, na_value=np.nan)
+
+
 def _encoder_name(columns: tuple[str, ...]) -> str:
     return " x ".join(columns)
 
@@ -116,6 +133,8 @@ class _Encoder:
         frauds, seen = [float(v) for v in data["frauds"]], [float(v) for v in data["inspections"]]
         if not (len(values) == len(frauds) == len(seen)):
             raise ValueError(f"encoder {data['columns']} has lists of different lengths")
+        if len(set(values)) != len(values):
+            raise ValueError(f"encoder {data['columns']} lists a value twice")
         return cls(tuple(map(str, data["columns"])), float(data["prior"]),
                    pd.Series(frauds, index=values), pd.Series(seen, index=values))
 
@@ -151,8 +170,13 @@ class _Trees:
     @classmethod
     def from_sklearn(cls, classifier, n_features: int) -> _Trees:
         nodes = [predictors[0].nodes for predictors in classifier._predictors]
+        learning_rate = classifier.learning_rate
         arrays = {
-            "value": np.concatenate([n["value"] for n in nodes]).astype(np.float64),
+            # scikit-learn shrinks only the leaves by the learning rate; inner nodes keep
+            # the raw step. Shrink them too, so a split's contribution (child - parent)
+            # is on the scale of the prediction (predictions read leaves only).
+            "value": np.concatenate([np.where(n["is_leaf"], n["value"], n["value"] * learning_rate)
+                                     for n in nodes]).astype(np.float64),
             "feature": np.concatenate([np.where(n["is_leaf"], -1, n["feature_idx"]) for n in nodes]).astype(np.int64),
             "threshold": np.concatenate([n["num_threshold"] for n in nodes]).astype(np.float64),
             "missing_left": np.concatenate([n["missing_go_to_left"] for n in nodes]).astype(np.uint8),
@@ -182,8 +206,10 @@ class _Trees:
                 return "a child index points outside its tree or backwards"
         if np.any(~leaf & ((arrays["feature"] < 0) | (arrays["feature"] >= n_features))):
             return f"a split uses a feature outside the {n_features} listed"
-        if not np.all(np.isfinite(arrays["value"])) or not np.all(np.isfinite(arrays["threshold"][~leaf])):
-            return "a node value or threshold is not finite"
+        # +inf is a real threshold: a split that sends only missing values right.
+        threshold = arrays["threshold"][~leaf]
+        if not np.all(np.isfinite(arrays["value"])) or np.any(np.isnan(threshold) | (threshold == -np.inf)):
+            return "a node value or threshold is not a number"
         return None
 
     def raw(self, matrix: np.ndarray) -> np.ndarray:
@@ -271,11 +297,9 @@ class SupervisedModel:
         from sklearn.ensemble import HistGradientBoostingClassifier
 
         table = with_hs_levels(canonical_table(table)).reset_index(drop=True)
-        labels = pd.to_numeric(pd.Series(np.asarray(labels, dtype=object)), errors="coerce").to_numpy(np.float64)
+        labels = outcome_labels(labels)
         if len(labels) != len(table):
             raise DetectorError(f"{len(labels)} labels for {len(table)} declarations")
-        if np.any(~np.isnan(labels) & ~np.isin(labels, (0.0, 1.0))):
-            raise DetectorError("labels must be 1 (fraud), 0 (clean) or empty (not inspected)")
         labelled = np.flatnonzero(~np.isnan(labels))
         y = labels[labelled].astype(np.int64)
         if len(labelled) < MIN_LABELLED or y.min() == y.max():
@@ -297,7 +321,9 @@ class SupervisedModel:
                 held = folds == fold
                 encoder = _Encoder.learn(keys[cols][~held], y[~held], prior, cols)
                 share[held], seen[held] = encoder.encode(keys[cols][held])
-            out_of_fold[cols] = (share, seen)
+            # Out of fold a value's inspections are counted on (FOLDS - 1) / FOLDS of the
+            # rows; scale them to the whole, as scoring counts them.
+            out_of_fold[cols] = (share, seen * FOLDS / (FOLDS - 1))
         base, _ = feature_frame(train, features, stats, training=True)
         matrix = cls._assemble(base, features, rules, hits, encoded, out_of_fold)
         classifier = HistGradientBoostingClassifier(
@@ -373,9 +399,12 @@ class SupervisedModel:
     def _phrase(self, column: str, row: pd.Series, value: float) -> str:
         kind, _, name = column.partition(":")
         if kind == "rule":
-            return f"rule {name} hit" if value == 1 else f"rule {name} did not hit"
+            return f"rule {name} did not run" if math.isnan(value) else (
+                f"rule {name} hit" if value == 1 else f"rule {name} did not hit")
         if kind in ("fraud_share", "inspections"):
             cols = name.split(" x ")
+            if any(pd.isna(row[c]) for c in cols):
+                return f"{' and '.join(_NAMES.get(c, c.replace('_', ' ')) for c in cols)} unknown"
             encoder = next(e for e in self._encoders if _encoder_name(e.columns) == name)
             key = _PAIR.join(str(row[c]) for c in cols)
             seen = float(encoder.inspections.get(key, 0.0))
