@@ -188,7 +188,9 @@ def combine(results: RuleResults, n_rows: int, policy: RiskPolicy = RiskPolicy()
 
 def supervised_reasons(probabilities: np.ndarray, explanations: Sequence[str]) -> pa.Array:
     """``[model] fraud probability 0.83 from past inspections: <explanation>`` per row."""
-    return _stated("[model] fraud probability ", np.round(probabilities, 2), " from past inspections", explanations)
+    # Shown with two decimals and at most 0.99: a model's "1" would read as certainty.
+    shown = np.minimum(np.round(probabilities, 2), 0.99)
+    return _stated("[model] fraud probability ", shown, " from past inspections", explanations)
 
 
 def anomaly_reasons(scores: np.ndarray, explanations: Sequence[str]) -> pa.Array:

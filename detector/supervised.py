@@ -275,7 +275,7 @@ class SupervisedModel:
 
     @classmethod
     def fit(cls, table, labels, rule_hits: pd.DataFrame | None = None, *, seed: int = 0,
-            learning_rate: float = 0.05, max_iter: int = 300, max_leaf_nodes: int = 31) -> SupervisedModel:
+            learning_rate: float = 0.1, max_iter: int = 500, max_leaf_nodes: int = 127) -> SupervisedModel:
         """Learn fraud from the labelled rows of ``table``.
 
         Parameters
@@ -393,7 +393,7 @@ class SupervisedModel:
         texts = []
         for i, ranked in enumerate(order):  # formatting words: one loop over the explained rows
             words = [self._phrase(self.columns[j], part.iloc[i], matrix[i, j]) for j in ranked if credit[i, j] > 0.05]
-            texts.append("; ".join(w for w in words if w))
+            texts.append("; ".join(dict.fromkeys(w for w in words if w)))  # a share and its count read alike
         return pd.Series(texts, index=part.index, name="supervised_reasons", dtype="object")
 
     def _phrase(self, column: str, row: pd.Series, value: float) -> str:
