@@ -148,37 +148,39 @@ def combine(results: RuleResults, n_rows: int, policy: RiskPolicy = RiskPolicy()
         hit_texts.append(pc.binary_join_element_wise(text_scalar(f"[{rule_id}] "), reasons, text_scalar("")))
     rule_score = np.round(1.0 - survival, 4)
     evidence = policy.anomaly_evidence(anomaly) if anomaly is not None else np.zeros(n_rows)
+    probability = np.nan_to_num(supervised, nan=0.0) if supervised is not None else None
     remaining = survival * (1.0 - evidence)
-    if supervised is not None:
-        remaining = (1.0 - np.nan_to_num(supervised, nan=0.0)) * remaining ** policy.with_supervised
+    if probability is not None:
+        remaining = (1.0 - probability) * remaining ** policy.with_supervised
     risk = np.round(1.0 - remaining, 4)
     if budget is not None:
         red, explored = budget_red(risk, critical, budget, explore, seed)
     else:
         red, explored = critical | (risk >= policy.red), None
     lane = np.where(red, "red", np.where(risk >= policy.yellow, "yellow", "green"))
-    reason_rows = np.concatenate(hit_rows) if hit_rows else np.zeros(0, dtype=np.int64)
-    reason_texts = hit_texts
-    explained = np.flatnonzero((evidence > 0) & (lane != "green"))
+    rule_rows = np.concatenate(hit_rows) if hit_rows else np.zeros(0, dtype=np.int64)
+    # Reasons after the rules' own, in this order: anomaly, supervised model, exploration.
+    reason_rows, reason_texts = [rule_rows], list(hit_texts)
+    flagged = lane != "green"
+    explained = np.flatnonzero((evidence > 0) & flagged)
     if explain is not None and len(explained):
-        reason_rows = np.concatenate([reason_rows, explained])
-        reason_texts = [*hit_texts, anomaly_reasons(np.asarray(anomaly)[explained], explain(explained))]
-    learned = np.flatnonzero((np.nan_to_num(supervised, nan=0.0) >= SUPERVISED_EXPLAIN_FROM) & (lane != "green")) \
-        if supervised is not None else np.zeros(0, dtype=np.int64)
-    if explain_supervised is not None and len(learned):
-        reason_rows = np.concatenate([reason_rows, learned])
-        reason_texts = [*reason_texts, supervised_reasons(np.asarray(supervised)[learned], explain_supervised(learned))]
+        reason_rows.append(explained)
+        reason_texts.append(anomaly_reasons(np.asarray(anomaly)[explained], explain(explained)))
+    if probability is not None and explain_supervised is not None:
+        learned = np.flatnonzero((probability >= SUPERVISED_EXPLAIN_FROM) & flagged)
+        if len(learned):
+            reason_rows.append(learned)
+            reason_texts.append(supervised_reasons(probability[learned], explain_supervised(learned)))
     if explored is not None:
-        reason_rows = np.concatenate([reason_rows, np.flatnonzero(explored)])
-        reason_texts = [*reason_texts, pa.repeat(text_scalar("[explore] random check from the budget's exploration "
-                                                             "share"), int(explored.sum()))]
+        reason_rows.append(np.flatnonzero(explored))
+        reason_texts.append(pa.repeat(text_scalar("[explore] random check from the budget's exploration share"),
+                                      int(explored.sum())))
     columns = {
         "risk_score": risk,
         "lane": pd.Series(lane, dtype="str"),
-        "rule_hits": join_per_row(np.concatenate(hit_rows) if hit_rows else np.zeros(0, dtype=np.int64),
-                                  pa.chunked_array(hit_ids, pa.large_string()), n_rows, HIT_SEPARATOR),
-        "reasons": join_per_row(reason_rows, pa.chunked_array(reason_texts, pa.large_string()), n_rows,
-                                REASON_SEPARATOR),
+        "rule_hits": join_per_row(rule_rows, pa.chunked_array(hit_ids, pa.large_string()), n_rows, HIT_SEPARATOR),
+        "reasons": join_per_row(np.concatenate(reason_rows), pa.chunked_array(reason_texts, pa.large_string()),
+                                n_rows, REASON_SEPARATOR),
         "rule_score": rule_score,
     }
     if explored is not None:
