@@ -22,6 +22,7 @@ import detector
 from detector.errors import DetectorError
 from detector.evaluation import format_comparison, format_evaluation, parse_budgets
 from detector.io import OUTPUT_FORMATS, output_format
+from detector.rules import evaluate_rules
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Score customs declarations for smuggling patterns and explain every flag.")
@@ -219,7 +220,7 @@ def _train_supervised(declarations, label_column: str | None, db: Path | None, o
             stored = store.outcomes()
         fraud = stored.set_index("declaration_id")["result"].map({"fraud": 1.0, "clean": 0.0})
         labels = declarations.table["declaration_id"].map(fraud)
-    hits = detector.score(declarations, rule_set, model=None).rule_results.hits
+    hits = evaluate_rules(rule_set, declarations.table).hits
     fitted = SupervisedModel.fit(declarations, labels.to_numpy(dtype=object), hits, seed=seed)
     trained = fitted.training
     return fitted.save(output), [

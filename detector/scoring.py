@@ -247,10 +247,10 @@ def score(declarations: Declarations, rules: RuleSet | None = None,
         after = columns.index("reasons") + 1
         columns[after:after] = ["rule_score", *added]
     status = np.where(declarations.invalid, "invalid", "valid")
-    added = risk.assign(status=pd.Series(status, dtype="str"), errors=declarations.errors.to_numpy())
+    scored = risk.assign(status=pd.Series(status, dtype="str"), errors=declarations.errors.to_numpy())
     raw = declarations.raw
     replaced = [c for c in columns if c in raw.columns]
-    output = pd.concat([raw.drop(columns=replaced).reset_index(drop=True), added[columns]], axis=1)
+    output = pd.concat([raw.drop(columns=replaced).reset_index(drop=True), scored[columns]], axis=1)
     counts = results.hits.sum().astype(int).to_dict()
     lane_counts = pd.Series(risk["lane"]).value_counts().to_dict()
     summary = ScoreSummary(
