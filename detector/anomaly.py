@@ -47,8 +47,8 @@ import detector
 from detector.errors import DetectorError
 from detector.features import (FEATURES_BY_NAME, HS_LEVELS, PAIRINGS, PARTIES, PEER_MIN_ROWS,
                                FeatureStatistics, available_features, canonical_table, feature_frame,
-                               table_fingerprint, with_hs_levels)
-from detector.modelfile import ModelFileError, json_bytes, npy, npy_bytes, read_model, write_model
+                               training_record, with_hs_levels)
+from detector.modelfile import ModelFileError, json_bytes, npy, npy_bytes, read_model, tree_problem, write_model
 
 FORMAT = "detector-anomaly-model"
 FORMAT_VERSION = 1
@@ -182,24 +182,17 @@ class _Forest:
         size = len(arrays["left"])
         if any(len(arrays[k]) != size or arrays[k].ndim != 1 for k in _TREE_ARRAYS if k != "offsets"):
             return "tree arrays differ in length"
-        if offsets.ndim != 1 or len(offsets) < 2 or offsets[0] != 0 or offsets[-1] != size or np.any(np.diff(offsets) < 1):
-            return "tree offsets do not cover the node arrays"
-        tree_start = np.repeat(offsets[:-1], np.diff(offsets))
-        tree_stop = np.repeat(offsets[1:], np.diff(offsets))
-        node = np.arange(size)
         left, right = arrays["left"], arrays["right"]
         leaf = left < 0
         if np.any(leaf != (right < 0)) or np.any(leaf & ((left != -1) | (right != -1))):
             return "a node has one child"
-        for child in (left, right):  # children are tree-local, after their parent, inside the tree
-            if np.any(~leaf & ((child <= node - tree_start) | (child >= tree_stop - tree_start))):
-                return "a child index points outside its tree or backwards"
-        feature = arrays["feature"]
-        if np.any(~leaf & ((feature < 0) | (feature >= n_features))):
-            return f"a split uses a feature outside the {n_features} listed"
+        problem = tree_problem(offsets, left, right, leaf, arrays["feature"], n_features)
+        if problem:
+            return problem
         if not np.all(np.isfinite(arrays["threshold"][~leaf])) or np.any(arrays["n_node_samples"] < 1):
             return "a split threshold or node size is invalid"
         # Every node but the root is the child of exactly one parent: otherwise it is a graph, not a tree.
+        node, tree_start = np.arange(size), np.repeat(offsets[:-1], np.diff(offsets))
         is_child = np.zeros(size, dtype=np.int64)
         np.add.at(is_child, (left + tree_start)[~leaf], 1)
         np.add.at(is_child, (right + tree_start)[~leaf], 1)
@@ -325,13 +318,7 @@ class AnomalyModel:
         strangeness = compact.strangeness(matrix)
         sample = np.random.default_rng(seed).choice(len(matrix), min(BASELINE_ROWS, len(matrix)), replace=False)
         baseline = compact.isolation_bits(matrix[np.sort(sample)]).mean(axis=0)
-        dates = table["declaration_date"].dropna() if "declaration_date" in table else pd.Series([], dtype=object)
-        training = {
-            "rows": len(table),
-            "date_from": dates.min().date().isoformat() if len(dates) else None,
-            "date_to": dates.max().date().isoformat() if len(dates) else None,
-            "fingerprint": table_fingerprint(table),
-        }
+        training = training_record(table)
         params = {"trees": trees, "seed": seed, "max_samples": compact.max_samples, "peer_min_rows": peer_min_rows}
         model = cls(features, missing, training, params, medians, dict(zip(features, baseline.tolist())),
                     stats, compact, np.sort(strangeness), detector.__version__)

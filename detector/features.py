@@ -358,6 +358,15 @@ def canonical_table(table) -> pd.DataFrame:
     return table.table if hasattr(table, "table") and isinstance(table.table, pd.DataFrame) else table
 
 
+def training_record(table: pd.DataFrame) -> dict:
+    """What a model file records of its training table: rows, date span, fingerprint."""
+    dates = table["declaration_date"].dropna() if "declaration_date" in table else pd.Series([], dtype=object)
+    return {"rows": len(table),
+            "date_from": dates.min().date().isoformat() if len(dates) else None,
+            "date_to": dates.max().date().isoformat() if len(dates) else None,
+            "fingerprint": table_fingerprint(table)}
+
+
 def table_fingerprint(table: pd.DataFrame) -> str:
     """sha256 of a table's canonical columns (names and values, in a fixed order).
 

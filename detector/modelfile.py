@@ -107,6 +107,29 @@ def read_model(path: str | Path, fmt: str, version: int, expected: set[str],
     return manifest, data
 
 
+def tree_problem(offsets: np.ndarray, left: np.ndarray, right: np.ndarray, leaf: np.ndarray,
+                 feature: np.ndarray, n_features: int) -> str | None:
+    """What is wrong with trees stored as concatenated node arrays, or None.
+
+    ``offsets`` bound each tree's nodes; children are tree-local indices. A compiled
+    tree walker trusts these indices, so before one reads a file's trees every child
+    must point forward (no loop) and inside its own tree, and every split must use one
+    of the ``n_features`` features.
+    """
+    size = len(left)
+    if offsets.ndim != 1 or len(offsets) < 2 or offsets[0] != 0 or offsets[-1] != size or np.any(np.diff(offsets) < 1):
+        return "tree offsets do not cover the node arrays"
+    node = np.arange(size)
+    tree_start = np.repeat(offsets[:-1], np.diff(offsets))
+    tree_stop = np.repeat(offsets[1:], np.diff(offsets))
+    for child in (left, right):
+        if np.any(~leaf & ((child <= node - tree_start) | (child >= tree_stop - tree_start))):
+            return "a child index points outside its tree or backwards"
+    if np.any(~leaf & ((feature < 0) | (feature >= n_features))):
+        return f"a split uses a feature outside the {n_features} listed"
+    return None
+
+
 def manifest_digest(manifest: dict) -> str:
     """sha256 of the manifest without its own checksum: catches an edited manifest."""
     return hashlib.sha256(json_bytes({k: v for k, v in manifest.items() if k != "manifest_sha256"})).hexdigest()

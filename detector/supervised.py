@@ -43,9 +43,9 @@ import pandas as pd
 import detector
 from detector.errors import DetectorError
 from detector.features import (FEATURES_BY_NAME, PAIRINGS, PARTIES, PEER_MIN_ROWS, FeatureStatistics,
-                               available_features, canonical_table, feature_frame, table_fingerprint,
+                               available_features, canonical_table, feature_frame, training_record,
                                with_hs_levels)
-from detector.modelfile import ModelFileError, json_bytes, npy, npy_bytes, read_model, write_model
+from detector.modelfile import ModelFileError, json_bytes, npy, npy_bytes, read_model, tree_problem, write_model
 
 FORMAT = "detector-supervised-model"
 FORMAT_VERSION = 1
@@ -191,21 +191,13 @@ class _Trees:
     @staticmethod
     def check(arrays: dict[str, np.ndarray], n_features: int) -> str | None:
         """What is structurally wrong with the arrays, or None."""
-        offsets = arrays["offsets"]
         size = len(arrays["value"])
         if any(arrays[k].ndim != 1 or len(arrays[k]) != size for k in _NODE_ARRAYS if k != "offsets"):
             return "tree arrays differ in length"
-        if offsets.ndim != 1 or len(offsets) < 2 or offsets[0] != 0 or offsets[-1] != size or np.any(np.diff(offsets) < 1):
-            return "tree offsets do not cover the node arrays"
-        node = np.arange(size)
-        tree_start = np.repeat(offsets[:-1], np.diff(offsets))
-        tree_stop = np.repeat(offsets[1:], np.diff(offsets))
         leaf = arrays["leaf"].astype(bool)
-        for child in (arrays["left"], arrays["right"]):
-            if np.any(~leaf & ((child <= node - tree_start) | (child >= tree_stop - tree_start))):
-                return "a child index points outside its tree or backwards"
-        if np.any(~leaf & ((arrays["feature"] < 0) | (arrays["feature"] >= n_features))):
-            return f"a split uses a feature outside the {n_features} listed"
+        problem = tree_problem(arrays["offsets"], arrays["left"], arrays["right"], leaf, arrays["feature"], n_features)
+        if problem:
+            return problem
         # +inf is a real threshold: a split that sends only missing values right.
         threshold = arrays["threshold"][~leaf]
         if not np.all(np.isfinite(arrays["value"])) or np.any(np.isnan(threshold) | (threshold == -np.inf)):
@@ -331,11 +323,7 @@ class SupervisedModel:
             early_stopping=False, random_state=seed).fit(matrix, y)
         encoders = [_Encoder.learn(keys[cols], y, prior, cols) for cols in encoded]
         columns = cls._column_names(features, rules, encoded)
-        dates = table["declaration_date"].dropna() if "declaration_date" in table else pd.Series([], dtype=object)
-        training = {"rows": len(table), "labelled": int(len(labelled)), "frauds": int(y.sum()),
-                    "date_from": dates.min().date().isoformat() if len(dates) else None,
-                    "date_to": dates.max().date().isoformat() if len(dates) else None,
-                    "fingerprint": table_fingerprint(table)}
+        training = {**training_record(table), "labelled": int(len(labelled)), "frauds": int(y.sum())}
         params = {"learning_rate": learning_rate, "max_iter": max_iter, "max_leaf_nodes": max_leaf_nodes,
                   "seed": seed, "folds": FOLDS, "smoothing": SMOOTHING}
         return cls(columns, features, rules, training, params, stats, encoders,
