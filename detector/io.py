@@ -16,9 +16,10 @@ import gzip
 import io
 import os
 import tempfile
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Iterator
 
 import numpy as np
 import pandas as pd
@@ -247,35 +248,43 @@ def write_chunks(chunks: Iterable[pd.DataFrame], path: str | Path, fmt: str | No
     file, holding one chunk in memory at a time; return the path."""
     path = Path(path)
     fmt = output_format(path, fmt)
+    writer = schema = None
+    with atomic_file(path) as temporary, open(temporary, "wb") as sink:
+        try:
+            for chunk in chunks:
+                if fmt == "jsonl":
+                    sink.write(chunk.to_json(orient="records", lines=True, date_format="iso",
+                                             force_ascii=False).encode("utf-8"))
+                    continue
+                table = _to_arrow(chunk)
+                if fmt == "csv":
+                    table = _neutralise_formulas(table)
+                if writer is None:
+                    schema = table.schema
+                    writer = (pa_csv.CSVWriter(sink, schema) if fmt == "csv"
+                              else pq.ParquetWriter(sink, schema))
+                writer.write_table(table.cast(schema))
+        finally:
+            if writer is not None:
+                writer.close()
+    return path
+
+
+@contextmanager
+def atomic_file(path: str | Path) -> Iterator[Path]:
+    """A temporary file beside ``path`` to write; it replaces ``path`` when the block
+    ends normally and is removed when it raises, so no reader ever sees half a file."""
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
     os.close(handle)
-    writer = schema = None
     try:
-        with open(temporary, "wb") as sink:
-            try:
-                for chunk in chunks:
-                    if fmt == "jsonl":
-                        sink.write(chunk.to_json(orient="records", lines=True, date_format="iso",
-                                                 force_ascii=False).encode("utf-8"))
-                        continue
-                    table = _to_arrow(chunk)
-                    if fmt == "csv":
-                        table = _neutralise_formulas(table)
-                    if writer is None:
-                        schema = table.schema
-                        writer = (pa_csv.CSVWriter(sink, schema) if fmt == "csv"
-                                  else pq.ParquetWriter(sink, schema))
-                    writer.write_table(table.cast(schema))
-            finally:
-                if writer is not None:
-                    writer.close()
+        yield Path(temporary)
         os.chmod(temporary, 0o666 & ~_umask())  # mkstemp makes it private; give it the usual mode
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
-    return path
 
 
 def _umask() -> int:

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from detector.errors import DetectorError
+from detector.io import atomic_file
 
 MANIFEST = "manifest.json"
 # A model member larger than this is refused before it is read (a zip bomb, not a model).
@@ -33,19 +34,18 @@ class ModelFileError(DetectorError):
 def write_model(path: str | Path, fmt: str, version: int, fields: dict, members: dict[str, bytes]) -> Path:
     """Write ``members`` and a manifest (``fmt``, ``version``, ``fields``, checksums).
 
-    Written to a temporary name and renamed, so a failed save leaves no half file.
+    Written to a temporary name and renamed (:func:`detector.io.atomic_file`), so a
+    failed save leaves no half file.
     """
     path = Path(path)
     manifest = {"format": fmt, "format_version": version, **fields,
                 "members": {name: hashlib.sha256(data).hexdigest() for name, data in members.items()}}
     manifest["manifest_sha256"] = manifest_digest(manifest)
-    temporary = path.with_name(path.name + ".tmp")
-    with zipfile.ZipFile(temporary, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+    with atomic_file(path) as temporary, zipfile.ZipFile(temporary, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         for name, data in {MANIFEST: json_bytes(manifest), **members}.items():
             info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))  # fixed: same model, same bytes
             info.compress_type = zipfile.ZIP_DEFLATED
             archive.writestr(info, data)
-    temporary.replace(path)
     return path
 
 

@@ -44,7 +44,7 @@ import numpy as np
 import pandas as pd
 
 from detector.errors import DetectorError
-from detector.io import read_table
+from detector.io import atomic_file, read_table
 from detector.risk import LANES
 
 DEFAULT_DB = "detector-outcomes.sqlite"
@@ -349,7 +349,9 @@ class OutcomeReport:
 
     def to_html(self, path: str | Path) -> Path:
         """Write the report as one self-contained HTML page (review list first)."""
-        return _write_atomically(Path(path), _html_page(self))
+        with atomic_file(path) as temporary:
+            temporary.write_text(_html_page(self), encoding="utf-8")
+        return Path(path)
 
 
 def _percent(value: float) -> str:
@@ -851,16 +853,3 @@ def _html_page(report: OutcomeReport) -> str:
     return (f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
             f"<title>Inspection outcomes</title>\n<style>{_CSS}</style>\n</head>\n<body>\n"
             f"<h1>Inspection outcomes</h1>\n<p>{html.escape(summary)}</p>\n{body}\n</body>\n</html>\n")
-
-
-def _write_atomically(path: Path, text: str) -> Path:
-    """Write next to ``path`` first, then replace it, so no reader sees half a page."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.{os.getpid()}.part")
-    try:
-        partial.write_text(text, encoding="utf-8")
-        os.replace(partial, path)
-    except BaseException:
-        partial.unlink(missing_ok=True)
-        raise
-    return path
