@@ -10,7 +10,9 @@ missing, the row is marked invalid, and later stages score what is usable.
 from __future__ import annotations
 
 import difflib
+import os
 import re
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -308,11 +310,14 @@ def validate(
     formats = formats or {}
     typed: dict[str, pd.Series] = {}
     problem_parts: list[pd.DataFrame] = []
-    for spec in FIELDS:
-        if spec.name not in frame.columns:
-            continue
-        raw = frame[spec.name]
-        values, issues = _NORMALISERS[spec.kind](raw, spec, formats.get(spec.name))
+    specs = [spec for spec in FIELDS if spec.name in frame.columns]
+    columns = [frame[spec.name] for spec in specs]
+    # Columns are independent and the Arrow kernels release the GIL, so they are typed
+    # side by side; results are gathered in schema order, so the output is the same.
+    with ThreadPoolExecutor(max_workers=max(1, min(len(specs), os.cpu_count() or 1))) as pool:
+        normalised = list(pool.map(
+            lambda spec, raw: _NORMALISERS[spec.kind](raw, spec, formats.get(spec.name)), specs, columns))
+    for spec, raw, (values, issues) in zip(specs, columns, normalised):
         typed[spec.name] = values
         for mask, message in issues:
             if not mask.any():
@@ -372,8 +377,10 @@ def _clean_text(values: pd.Series) -> pd.Series:
     """Strip text cells; empty cells become missing (pyarrow kernels, no copy to objects)."""
     text = pa.array(values.astype("str"), from_pandas=True)
     trimmed = pc.utf8_trim_whitespace(text)
-    cleaned = pc.if_else(pc.equal(trimmed, ""), pa.scalar(None, trimmed.type), trimmed)
-    result = cleaned.to_pandas().astype("str")
+    empty = pc.equal(pc.binary_length(trimmed), 0)
+    if pc.any(empty).as_py():  # most columns have none: skip rebuilding the strings
+        trimmed = pc.if_else(empty, pa.scalar(None, trimmed.type), trimmed)
+    result = trimmed.to_pandas().astype("str")
     result.index = values.index
     return result
 
@@ -400,14 +407,30 @@ def _identifier(raw: pd.Series, spec: Field, _fmt: str | None):
     values = _clean_text(raw)
     missing = values.isna().to_numpy()
     issues = [(missing, f"missing {spec.name} (required)")]
-    duplicate = values.duplicated(keep="first").to_numpy() & ~missing
+    first_row = _first_rows(values)
+    duplicate = first_row < np.arange(len(values))
     if duplicate.any():
-        first_row = pd.Series(np.arange(1, len(values) + 1), index=values.index).groupby(
-            values, sort=False).transform("first").fillna(0)
-        message = ("duplicate declaration_id; first seen in row "
-                   + first_row.astype("int64").astype(str)).to_numpy()
+        message = np.empty(len(values), dtype=object)
+        message[duplicate] = [f"duplicate declaration_id; first seen in row {row + 1}"
+                              for row in first_row[duplicate]]
         issues.append((duplicate, message))
     return values, issues
+
+
+def _first_rows(values: pd.Series) -> np.ndarray:
+    """Per row, the first row holding the same value (its own row when missing).
+
+    ``factorize`` numbers distinct values in order of first appearance, so a row
+    repeats an earlier value exactly when its code is not above every code before it:
+    one hash pass and a running maximum, however many ids there are.
+    """
+    codes, _ = pd.factorize(values, use_na_sentinel=True)
+    rows = np.arange(len(codes))
+    seen_before = np.maximum.accumulate(np.concatenate([[-1], codes[:-1]])) if len(codes) else codes
+    first_time = codes > seen_before
+    first = np.zeros(int(codes.max()) + 1 if len(codes) else 0, dtype=np.int64)
+    first[codes[first_time]] = rows[first_time]
+    return np.where(codes >= 0, first[np.maximum(codes, 0)], rows)
 
 
 def _date(raw: pd.Series, spec: Field, fmt: str | None):
@@ -460,16 +483,28 @@ def _amount(raw: pd.Series, spec: Field, _fmt: str | None, whole: bool = False):
 def _parse_numbers(text: pd.Series) -> pd.Series:
     """Text -> float64, NaN where a cell is not a plain decimal number.
 
-    One RE2 pass marks the cells that are numbers and pyarrow casts only those, so a
-    column with a bad cell costs no more than a clean one.
+    Each chunk of the column is first cast as a whole, which succeeds for the clean
+    chunks that make up nearly all of a file; only a chunk with some bad cell pays for
+    the RE2 pass that marks the cells that are numbers before casting those.
     """
     array = pa.array(text, from_pandas=True)
-    numeric = pc.match_substring_regex(array, _NUMBER, ignore_case=True)
-    kept = pc.if_else(numeric, array, pa.scalar(None, array.type))
-    parsed = pc.cast(kept, pa.float64())
-    if isinstance(parsed, pa.ChunkedArray):
-        parsed = parsed.combine_chunks()
-    return pd.Series(parsed.to_numpy(zero_copy_only=False), index=text.index, dtype="float64")
+    chunks = array.chunks if isinstance(array, pa.ChunkedArray) else [array]
+    parsed = [_cast_numbers(chunk) for chunk in chunks]
+    values = (np.concatenate(parsed) if parsed else np.array([], dtype="float64"))
+    return pd.Series(values, index=text.index, dtype="float64")
+
+
+def _cast_numbers(chunk: pa.Array) -> np.ndarray:
+    try:
+        parsed = pc.cast(chunk, pa.float64())
+    except pa.ArrowInvalid:
+        numeric = pc.match_substring_regex(chunk, _NUMBER, ignore_case=True)
+        parsed = pc.cast(pc.if_else(numeric, chunk, pa.scalar(None, chunk.type)), pa.float64())
+    else:  # the cast also reads words such as "nan", which are no amounts
+        if pc.any(pc.is_nan(parsed)).as_py():
+            numeric = pc.match_substring_regex(chunk, _NUMBER, ignore_case=True)
+            parsed = pc.if_else(numeric, parsed, pa.scalar(None, pa.float64()))
+    return parsed.to_numpy(zero_copy_only=False)
 
 
 def _count(raw: pd.Series, spec: Field, fmt: str | None):

@@ -111,6 +111,34 @@ def test_numbers_report_unparsable_and_negative_values():
     assert result.problems[["row", "value"]].values.tolist() == [[2, "12,5"], [3, "-3"], [4, "inf"]]
 
 
+_ODD_NUMBERS = ["1", "+1", "-.5e-3", "5.", "1E5", "inf", "-Infinity", "1e400", "00012", "nan",
+                "NaN", "0x10", "1_000", "1,5", "1d5", "1.2.3", "e5", ".e5", "5e", "-", "nanx"]
+
+
+@pytest.mark.parametrize("typed", _ODD_NUMBERS)
+def test_a_number_reads_the_same_in_a_clean_column_and_beside_a_bad_cell(typed):
+    # A clean column is cast as a whole; one with a bad cell goes cell by cell through
+    # the number pattern: both must read every cell the same way.
+    alone = validate(frame([{"gross_weight_kg": typed}]))
+    beside_bad = validate(frame([{"gross_weight_kg": typed}, {"gross_weight_kg": "12 kg"}]))
+    assert alone.table["gross_weight_kg"].iloc[:1].equals(beside_bad.table["gross_weight_kg"].iloc[:1])
+    assert alone.problems["problem"].tolist() == beside_bad.problems["problem"].tolist()[:len(alone.problems)]
+    if typed.lower().startswith("nan"):
+        assert alone.problems["problem"].tolist() == ["expected a number like 1234.5"]
+
+
+def test_duplicate_ids_name_the_first_row_and_missing_ids_are_no_duplicates():
+    problems = problems_of([{"declaration_id": "A"}, {"declaration_id": "B"}, {"declaration_id": ""},
+                            {"declaration_id": "A"}, {"declaration_id": " "}, {"declaration_id": "B"},
+                            {"declaration_id": "A"}])
+    duplicates = problems[problems["problem"].str.startswith("duplicate")]
+    assert duplicates[["row", "problem"]].values.tolist() == [
+        [4, "duplicate declaration_id; first seen in row 1"],
+        [6, "duplicate declaration_id; first seen in row 2"],
+        [7, "duplicate declaration_id; first seen in row 1"]]
+    assert problems[problems["problem"].str.startswith("missing")]["row"].tolist() == [3, 5]
+
+
 def test_package_count_must_be_whole():
     problems = problems_of([{"package_count": "2.5"}, {"package_count": "3"}])
     assert problems[["row", "problem"]].values.tolist() == [[1, "expected a whole number"]]
