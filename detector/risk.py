@@ -41,7 +41,7 @@ import pyarrow.compute as pc
 
 from detector.errors import DetectorError
 from detector.rules.evaluate import RuleResults, severity_rank
-from detector.tables import join_per_row, text_scalar
+from detector.tables import choose_text, join_per_row, text_scalar
 
 LANES = ("red", "yellow", "green")
 OUTPUT_COLUMNS = ("risk_score", "lane", "rule_hits", "reasons", "status", "errors")
@@ -157,11 +157,11 @@ def combine(results: RuleResults, n_rows: int, policy: RiskPolicy = RiskPolicy()
         red, explored = budget_red(risk, critical, budget, explore, seed)
     else:
         red, explored = critical | (risk >= policy.red), None
-    lane = np.where(red, "red", np.where(risk >= policy.yellow, "yellow", "green"))
+    lane_code = np.where(red, 2, np.where(risk >= policy.yellow, 1, 0))
     rule_rows = np.concatenate(hit_rows) if hit_rows else np.zeros(0, dtype=np.int64)
     # Reasons after the rules' own, in this order: anomaly, supervised model, exploration.
     reason_rows, reason_texts = [rule_rows], list(hit_texts)
-    flagged = lane != "green"
+    flagged = lane_code > 0
     explained = np.flatnonzero((evidence > 0) & flagged)
     if explain is not None and len(explained):
         reason_rows.append(explained)
@@ -177,14 +177,14 @@ def combine(results: RuleResults, n_rows: int, policy: RiskPolicy = RiskPolicy()
                                       int(explored.sum())))
     columns = {
         "risk_score": risk,
-        "lane": pd.Series(lane, dtype="str"),
+        "lane": choose_text(["green", "yellow", "red"], lane_code),
         "rule_hits": join_per_row(rule_rows, pa.chunked_array(hit_ids, pa.large_string()), n_rows, HIT_SEPARATOR),
         "reasons": join_per_row(np.concatenate(reason_rows), pa.chunked_array(reason_texts, pa.large_string()),
                                 n_rows, REASON_SEPARATOR),
         "rule_score": rule_score,
     }
     if explored is not None:
-        columns["selection"] = pd.Series(np.where(explored, "explore", np.where(red, "risk", "")), dtype="str")
+        columns["selection"] = choose_text(["", "risk", "explore"], np.where(explored, 2, np.where(red, 1, 0)))
     return pd.DataFrame(columns)
 
 

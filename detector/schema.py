@@ -380,6 +380,8 @@ def _clean_text(values: pd.Series) -> pd.Series:
     empty = pc.equal(pc.binary_length(trimmed), 0)
     if pc.any(empty).as_py():  # most columns have none: skip rebuilding the strings
         trimmed = pc.if_else(empty, pa.scalar(None, trimmed.type), trimmed)
+    if isinstance(trimmed, pa.ChunkedArray):  # one chunk: rules take rows from it many times
+        trimmed = trimmed.combine_chunks()
     result = trimmed.to_pandas().astype("str")
     result.index = values.index
     return result

@@ -17,6 +17,7 @@ from detector.declarations import Declarations
 from detector.errors import DetectorError
 from detector.risk import LANES, OUTPUT_COLUMNS, RiskPolicy, combine
 from detector.rules import RuleResults, RuleSet, evaluate_rules, load_rules
+from detector.tables import choose_text
 
 
 # Fewer rows than this make a poor history for the batch itself (the forest draws 256
@@ -246,8 +247,8 @@ def score(declarations: Declarations, rules: RuleSet | None = None,
     if added:
         after = columns.index("reasons") + 1
         columns[after:after] = ["rule_score", *added]
-    status = np.where(declarations.invalid, "invalid", "valid")
-    scored = risk.assign(status=pd.Series(status, dtype="str"), errors=declarations.errors.to_numpy())
+    status = choose_text(["valid", "invalid"], declarations.invalid.astype(np.int64))
+    scored = risk.assign(status=status, errors=declarations.errors.array)
     raw = declarations.raw
     replaced = [c for c in columns if c in raw.columns]
     output = pd.concat([raw.drop(columns=replaced).reset_index(drop=True), scored[columns]], axis=1)

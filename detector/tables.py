@@ -44,3 +44,14 @@ def join_per_row(rows: np.ndarray, texts: pa.Array, n_rows: int, separator: str)
     lists = pa.LargeListArray.from_arrays(pa.array(offsets), values)
     joined = pc.binary_join(lists, text_scalar(separator))
     return pd.Series(joined.to_pandas(), dtype="str")
+
+
+def choose_text(choices: list[str], codes: np.ndarray) -> pd.Series:
+    """Row i gets ``choices[codes[i]]``, as a text Series.
+
+    Lanes and statuses are a few words repeated a million times; taking them from a
+    tiny Arrow array is a gather of offsets, where building the strings from a NumPy
+    text array would convert every cell.
+    """
+    taken = pa.array(choices, pa.large_string()).take(pa.array(np.asarray(codes, dtype=np.int64)))
+    return pd.Series(taken.to_pandas(), dtype="str")

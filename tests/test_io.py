@@ -8,6 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import detector.io
 from detector.errors import InputFileError
 from detector.io import read_table, write_chunks, write_table
 from detector.schema import ragged_row_problems
@@ -130,6 +131,24 @@ def test_chunks_stream_into_one_file(tmp_path):
     written = pd.read_csv(path, dtype=str)
     assert written["n"].tolist() == [str(i) for i in range(6)]
     assert written["text"].tolist() == ["a", "'=b"] * 3
+
+
+def test_csv_formatted_in_slices_is_the_same_file_as_in_one_piece(tmp_path, monkeypatch):
+    frame = pd.DataFrame({"id": [f"D{i:03d}" for i in range(11)],
+                          "text": ["a,b", "=1+1", "say \"hi\"", "", "x\ny"] * 2 + ["-5"],
+                          "score": [i / 7 for i in range(11)]})
+    whole = write_table(frame, tmp_path / "whole.csv").read_bytes()
+    monkeypatch.setattr(detector.io, "_CSV_SLICE_ROWS", 3)  # 4 slices on however many cores
+    sliced = write_table(frame, tmp_path / "sliced.csv").read_bytes()
+    assert sliced == whole
+    assert sliced.count(b'"id","text","score"') == 1
+    assert pd.read_csv(tmp_path / "sliced.csv", dtype=str)["id"].tolist() == frame["id"].tolist()
+
+
+def test_an_empty_table_is_written_as_its_header(tmp_path):
+    path = write_table(pd.DataFrame({"a": pd.Series(dtype="str"), "b": pd.Series(dtype="float64")}),
+                       tmp_path / "o.csv")
+    assert path.read_text() == '"a","b"\n'
 
 
 cell_text = st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00\r"),

@@ -7,7 +7,9 @@ skipped, with the reason, rather than silently never hitting.
 
 from __future__ import annotations
 
+import os
 import string
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -139,14 +141,20 @@ def evaluate_rules(rule_set: RuleSet, table: pd.DataFrame,
     reasons: dict[str, pd.Series] = {}
     skipped: dict[str, str] = {}
     cache = TableCache(table)
+    runnable = []
     for rule in rule_set:
         absent = missing_fields(rule, table.columns)
         if absent:
             skipped[rule.id] = f"needs column(s) the file lacks: {', '.join(absent)}"
-            continue
-        hits[rule.id], reasons[rule.id] = evaluate_rule(rule, table, cache)
-        if on_rule is not None:
-            on_rule(rule)
+        else:
+            runnable.append(rule)
+    # Rules only read the table, and what they share in the cache is the same whoever
+    # computes it first, so they run side by side; results are taken in rule order.
+    with ThreadPoolExecutor(max_workers=max(1, min(len(runnable), os.cpu_count() or 1))) as pool:
+        for rule, outcome in zip(runnable, pool.map(lambda rule: evaluate_rule(rule, table, cache), runnable)):
+            hits[rule.id], reasons[rule.id] = outcome
+            if on_rule is not None:
+                on_rule(rule)
     return RuleResults(
         hits=pd.DataFrame(hits, index=table.index, dtype=bool),
         reasons=reasons,
