@@ -16,8 +16,10 @@ import gzip
 import io
 import os
 import tempfile
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from itertools import islice
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator
@@ -266,7 +268,6 @@ def write_chunks(chunks: Iterable[pd.DataFrame], path: str | Path, fmt: str | No
                     continue
                 table = _to_arrow(chunk)
                 if fmt == "csv":
-                    table = _neutralise_formulas(table)
                     schema = schema or table.schema
                     _write_csv_rows(table.cast(schema), sink, header=not header_written)
                     header_written = True
@@ -282,26 +283,28 @@ def write_chunks(chunks: Iterable[pd.DataFrame], path: str | Path, fmt: str | No
 
 
 def _write_csv_rows(table: pa.Table, sink, header: bool) -> None:
-    """Write ``table`` as CSV, formatting slices of rows on all cores.
+    """Write ``table`` as formula-safe CSV, formatting slices of rows on all cores.
 
-    pyarrow formats a table on one thread, and formatting every cell is most of the
-    cost of writing; slices are independent (a row's text does not depend on other
-    rows), so a few are formatted side by side and written in order, keeping at most
-    one slice per core in memory.
+    pyarrow formats a table on one thread, and neutralising and formatting every cell
+    is most of the cost of writing; slices are independent (a row's text does not
+    depend on other rows), so they are formatted side by side and written in order,
+    with at most two slices per core in memory.
     """
     workers = os.cpu_count() or 1
-    starts = range(0, max(table.num_rows, 1), _CSV_SLICE_ROWS)
+    starts = iter(range(0, max(table.num_rows, 1), _CSV_SLICE_ROWS))
 
     def formatted(start: int) -> pa.Buffer:
         buffer = pa.BufferOutputStream()
-        pa_csv.write_csv(table.slice(start, _CSV_SLICE_ROWS), buffer,
+        pa_csv.write_csv(_neutralise_formulas(table.slice(start, _CSV_SLICE_ROWS)), buffer,
                          pa_csv.WriteOptions(include_header=header and start == 0))
         return buffer.getvalue()
 
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        for group in range(0, len(starts), workers):
-            for text in pool.map(formatted, starts[group:group + workers]):
-                sink.write(text)
+        pending = deque(pool.submit(formatted, start) for start in islice(starts, 2 * workers))
+        while pending:
+            sink.write(pending.popleft().result())
+            for start in islice(starts, 1):
+                pending.append(pool.submit(formatted, start))
 
 
 @contextmanager
