@@ -12,7 +12,6 @@ The same functions back the ``detector`` command line and notebooks::
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import pandas as pd
@@ -27,19 +26,21 @@ from detector.rules import Rule, RuleSet, load_rules, parse_rules, run_examples
 from detector.schema import FIELDS, ColumnMapping, load_mapping
 from detector.scoring import ScoreResult, ScoreSummary, score
 
-try:
-    __version__ = version("detector")
-except PackageNotFoundError:  # running from a checkout without installing
-    __version__ = "0.0.0"
-
-
 def __getattr__(name: str):
-    """``detector.AnomalyModel``, imported on first use: it needs scikit-learn, which is
-    slow to import and not needed to score with rules."""
+    """``detector.AnomalyModel`` and ``detector.__version__``, found on first use:
+    the model needs scikit-learn and the version the package metadata, both slow to
+    import and not needed to score with rules."""
     if name == "AnomalyModel":
         from detector.anomaly import AnomalyModel
 
         return AnomalyModel
+    if name == "__version__":
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            return version("detector")
+        except PackageNotFoundError:  # running from a checkout without installing
+            return "0.0.0"
     raise AttributeError(f"module 'detector' has no attribute {name!r}")
 
 
