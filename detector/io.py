@@ -39,7 +39,7 @@ _SNIFF_BYTES = 64 * 1024
 # 270 MB file 270 chunks, and every later column-wise step pays a little per chunk;
 # 8 MiB blocks read as fast and leave a few dozen.
 _BLOCK_BYTES = 8 * 1024 * 1024
-_CSV_SLICE_ROWS = 100_000
+_CSV_SLICE_ROWS = 16_384  # a few MiB of text per slice: buffers the allocator reuses
 _GZIP_MAGIC = b"\x1f\x8b"
 _DELIMITERS = ",;\t|"
 # Cells starting with these are read as formulas by spreadsheet programs (OWASP CSV
