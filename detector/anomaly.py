@@ -250,7 +250,8 @@ class AnomalyModel:
         Features left out because the training table lacked their inputs.
     training : dict
         rows, date_from, date_to (ISO dates or None), fingerprint (sha256 of the
-        canonical columns of the training table).
+        canonical columns of the training table; None for a model from
+        :meth:`fit_score`, whose training table is the batch it scored).
     params : dict
         trees, seed, max_samples (as used), peer_min_rows.
     """
@@ -301,14 +302,16 @@ class AnomalyModel:
         pairing counts they were fitted with (a party seen once in the batch counts as
         new), and the forest's scores of the fitting rows are reused, not recomputed.
         ``fit_options`` are those of :meth:`fit`. Use :meth:`explain` with
-        ``training=True`` for the rows of this batch.
+        ``training=True`` for the rows of this batch. The batch is not fingerprinted
+        (hashing every cell costs as much as a sixth of the fit): train on history
+        with :meth:`fit` for a model whose file says what it learned from.
         """
-        model, strangeness = cls._fit(table, **fit_options)
+        model, strangeness = cls._fit(table, **fit_options, fingerprint=False)
         return model, model._scores(strangeness, canonical_table(table).index)
 
     @classmethod
     def _fit(cls, table, features=None, trees: int = 100, seed: int = 0, max_samples: int | str = "auto",
-             peer_min_rows: int = PEER_MIN_ROWS) -> tuple[AnomalyModel, np.ndarray]:
+             peer_min_rows: int = PEER_MIN_ROWS, fingerprint: bool = True) -> tuple[AnomalyModel, np.ndarray]:
         from sklearn.ensemble import IsolationForest
 
         table = with_hs_levels(canonical_table(table))
@@ -327,7 +330,7 @@ class AnomalyModel:
         strangeness = compact.strangeness(matrix)
         sample = np.random.default_rng(seed).choice(len(matrix), min(BASELINE_ROWS, len(matrix)), replace=False)
         baseline = compact.isolation_bits(matrix[np.sort(sample)]).mean(axis=0)
-        training = training_record(table)
+        training = training_record(table, fingerprint)
         params = {"trees": trees, "seed": seed, "max_samples": compact.max_samples, "peer_min_rows": peer_min_rows}
         model = cls(features, missing, training, params, medians, dict(zip(features, baseline.tolist())),
                     stats, compact, np.sort(strangeness), detector.__version__)
@@ -373,9 +376,16 @@ class AnomalyModel:
         return self._scores(self._forest.strangeness(self.matrix(table, training)), canonical_table(table).index)
 
     def _scores(self, strangeness: np.ndarray, index: pd.Index) -> pd.DataFrame:
-        score = np.searchsorted(self._training_strangeness, strangeness, side="left") / len(self._training_strangeness)
-        percentile = pd.Series(strangeness, index=index).rank(method="max", pct=True) * 100
-        return pd.DataFrame({"anomaly_score": score, "anomaly_percentile": percentile.to_numpy()}, index=index)
+        # Both scores are ranks: sorting the rows once turns each into a search of
+        # sorted values among sorted values, which walks memory in order.
+        order = np.argsort(strangeness, kind="stable")
+        ranked = strangeness[order]
+        below = np.searchsorted(self._training_strangeness, ranked, side="left")
+        at_most = np.searchsorted(ranked, ranked, side="right")  # rank "max" within the table
+        score, percentile = np.empty(len(order)), np.empty(len(order))
+        score[order] = below / len(self._training_strangeness)
+        percentile[order] = at_most / len(order) * 100
+        return pd.DataFrame({"anomaly_score": score, "anomaly_percentile": percentile}, index=index)
 
     def explain(self, table, rows=None, top: int = 3, training: bool = False) -> pd.Series:
         """Say in words which features isolate each row.

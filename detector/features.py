@@ -358,13 +358,14 @@ def canonical_table(table) -> pd.DataFrame:
     return table.table if hasattr(table, "table") and isinstance(table.table, pd.DataFrame) else table
 
 
-def training_record(table: pd.DataFrame) -> dict:
-    """What a model file records of its training table: rows, date span, fingerprint."""
+def training_record(table: pd.DataFrame, fingerprint: bool = True) -> dict:
+    """What a model file records of its training table: rows, date span, fingerprint
+    (None when not asked for)."""
     dates = table["declaration_date"].dropna() if "declaration_date" in table else pd.Series([], dtype=object)
     return {"rows": len(table),
             "date_from": dates.min().date().isoformat() if len(dates) else None,
             "date_to": dates.max().date().isoformat() if len(dates) else None,
-            "fingerprint": table_fingerprint(table)}
+            "fingerprint": table_fingerprint(table) if fingerprint else None}
 
 
 def table_fingerprint(table: pd.DataFrame) -> str:

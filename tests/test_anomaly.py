@@ -130,6 +130,28 @@ def test_fit_score_scores_the_batch_as_its_own_history(synthetic):
     assert (model.feature_table(history)["new_exporter"] == 0).all()
 
 
+def test_a_history_model_records_its_fingerprint_a_batch_model_none(synthetic, tmp_path):
+    history, model, later = synthetic
+    again = AnomalyModel.fit(history.copy(), trees=10, seed=7)
+    assert len(model.training["fingerprint"]) == 64
+    assert again.training["fingerprint"] == model.training["fingerprint"]
+    assert AnomalyModel.fit(later, trees=10).training["fingerprint"] != model.training["fingerprint"]
+    batch_model, _ = AnomalyModel.fit_score(later, trees=10)
+    assert batch_model.training["fingerprint"] is None
+    assert AnomalyModel.load(batch_model.save(tmp_path / "batch.zip")).training == batch_model.training
+
+
+def test_scores_are_ranks_against_the_history_and_within_the_file(synthetic):
+    _, model, later = synthetic
+    strangeness = model._forest.strangeness(model.matrix(later))
+    scores = model.score(later)
+    history = model._training_strangeness
+    expected = [(history < value).mean() for value in strangeness[:50]]
+    assert np.allclose(scores["anomaly_score"].to_numpy()[:50], expected, rtol=0, atol=1e-12)
+    within = pd.Series(strangeness).rank(method="max", pct=True).to_numpy() * 100
+    assert np.array_equal(scores["anomaly_percentile"].to_numpy(), within)
+
+
 # ----------------------------------------------------------------------------- scores
 
 
