@@ -146,21 +146,28 @@ class _Counts:
     """How often each combination of values of some columns occurred in training.
 
     Lookups are vectorised: each column's values become codes in the training uniques
-    (a hash lookup), the codes one int64 key, and the key is found by binary search.
+    (a hash lookup of the file's distinct values), the codes one int64 key, and the
+    key is found in a hash index of the training keys.
     """
 
-    def __init__(self, columns: tuple[str, ...], rows: list[list]):
-        self.columns = columns
-        self.rows = rows  # [value, ..., count], the stored form
-        values = [pd.Index(pd.unique(np.array([r[i] for r in rows], dtype=object))) for i in range(len(columns))]
-        self.uniques = values
-        self.keys, self.counts = np.zeros(0, np.int64), np.zeros(0, np.float64)
-        if rows:
-            codes = [u.get_indexer(np.array([r[i] for r in rows], dtype=object)) for i, u in enumerate(values)]
-            keys = self._combine(codes)
-            order = np.argsort(keys)
-            self.keys = keys[order]
-            self.counts = np.array([r[-1] for r in rows], dtype=np.float64)[order]
+    def __init__(self, columns: tuple[str, ...], values: list[np.ndarray], counts: np.ndarray):
+        """``values[i]`` holds column i of each combination (text), ``counts`` its count."""
+        self.columns, self.values = columns, values
+        self.counts = np.asarray(counts, dtype=np.float64)
+        self.uniques = [pd.Index(pd.unique(column)) for column in values]
+        codes = [unique.get_indexer(column) for unique, column in zip(self.uniques, values)]
+        self._keys = pd.Index(self._combine(codes) if len(self.counts) else np.zeros(0, np.int64))
+
+    @property
+    def rows(self) -> list[list]:
+        """[value, ..., count] per combination: the form stored in model files."""
+        return [[*map(str, combination), int(n)]
+                for *combination, n in zip(*self.values, self.counts.astype(np.int64).tolist())]
+
+    @classmethod
+    def from_rows(cls, columns: tuple[str, ...], rows: list[list]) -> _Counts:
+        values = [np.array([row[i] for row in rows], dtype=object) for i in range(len(columns))]
+        return cls(columns, values, np.array([row[-1] for row in rows], dtype=np.float64))
 
     def _combine(self, codes: list[np.ndarray]) -> np.ndarray:
         key = np.zeros(len(codes[0]), dtype=np.int64)
@@ -172,8 +179,7 @@ class _Counts:
     def learn(cls, table: pd.DataFrame, columns: tuple[str, ...]) -> _Counts:
         counts = table.groupby(list(columns), dropna=True, observed=True, sort=True).size()
         values = counts.index.to_frame(index=False).astype("str")
-        rows = [[*keys, int(n)] for keys, n in zip(values.itertuples(index=False), counts.to_numpy())]
-        return cls(columns, rows)
+        return cls(columns, [values[c].to_numpy(dtype=object) for c in values.columns], counts.to_numpy())
 
     def lookup(self, table: _Factorized) -> np.ndarray:
         """Training count of each row's combination; 0 when unseen, NaN when a value is missing."""
@@ -183,10 +189,9 @@ class _Counts:
             missing |= table.missing(column)
             codes.append(table.positions(column, unique))
         result = np.zeros(table.rows)
-        if len(self.keys):
-            key = self._combine([np.maximum(c, 0) for c in codes])
-            place = np.minimum(np.searchsorted(self.keys, key), len(self.keys) - 1)
-            found = np.all([c >= 0 for c in codes], axis=0) & (self.keys[place] == key)
+        if len(self._keys):
+            place = self._keys.get_indexer(self._combine([np.maximum(c, 0) for c in codes]))
+            found = np.all([c >= 0 for c in codes], axis=0) & (place >= 0)
             result[found] = self.counts[place[found]]
         result[missing] = np.nan
         return result
@@ -292,7 +297,7 @@ class FeatureStatistics:
             if any(len(row) != len(expected[name]) + 1 for row in stored["rows"]):
                 raise ValueError(f"counts '{name}' has a row with the wrong number of values")
             rows = [[*map(str, row[:-1]), int(row[-1])] for row in stored["rows"]]
-            counts[name] = _Counts(expected[name], rows)
+            counts[name] = _Counts.from_rows(expected[name], rows)
         peers = {measure: {level: {str(code): float(median) for code, median in data["peers"][measure][level].items()}
                            for level in HS_LEVELS if level in data["peers"][measure]}
                  for measure in MEASURES if measure in data["peers"]}
