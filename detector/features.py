@@ -37,9 +37,13 @@ def derive(table: pd.DataFrame) -> pd.DataFrame:
     """Return ``table`` with the derived fields its columns allow, added as new columns."""
     derived: dict[str, pd.Series] = {}
     if "hs_code" in table:
+        # A file holds a few hundred distinct codes: cut those, then hand them out.
+        codes, uniques = pd.factorize(table["hs_code"])
+        distinct = pd.Series(uniques, dtype="str")
         for digits in (2, 4, 6):
-            prefix = table["hs_code"].str.slice(0, digits)
-            derived[f"hs{digits}"] = prefix.where(table["hs_code"].str.len() >= digits)
+            prefix = distinct.str.slice(0, digits).where(distinct.str.len() >= digits)
+            derived[f"hs{digits}"] = pd.Series(
+                pd.array(prefix, dtype="str").take(codes, allow_fill=True), index=table.index)
     if "declared_value" in table:
         derived["value_usd"] = _value_usd(table)
         weight = _first_positive(table, "net_weight_kg", "gross_weight_kg")

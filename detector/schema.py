@@ -376,15 +376,62 @@ def _is_text(values: pd.Series) -> bool:
 def _clean_text(values: pd.Series) -> pd.Series:
     """Strip text cells; empty cells become missing (pyarrow kernels, no copy to objects)."""
     text = pa.array(values.astype("str"), from_pandas=True)
-    trimmed = pc.utf8_trim_whitespace(text)
-    empty = pc.equal(pc.binary_length(trimmed), 0)
-    if pc.any(empty).as_py():  # most columns have none: skip rebuilding the strings
-        trimmed = pc.if_else(empty, pa.scalar(None, trimmed.type), trimmed)
-    if isinstance(trimmed, pa.ChunkedArray):  # one chunk: rules take rows from it many times
-        trimmed = trimmed.combine_chunks()
-    result = trimmed.to_pandas().astype("str")
+    chunks = text.chunks if isinstance(text, pa.ChunkedArray) else [text]
+    # One chunk: rules take rows from the column many times, and taking from a chunked
+    # string array joins its chunks first, every time.
+    cleaned = pa.chunked_array([_clean_chunk(chunk) for chunk in chunks], type=text.type).combine_chunks()
+    result = cleaned.to_pandas().astype("str")
     result.index = values.index
     return result
+
+
+# A cell may have whitespace to trim only if it starts with a control byte, a space or
+# the lead byte of a multi-byte Unicode space (U+0085, U+00A0, U+1680, U+2000-U+205F,
+# U+3000), or ends with a control byte, a space or any continuation byte.
+_MAY_START_SPACE = np.zeros(256, dtype=bool)
+_MAY_START_SPACE[:0x21] = True
+_MAY_START_SPACE[[0xC2, 0xE1, 0xE2, 0xE3]] = True
+_MAY_END_SPACE = np.zeros(256, dtype=bool)
+_MAY_END_SPACE[:0x21] = True
+_MAY_END_SPACE[0x80:0xC0] = True
+
+
+def _clean_chunk(chunk: pa.Array) -> pa.Array:
+    """One chunk of :func:`_clean_text`.
+
+    Most columns have nothing to trim: the first and last byte of every cell, read
+    from the Arrow buffers, show it, and the chunk is then kept as it is, its empty
+    cells marked missing in a new validity bitmap over the same bytes. Only a chunk
+    with a cell that may need trimming is trimmed, by pyarrow.
+    """
+    _validity, offsets, data = chunk.buffers()
+    if len(chunk) == 0 or data is None or not pa.types.is_large_string(chunk.type):
+        return _trim_chunk(chunk)
+    bytes_ = np.frombuffer(data, dtype=np.uint8)
+    bounds = np.frombuffer(offsets, dtype=np.int64)[chunk.offset:chunk.offset + len(chunk) + 1]
+    starts, ends = bounds[:-1], bounds[1:]
+    filled = ends > starts
+    if not len(bytes_):
+        edges = np.zeros(len(chunk), dtype=bool)
+    else:
+        last = len(bytes_) - 1
+        edges = (_MAY_START_SPACE[bytes_[np.minimum(starts, last)]]
+                 | _MAY_END_SPACE[bytes_[np.clip(ends - 1, 0, last)]])
+    if (edges & filled).any():
+        return _trim_chunk(chunk)
+    valid = filled & chunk.is_valid().to_numpy(zero_copy_only=False)
+    if valid.all():
+        return chunk
+    bits = np.zeros(chunk.offset + len(chunk), dtype=bool)
+    bits[chunk.offset:] = valid
+    bitmap = pa.py_buffer(np.packbits(bits, bitorder="little"))
+    return pa.Array.from_buffers(chunk.type, len(chunk), [bitmap, offsets, data], offset=chunk.offset)
+
+
+def _trim_chunk(chunk: pa.Array) -> pa.Array:
+    trimmed = pc.utf8_trim_whitespace(chunk)
+    empty = pc.equal(pc.binary_length(trimmed), 0)
+    return pc.if_else(empty, pa.scalar(None, trimmed.type), trimmed)
 
 
 def _per_distinct(values: pd.Series, function) -> pd.Series:

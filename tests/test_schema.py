@@ -1,10 +1,14 @@
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from detector.errors import InputFileError, MappingError
 from detector.schema import (
-    ColumnMapping, load_mapping, normalise_header, resolve_columns, row_errors, validate,
+    ColumnMapping, _clean_text, load_mapping, normalise_header, resolve_columns, row_errors, validate,
 )
 from tests.conftest import frame
 
@@ -125,6 +129,23 @@ def test_a_number_reads_the_same_in_a_clean_column_and_beside_a_bad_cell(typed):
     assert alone.problems["problem"].tolist() == beside_bad.problems["problem"].tolist()[:len(alone.problems)]
     if typed.lower().startswith("nan"):
         assert alone.problems["problem"].tolist() == ["expected a number like 1234.5"]
+
+
+_EDGE_TEXT = st.text(alphabet=st.sampled_from(
+    ["a", "Z", "7", " ", "\t", "\n", "\x1c", "\u0085", "\u00a0", "\u1680", "\u2003", "\u2028",
+     "\u202f", "\u205f", "\u3000", "\u200b", "\ufeff", "\u00e9", "\u4e0a", "\U0001f600", "\u00a3"]),
+    max_size=6)
+
+
+@settings(max_examples=200, deadline=None)
+@given(cells=st.lists(st.one_of(st.none(), _EDGE_TEXT), min_size=1, max_size=30))
+def test_text_is_cleaned_exactly_as_unicode_trimming_would(cells):
+    # Chunks with nothing to trim are kept as they are: the shortcut must agree with
+    # trimming every cell, whatever whitespace or other character sits at the edges.
+    values = pd.Series(cells, dtype="str")
+    trimmed = pc.utf8_trim_whitespace(pa.array(values, from_pandas=True))
+    expected = pc.if_else(pc.equal(pc.binary_length(trimmed), 0), pa.scalar(None, trimmed.type), trimmed)
+    assert _clean_text(values).tolist() == pd.Series(expected.to_pylist(), dtype="str").tolist()
 
 
 def test_duplicate_ids_name_the_first_row_and_missing_ids_are_no_duplicates():
