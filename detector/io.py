@@ -285,21 +285,22 @@ def write_chunks(chunks: Iterable[pd.DataFrame], path: str | Path, fmt: str | No
 def _write_csv_rows(table: pa.Table, sink, header: bool) -> None:
     """Write ``table`` as formula-safe CSV, formatting slices of rows on all cores.
 
-    pyarrow formats a table on one thread, and neutralising and formatting every cell
-    is most of the cost of writing; slices are independent (a row's text does not
-    depend on other rows), so they are formatted side by side and written in order,
-    with at most two slices per core in memory.
+    pyarrow formats a table on one thread, and formatting every cell is most of the
+    cost of writing; slices are independent (a row's text does not depend on other
+    rows), so they are formatted side by side and written in order, with at most two
+    slices per core in memory. Formulas are neutralised first, a column per task.
     """
     workers = os.cpu_count() or 1
     starts = iter(range(0, max(table.num_rows, 1), _CSV_SLICE_ROWS))
 
     def formatted(start: int) -> pa.Buffer:
         buffer = pa.BufferOutputStream()
-        pa_csv.write_csv(_neutralise_formulas(table.slice(start, _CSV_SLICE_ROWS)), buffer,
+        pa_csv.write_csv(table.slice(start, _CSV_SLICE_ROWS), buffer,
                          pa_csv.WriteOptions(include_header=header and start == 0))
         return buffer.getvalue()
 
     with ThreadPoolExecutor(max_workers=workers) as pool:
+        table = _neutralise_formulas(table, pool)
         pending = deque(pool.submit(formatted, start) for start in islice(starts, 2 * workers))
         while pending:
             sink.write(pending.popleft().result())
@@ -334,32 +335,35 @@ def _to_arrow(frame: pd.DataFrame) -> pa.Table:
     return pa.Table.from_pandas(frame, preserve_index=False)
 
 
-def _neutralise_formulas(table: pa.Table) -> pa.Table:
+def _neutralise_formulas(table: pa.Table, pool: ThreadPoolExecutor | None = None) -> pa.Table:
     """Prefix text cells that a spreadsheet would run as a formula with an apostrophe.
 
     Plain numbers such as ``-12.5`` are left alone: they are values, not formulas. The
     first byte of every cell is read straight from the Arrow buffers, so only the few
     cells that start with a risky character pay for the number check, and only a
-    column that really holds a formula is rewritten.
+    column that really holds a formula is rewritten. Columns are independent: with a
+    ``pool`` they are checked side by side.
     """
-    columns = []
-    for column in table.columns:
-        if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
-            candidates = np.flatnonzero(_risky_first_byte(column))
-            if len(candidates):
-                values = column.take(pa.array(candidates))
-                # A null cell may keep bytes behind it; it is no formula.
-                plain = pc.match_substring_regex(values, _PLAIN_NUMBER).fill_null(True)
-                plain = plain.to_numpy(zero_copy_only=False)
-                formulas = candidates[~plain]
-                if len(formulas):
-                    risky = np.zeros(len(column), dtype=bool)
-                    risky[formulas] = True
-                    quote, empty = pa.scalar("'", column.type), pa.scalar("", column.type)
-                    column = pc.if_else(pa.array(risky), pc.binary_join_element_wise(quote, column, empty),
-                                        column)
-        columns.append(column)
+    columns = list((pool.map if pool else map)(_neutralise_column, table.columns))
     return pa.table(columns, names=table.column_names)
+
+
+def _neutralise_column(column: pa.ChunkedArray) -> pa.ChunkedArray:
+    if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
+        return column
+    candidates = np.flatnonzero(_risky_first_byte(column))
+    if not len(candidates):
+        return column
+    values = column.take(pa.array(candidates))
+    # A null cell may keep bytes behind it; it is no formula.
+    plain = pc.match_substring_regex(values, _PLAIN_NUMBER).fill_null(True)
+    formulas = candidates[~plain.to_numpy(zero_copy_only=False)]
+    if not len(formulas):
+        return column
+    risky = np.zeros(len(column), dtype=bool)
+    risky[formulas] = True
+    quote, empty = pa.scalar("'", column.type), pa.scalar("", column.type)
+    return pc.if_else(pa.array(risky), pc.binary_join_element_wise(quote, column, empty), column)
 
 
 _RISKY_BYTE = np.zeros(256, dtype=bool)
