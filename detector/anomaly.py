@@ -37,8 +37,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -51,6 +49,7 @@ from detector.features import (FEATURES_BY_NAME, HS_LEVELS, PAIRINGS, PARTIES, P
                                FeatureStatistics, available_features, canonical_table, feature_frame,
                                training_record, with_hs_levels)
 from detector.modelfile import ModelFileError, json_bytes, npy, npy_bytes, read_model, tree_problem, write_model
+from detector.threads import thread_pool
 
 FORMAT = "detector-anomaly-model"
 FORMAT_VERSION = 1
@@ -218,8 +217,9 @@ class _Forest:
         # Blocks of rows are independent and the tree traversal releases the GIL, so
         # they are scored on all cores; each row's sum runs over the trees in the same
         # order whichever thread takes it, so the scores do not change.
-        with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-            list(pool.map(score_block, range(0, len(matrix), CHUNK_ROWS)))
+        starts = range(0, len(matrix), CHUNK_ROWS)
+        with thread_pool(len(starts)) as pool:
+            list(pool.map(score_block, starts))
         return out
 
     def isolation_bits(self, matrix: np.ndarray) -> np.ndarray:

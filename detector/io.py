@@ -32,6 +32,7 @@ import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
 from detector.errors import InputFileError
+from detector.threads import threads_for
 
 OUTPUT_FORMATS = ("csv", "parquet", "jsonl")
 _SNIFF_BYTES = 64 * 1024
@@ -290,8 +291,8 @@ def _write_csv_rows(table: pa.Table, sink, header: bool) -> None:
     rows), so they are formatted side by side and written in order, with at most two
     slices per core in memory. Formulas are neutralised first, a column per task.
     """
-    workers = os.cpu_count() or 1
-    starts = iter(range(0, max(table.num_rows, 1), _CSV_SLICE_ROWS))
+    slices = range(0, max(table.num_rows, 1), _CSV_SLICE_ROWS)
+    starts, workers = iter(slices), threads_for(max(len(slices), table.num_columns))
 
     def formatted(start: int) -> pa.Buffer:
         buffer = pa.BufferOutputStream()

@@ -10,9 +10,7 @@ missing, the row is marked invalid, and later stages score what is usable.
 from __future__ import annotations
 
 import difflib
-import os
 import re
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -27,6 +25,7 @@ from detector.errors import InputFileError, MappingError
 from detector.reference import load_reference
 from detector.resources import default_mappings_dir
 from detector.tables import join_per_row
+from detector.threads import thread_pool
 
 
 @dataclass(frozen=True)
@@ -314,7 +313,7 @@ def validate(
     columns = [frame[spec.name] for spec in specs]
     # Columns are independent and the Arrow kernels release the GIL, so they are typed
     # side by side; results are gathered in schema order, so the output is the same.
-    with ThreadPoolExecutor(max_workers=max(1, min(len(specs), os.cpu_count() or 1))) as pool:
+    with thread_pool(len(specs)) as pool:
         normalised = list(pool.map(
             lambda spec, raw: _NORMALISERS[spec.kind](raw, spec, formats.get(spec.name)), specs, columns))
     for spec, raw, (values, issues) in zip(specs, columns, normalised):

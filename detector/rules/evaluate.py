@@ -7,9 +7,7 @@ skipped, with the reason, rather than silently never hitting.
 
 from __future__ import annotations
 
-import os
 import string
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -21,6 +19,7 @@ import pyarrow.compute as pc
 from detector.rules.model import SEVERITIES, AllOf, Condition, Leaf, Not, Rule, RuleSet
 from detector.rules.predicates import PREDICATES, Context, TableCache
 from detector.tables import text_scalar
+from detector.threads import thread_pool
 
 MISSING_TEXT = "(missing)"
 # Group predicates may name their totals for the reason template (``as:``), which the
@@ -150,7 +149,7 @@ def evaluate_rules(rule_set: RuleSet, table: pd.DataFrame,
             runnable.append(rule)
     # Rules only read the table, and what they share in the cache is the same whoever
     # computes it first, so they run side by side; results are taken in rule order.
-    with ThreadPoolExecutor(max_workers=max(1, min(len(runnable), os.cpu_count() or 1))) as pool:
+    with thread_pool(len(runnable)) as pool:
         for rule, outcome in zip(runnable, pool.map(lambda rule: evaluate_rule(rule, table, cache), runnable)):
             hits[rule.id], reasons[rule.id] = outcome
             if on_rule is not None:
