@@ -36,12 +36,13 @@ Examples
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 import detector
 from detector.errors import DetectorError
@@ -49,6 +50,7 @@ from detector.features import (FEATURES_BY_NAME, HS_LEVELS, PAIRINGS, PARTIES, P
                                FeatureStatistics, available_features, canonical_table, feature_frame,
                                training_record, with_hs_levels)
 from detector.modelfile import ModelFileError, json_bytes, npy, npy_bytes, read_model, tree_problem, write_model
+from detector.tables import formatted, join_per_row, with_thousands
 from detector.threads import thread_pool
 
 FORMAT = "detector-anomaly-model"
@@ -425,35 +427,62 @@ class AnomalyModel:
         bits = self._forest.isolation_bits(raw.fillna(self.medians).to_numpy(dtype=np.float64))
         excess = bits - np.array([self.baseline_bits[f] for f in self.features])
         order = np.argsort(-excess, axis=1, kind="stable")[:, :top]
-        cells = table.reindex(columns=_PHRASE_COLUMNS).astype(object).to_dict("records")
-        values = raw.to_numpy(dtype=np.float64)  # plain arrays: formatting reads one cell at a time
-        texts = []
-        for i, ranked in enumerate(order):  # formatting words: one loop over the explained rows
-            words = [self._phrase(j, cells[i], values[i, j], levels, i) for j in ranked if excess[i, j] > 0.05]
-            texts.append("; ".join(w for w in words if w))
-        return pd.Series(texts, index=table.index, name="anomaly_reasons", dtype="object")
+        values = raw.to_numpy(dtype=np.float64)
+        cells = {column: _text_cells(table, column) for column in _PHRASE_COLUMNS}
+        # A phrase per (rank, feature) at a time: at most ``top`` x features column-wise
+        # passes over the rows that rank that feature there, not a pass per row.
+        rows_of, phrases = [], []
+        everyone = np.arange(len(table))
+        for rank in range(order.shape[1]):
+            ranked = order[:, rank]
+            for column in np.unique(ranked):
+                chosen = np.flatnonzero((ranked == column) & (excess[everyone, ranked] > 0.05))
+                if len(chosen):
+                    rows_of.append(chosen)
+                    phrases.append(self._phrases(int(column), {c: v.take(chosen) for c, v in cells.items()},
+                                                 values[chosen, column], levels, chosen))
+        rows = np.concatenate(rows_of) if rows_of else np.zeros(0, dtype=np.int64)
+        texts = pa.chunked_array(phrases, pa.large_string()) if phrases else pa.array([], pa.large_string())
+        said = pc.not_equal(texts, "").to_numpy(zero_copy_only=False) if len(rows) else np.zeros(0, dtype=bool)
+        joined = join_per_row(rows[said], texts.filter(pa.array(said)), len(table), "; ")
+        return pd.Series(joined.to_numpy(dtype=object), index=table.index, name="anomaly_reasons", dtype="object")
 
-    def _phrase(self, column: int, cell: dict, value: float, levels: dict, i: int) -> str:
+    def _phrases(self, column: int, cells: dict[str, pa.Array], values: np.ndarray, levels: dict,
+                 rows: np.ndarray) -> pa.Array:
+        """The words for feature ``column`` of some rows: their cells, feature values and
+        (for peer features) the HS level each was compared with, at ``rows``."""
         name = self.features[column]
         words = FEATURES_BY_NAME[name].words
-        if math.isnan(value):
-            return f"{words} unknown"
-        if name.endswith("_vs_hs"):
-            level = HS_LEVELS[levels[name][i]]
-            return f"{words.removesuffix(' vs HS peers')} {_times(math.exp(value))} the median for HS {cell[level]}"
-        if name in PAIRINGS:
-            return _pairing_phrase(name, cell, int(round(math.expm1(value))), value > self.medians[name])
-        if name in PARTIES:
-            return f"first declaration of {PARTIES[name]} {cell[PARTIES[name]]}" if value else ""
-        if name == "generic_description":
-            return f"generic description '{cell['description']}'" if value else "description not generic"
-        if name == "description_length":
-            return f"description {int(value)} characters long"
-        if name == "net_gross_ratio":
-            return f"net/gross ratio {value:.2f}"
-        units = {"log_value_usd": " USD", "log_gross_weight": " kg", "log_net_weight": " kg",
-                 "log_value_per_kg": " USD", "log_weight_per_package": " kg", "log_weight_per_unit": " kg"}
-        return f"{words} {_number(math.exp(value))}{units.get(name, '')}"
+        unknown = np.isnan(values)
+        with np.errstate(over="ignore", invalid="ignore"):
+            if name.endswith("_vs_hs"):
+                used = np.asarray(levels[name])[rows]
+                hs = cells[HS_LEVELS[0]]
+                for level in range(1, len(HS_LEVELS)):
+                    hs = pc.if_else(pa.array(used == level), cells[HS_LEVELS[level]], hs)
+                said = _joined(words.removesuffix(" vs HS peers") + " ", _times(np.exp(values)),
+                               " the median for HS ", hs)
+            elif name in PAIRINGS:
+                counts = np.rint(np.expm1(np.nan_to_num(values))).astype(np.int64)
+                said = _pairing_phrases(name, cells, counts, values > self.medians[name])
+            elif name in PARTIES:
+                party = PARTIES[name]
+                said = pc.if_else(pa.array(values != 0), _joined(f"first declaration of {party} ", cells[party]),
+                                  _text(""))
+            elif name == "generic_description":
+                said = pc.if_else(pa.array(values != 0), _joined("generic description '", cells["description"], "'"),
+                                  _text("description not generic"))
+            elif name == "description_length":
+                lengths = np.trunc(np.nan_to_num(values)).astype(np.int64)
+                said = _joined("description ", formatted("%d", lengths), " characters long")
+            elif name == "net_gross_ratio":
+                said = _joined("net/gross ratio ", formatted("%.2f", values))
+            else:
+                units = {"log_value_usd": " USD", "log_gross_weight": " kg", "log_net_weight": " kg",
+                         "log_value_per_kg": " USD", "log_weight_per_package": " kg",
+                         "log_weight_per_unit": " kg"}
+                said = _joined(f"{words} ", _number(np.exp(values)), units.get(name, ""))
+        return pc.if_else(pa.array(unknown), _text(f"{words} unknown"), said)
 
     # -- files
 
@@ -538,34 +567,60 @@ def _nan_median(values: pd.Series) -> float:
     return 0.0 if pd.isna(median) else float(median)
 
 
-def _times(ratio: float) -> str:
-    if ratio >= 10:
-        return f"{ratio:.0f}x"
-    return f"{ratio:.1f}x" if ratio >= 1 else f"{ratio:.2g}x"
+def _text(value: str) -> pa.Scalar:
+    return pa.scalar(value, pa.large_string())
 
 
-def _number(value: float) -> str:
-    return f"{value:,.0f}" if value >= 100 else f"{value:.3g}"
+def _joined(*parts) -> pa.Array:
+    """Texts and text arrays joined row by row (plain strings repeat on every row)."""
+    return pc.binary_join_element_wise(*[_text(p) if isinstance(p, str) else p for p in parts], _text(""))
 
 
-def _pairing_phrase(name: str, cell: pd.Series, count: int, common: bool = False) -> str:
+def _text_cells(table: pd.DataFrame, column: str) -> pa.Array:
+    """A column as text, a missing cell written 'nan' (as Python writes a missing value)."""
+    if column not in table:
+        return pa.array(["nan"] * len(table), pa.large_string())
+    text = pa.array(table[column].astype("str"), from_pandas=True).cast(pa.large_string())
+    if isinstance(text, pa.ChunkedArray):
+        text = text.combine_chunks()
+    return text.fill_null("nan")
+
+
+def _times(ratios: np.ndarray) -> pa.Array:
+    """'40x', '2.5x', '0.08x': more decimals the closer the ratio is to 1."""
+    whole, tenths, digits = (formatted(f, ratios) for f in ("%.0f", "%.1f", "%.2g"))
+    said = pc.if_else(pa.array(ratios >= 10), whole, pc.if_else(pa.array(ratios >= 1), tenths, digits))
+    return _joined(said, "x")
+
+
+def _number(values: np.ndarray) -> pa.Array:
+    """'12,345' from 100 up, else three significant digits ('0.813')."""
+    return pc.if_else(pa.array(values >= 100), with_thousands(formatted("%.0f", values)), formatted("%.3g", values))
+
+
+def _pairing_phrases(name: str, cells: dict[str, pa.Array], counts: np.ndarray, common: np.ndarray) -> pa.Array:
     """The pairing in words. ``common``: the count isolates the row by being higher than
     usual (a forest isolates both tails), so it is said as such, not as "only N times"."""
-    if common:
-        subjects = {"exporter_hs4_count": "exporter with HS {hs4}",
-                    "origin_hs4_count": "origin {origin_country} with HS {hs4}",
-                    "export_origin_count": "goods of origin {origin_country} leaving {export_country}",
-                    "transport_hs4_count": "HS {hs4} by {transport_mode}",
-                    "exporter_consignee_count": "exporter with consignee {consignee}"}
-        return f"{subjects[name].format_map(dict(cell))} seen {count:,} times before, more than most"
-    times = "never" if count <= 0 else ("once" if count == 1 else f"only {count} times")
-    seen = "never seen" if count <= 0 else ("seen once" if count == 1 else f"seen {count} times")
+    subjects = {"exporter_hs4_count": ("exporter with HS ", cells["hs4"]),
+                "origin_hs4_count": ("origin ", cells["origin_country"], " with HS ", cells["hs4"]),
+                "export_origin_count": ("goods of origin ", cells["origin_country"], " leaving ",
+                                        cells["export_country"]),
+                "transport_hs4_count": ("HS ", cells["hs4"], " by ", cells["transport_mode"]),
+                "exporter_consignee_count": ("exporter with consignee ", cells["consignee"])}
+    number = formatted("%d", counts)
+    more = _joined(*subjects[name], " seen ", with_thousands(number), " times before, more than most")
+    never, once = pa.array(counts <= 0), pa.array(counts == 1)
+    times = pc.if_else(never, _text("never"), pc.if_else(once, _text("once"), _joined("only ", number, " times")))
+    seen = pc.if_else(never, _text("never seen"), pc.if_else(once, _text("seen once"), _joined("seen ", number, " times")))
     if name == "exporter_hs4_count":
-        return f"exporter {times} shipped HS {cell['hs4']} before"
-    if name == "origin_hs4_count":
-        return f"origin {cell['origin_country']} with HS {cell['hs4']} {seen} before"
-    if name == "export_origin_count":
-        return f"goods of origin {cell['origin_country']} leaving {cell['export_country']} {seen} before"
-    if name == "transport_hs4_count":
-        return f"HS {cell['hs4']} by {cell['transport_mode']} {seen} before"
-    return f"exporter {times} shipped to consignee {cell['consignee']} before"
+        rare = _joined("exporter ", times, " shipped HS ", cells["hs4"], " before")
+    elif name == "origin_hs4_count":
+        rare = _joined("origin ", cells["origin_country"], " with HS ", cells["hs4"], " ", seen, " before")
+    elif name == "export_origin_count":
+        rare = _joined("goods of origin ", cells["origin_country"], " leaving ", cells["export_country"], " ",
+                       seen, " before")
+    elif name == "transport_hs4_count":
+        rare = _joined("HS ", cells["hs4"], " by ", cells["transport_mode"], " ", seen, " before")
+    else:
+        rare = _joined("exporter ", times, " shipped to consignee ", cells["consignee"], " before")
+    return pc.if_else(pa.array(np.asarray(common, dtype=bool)), more, rare)

@@ -55,3 +55,22 @@ def choose_text(choices: list[str], codes: np.ndarray) -> pd.Series:
     """
     taken = pa.array(choices, pa.large_string()).take(pa.array(np.asarray(codes, dtype=np.int64)))
     return pd.Series(taken.to_pandas(), dtype="str")
+
+
+def formatted(template: str, numbers) -> pa.Array:
+    """Each number formatted with a printf-style ``template`` (``"%.1f"``), exactly as
+    Python's ``%`` operator writes it, as a large-string array."""
+    numbers = np.asarray(numbers)
+    if not len(numbers):
+        return pa.array([], pa.large_string())
+    return pa.array(np.char.mod(template, numbers).astype(str), pa.large_string())
+
+
+def with_thousands(digits: pa.Array) -> pa.Array:
+    """Comma thousands separators in whole numbers written as digits ('1234567' ->
+    '1,234,567', as ``f"{n:,}"`` writes it); text without digits, such as 'inf', is
+    left as it is."""
+    # Reversed, the groups of three run from the start: mark the end of each, then
+    # drop the mark after the last group when the digits divide into threes.
+    grouped = pc.replace_substring_regex(pc.utf8_reverse(digits), r"(\d{3})", r"\1,")
+    return pc.utf8_reverse(pc.utf8_rtrim(grouped, characters=","))

@@ -211,6 +211,22 @@ def test_explanation_names_a_planted_value_per_kg(synthetic):
     assert (after > before).all()
 
 
+def test_explanation_words_for_unknown_values_and_missing_cells(synthetic):
+    from detector.anomaly import _PHRASE_COLUMNS, _text_cells
+
+    _, model, later = synthetic
+    table = later.iloc[:3].copy()
+    table.loc[table.index[1], "consignee"] = None
+    cells = {column: _text_cells(table, column) for column in _PHRASE_COLUMNS}
+    assert cells["consignee"].to_pylist()[1] == "nan"  # as a missing value prints
+    feature = model.features.index("value_per_kg_vs_hs")
+    levels = {"value_per_kg_vs_hs": np.array([0, 1, 2])}
+    said = model._phrases(feature, cells, np.array([np.log(40.0), np.nan, np.log(0.5)]), levels, np.arange(3))
+    hs6, hs2 = table["hs6"].iloc[0], table["hs2"].iloc[2]
+    assert said.to_pylist() == [f"value per kg 40x the median for HS {hs6}", "value per kg vs HS peers unknown",
+                                f"value per kg 0.5x the median for HS {hs2}"]
+
+
 def _usd_rate(rows):
     return (rows["value_usd"] / rows["declared_value"]).fillna(1.0)
 
@@ -328,11 +344,30 @@ def test_foreign_files_are_refused(tmp_path):
 
 
 def test_pairing_phrases_say_rare_or_common_the_way_the_count_isolates():
-    from detector.anomaly import _pairing_phrase
+    import pyarrow as pa
 
-    cell = pd.Series({"hs4": "8542", "consignee": "Beta"})
-    assert _pairing_phrase("exporter_hs4_count", cell, 0) == "exporter never shipped HS 8542 before"
-    assert _pairing_phrase("exporter_hs4_count", cell, 3) == "exporter only 3 times shipped HS 8542 before"
-    # A count in the upper tail isolates too; "only 1,349 times" would say the opposite.
-    assert _pairing_phrase("exporter_hs4_count", cell, 1349, common=True) == \
-        "exporter with HS 8542 seen 1,349 times before, more than most"
+    from detector.anomaly import _pairing_phrases
+
+    cells = {c: pa.array([v] * 4, pa.large_string()) for c, v in
+             {"hs4": "8542", "consignee": "Beta", "origin_country": "CN", "export_country": "HK",
+              "transport_mode": "post"}.items()}
+    counts, common = np.array([0, 1, 3, 1349]), np.array([False, False, False, True])
+    assert _pairing_phrases("exporter_hs4_count", cells, counts, common).to_pylist() == [
+        "exporter never shipped HS 8542 before", "exporter once shipped HS 8542 before",
+        "exporter only 3 times shipped HS 8542 before",
+        # A count in the upper tail isolates too; "only 1,349 times" would say the opposite.
+        "exporter with HS 8542 seen 1,349 times before, more than most"]
+    assert _pairing_phrases("export_origin_count", cells, counts, common).to_pylist() == [
+        "goods of origin CN leaving HK never seen before", "goods of origin CN leaving HK seen once before",
+        "goods of origin CN leaving HK seen 3 times before",
+        "goods of origin CN leaving HK seen 1,349 times before, more than most"]
+    assert _pairing_phrases("exporter_consignee_count", cells, counts, common).to_pylist()[0] == \
+        "exporter never shipped to consignee Beta before"
+
+
+def test_numbers_in_explanations_read_as_python_writes_them():
+    from detector.anomaly import _number, _times
+
+    assert _times(np.array([40.2, 2.45, 0.0812, 1.0])).to_pylist() == ["40x", "2.5x", "0.081x", "1.0x"]
+    assert _number(np.array([5774796.6, 100.0, 99.94, 0.81349])).to_pylist() == \
+        ["5,774,797", "100", "99.9", "0.813"]
