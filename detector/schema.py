@@ -459,8 +459,8 @@ def _identifier(raw: pd.Series, spec: Field, _fmt: str | None):
     duplicate = first_row < np.arange(len(values))
     if duplicate.any():
         message = np.empty(len(values), dtype=object)
-        message[duplicate] = [f"duplicate declaration_id; first seen in row {row + 1}"
-                              for row in first_row[duplicate]]
+        message[duplicate] = ("duplicate declaration_id; first seen in row "
+                              + pd.Series(first_row[duplicate] + 1).astype(str)).to_numpy()
         issues.append((duplicate, message))
     return values, issues
 
@@ -476,7 +476,7 @@ def _first_rows(values: pd.Series) -> np.ndarray:
     rows = np.arange(len(codes))
     seen_before = np.maximum.accumulate(np.concatenate([[-1], codes[:-1]])) if len(codes) else codes
     first_time = codes > seen_before
-    first = np.zeros(int(codes.max()) + 1 if len(codes) else 0, dtype=np.int64)
+    first = np.zeros(max(int(codes.max()) + 1 if len(codes) else 0, 1), dtype=np.int64)
     first[codes[first_time]] = rows[first_time]
     return np.where(codes >= 0, first[np.maximum(codes, 0)], rows)
 

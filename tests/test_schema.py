@@ -160,6 +160,11 @@ def test_duplicate_ids_name_the_first_row_and_missing_ids_are_no_duplicates():
     assert problems[problems["problem"].str.startswith("missing")]["row"].tolist() == [3, 5]
 
 
+def test_a_file_without_any_id_reports_each_row_missing_and_no_duplicate():
+    problems = problems_of([{"declaration_id": ""}, {"declaration_id": " "}])
+    assert problems["problem"].tolist() == ["missing declaration_id (required)"] * 2
+
+
 def test_package_count_must_be_whole():
     problems = problems_of([{"package_count": "2.5"}, {"package_count": "3"}])
     assert problems[["row", "problem"]].values.tolist() == [[1, "expected a whole number"]]
