@@ -1,8 +1,9 @@
-"""Column-wise text helpers shared by validation (row errors) and risk (hits, reasons).
+"""Column-wise text helpers shared by validation (row errors), risk (hits, reasons,
+lanes) and the anomaly explanations (numbers in words).
 
-Both need "join the texts that belong to each row" over millions of rows; a Python
-loop over rows would dominate the run, so the texts become one pyarrow list array and
-pyarrow joins each row's list in C++.
+All of them build text for up to millions of rows; a Python loop over rows would
+dominate the run, so texts are joined as pyarrow list arrays in C++, repeated words
+are taken from tiny arrays, and numbers are formatted by NumPy's vectorised ``%``.
 """
 
 from __future__ import annotations
