@@ -59,8 +59,6 @@ FORMAT_VERSION = 1
 BASELINE_ROWS = 2048
 # Rows scored per block: bounds the float32 copy of the features and the leaf arrays.
 CHUNK_ROWS = 1 << 16
-# Rows explained per block: a decision path holds every node a row visits in one tree.
-EXPLAIN_CHUNK_ROWS = 1 << 16
 
 
 # The table columns explanations quote.
@@ -125,7 +123,7 @@ class _Forest:
         from sklearn.tree._tree import NODE_DTYPE, Tree  # imported late: sklearn is slow to import
 
         self.arrays, self.n_features, self.max_samples = arrays, n_features, max_samples
-        self.trees, self.path_lengths, self.bits, self.depths = [], [], [], []
+        self.trees, self.path_lengths, self.path_bits, self.depths = [], [], [], []
         offsets = arrays["offsets"]
         for start, stop in zip(offsets[:-1], offsets[1:]):
             part = {k: arrays[k][start:stop] for k in _TREE_ARRAYS if k != "offsets"}
@@ -142,7 +140,7 @@ class _Forest:
             # Path length of a row ending in each node, as scikit-learn adds it up.
             self.path_lengths.append(depth + _average_path_length(part["n_node_samples"]) - 1.0)
             self.depths.append(depth)
-            self.bits.append(self._split_bits(part))
+            self.path_bits.append(self._path_bits(part, depth))
 
     @staticmethod
     def _depths(left: np.ndarray, right: np.ndarray) -> np.ndarray:
@@ -153,17 +151,20 @@ class _Forest:
             depth[left[node]] = depth[right[node]] = depth[node] + 1
         return depth
 
-    def _split_bits(self, part: dict):
-        """Sparse (nodes x features): entering node j credits the feature its parent split
-        on with log2(parent samples / j samples), the share of the training sample that
-        split removed from around the row, in bits."""
-        from scipy.sparse import csr_matrix
-
-        internal = np.flatnonzero(part["left"] >= 0)
-        children = np.concatenate([part["left"][internal], part["right"][internal]])
-        parents = np.concatenate([internal, internal])
-        bits = np.log2(part["n_node_samples"][parents] / part["n_node_samples"][children])
-        return csr_matrix((bits, (children, part["feature"][parents])), shape=(len(part["left"]), self.n_features))
+    def _path_bits(self, part: dict, depth: np.ndarray) -> np.ndarray:
+        """(nodes x features): the bits a row collects per feature on its way from the
+        root to each node. Entering node j credits the feature its parent split on with
+        log2(parent samples / j samples), the share of the training sample that split
+        removed from around the row; a node's total is its parent's plus that credit,
+        added root first, so a leaf holds the sum of its whole path."""
+        left, right, feature, samples = part["left"], part["right"], part["feature"], part["n_node_samples"]
+        totals = np.zeros((len(left), self.n_features))
+        for level in range(1, int(depth.max()) if len(depth) else 1):  # parents before children
+            parents = np.flatnonzero((depth == level) & (left >= 0))
+            for children in (left[parents], right[parents]):
+                totals[children] = totals[parents]
+                totals[children, feature[parents]] += np.log2(samples[parents] / samples[children])
+        return totals
 
     @classmethod
     def from_sklearn(cls, forest, n_features: int) -> _Forest:
@@ -228,10 +229,10 @@ class _Forest:
         """Per row and feature, the bits of isolation the feature's splits gave the row,
         averaged over trees (rows x features)."""
         total = np.zeros((len(matrix), self.n_features))
-        for start in range(0, len(matrix), EXPLAIN_CHUNK_ROWS):  # bounds the per-tree decision paths
-            block = np.ascontiguousarray(matrix[start:start + EXPLAIN_CHUNK_ROWS], dtype=np.float32)
-            for tree, bits in zip(self.trees, self.bits):
-                total[start:start + len(block)] += (tree.decision_path(block) @ bits).toarray()
+        for start in range(0, len(matrix), CHUNK_ROWS):
+            block = np.ascontiguousarray(matrix[start:start + CHUNK_ROWS], dtype=np.float32)
+            for tree, path_bits in zip(self.trees, self.path_bits):
+                total[start:start + len(block)] += path_bits[tree.apply(block)]
         return total / len(self.trees)
 
 
