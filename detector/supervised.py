@@ -33,12 +33,12 @@ unpickled; the trees are checked before scikit-learn's compiled predictor reads 
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 import detector
 from detector.errors import DetectorError
@@ -46,6 +46,7 @@ from detector.features import (FEATURES_BY_NAME, PAIRINGS, PARTIES, PEER_MIN_ROW
                                available_features, canonical_table, feature_frame, training_record,
                                with_hs_levels)
 from detector.modelfile import ModelFileError, json_bytes, npy, npy_bytes, read_model, tree_problem, write_model
+from detector.tables import formatted, join_per_row, with_thousands
 
 FORMAT = "detector-supervised-model"
 FORMAT_VERSION = 1
@@ -378,44 +379,65 @@ class SupervisedModel:
         matrix = self.matrix(part, hits)
         credit = self._trees.contributions(matrix)
         order = np.argsort(-credit, axis=1, kind="stable")[:, :top]
-        texts = []
-        for i, ranked in enumerate(order):  # formatting words: one loop over the explained rows
-            words = [self._phrase(self.columns[j], part.iloc[i], matrix[i, j]) for j in ranked if credit[i, j] > 0.05]
-            texts.append("; ".join(dict.fromkeys(w for w in words if w)))  # a share and its count read alike
-        return pd.Series(texts, index=part.index, name="supervised_reasons", dtype="object")
+        # A phrase per (rank, column) at a time, over the rows that rank that column
+        # there: at most ``top`` x columns column-wise passes, not a pass per row.
+        rows_of, phrases = [], []
+        everyone = np.arange(len(part))
+        for rank in range(order.shape[1]):
+            ranked = order[:, rank]
+            for column in np.unique(ranked):
+                chosen = np.flatnonzero((ranked == column) & (credit[everyone, ranked] > 0.05))
+                if len(chosen):
+                    rows_of.append(chosen)
+                    phrases.append(self._phrases(self.columns[column], part.iloc[chosen], matrix[chosen, column]))
+        said = pd.DataFrame({"row": np.concatenate(rows_of) if rows_of else np.zeros(0, dtype=np.int64),
+                             "text": pd.concat(phrases, ignore_index=True) if phrases else pd.Series(dtype="str")})
+        # Empty phrases say nothing; a share and its count read alike, so each is said once.
+        said = said[said["text"] != ""].drop_duplicates(keep="first")
+        joined = join_per_row(said["row"].to_numpy(), pa.array(said["text"], pa.large_string()), len(part), "; ")
+        return pd.Series(joined.to_numpy(dtype=object), index=part.index, name="supervised_reasons", dtype="object")
 
-    def _phrase(self, column: str, row: pd.Series, value: float) -> str:
+    def _phrases(self, column: str, rows: pd.DataFrame, values: np.ndarray) -> pd.Series:
+        """The words for ``column`` of some rows (their table rows and matrix values)."""
+        rows = rows.reset_index(drop=True)
         kind, _, name = column.partition(":")
+        unknown = np.isnan(values)
         if kind == "rule":
-            return f"rule {name} did not run" if math.isnan(value) else (
-                f"rule {name} hit" if value == 1 else f"rule {name} did not hit")
+            return _choose(unknown, f"rule {name} did not run",
+                           _choose(values == 1, f"rule {name} hit", f"rule {name} did not hit"))
         if kind in ("fraud_share", "inspections"):
             cols = name.split(" x ")
-            if any(pd.isna(row[c]) for c in cols):
-                return f"{' and '.join(_NAMES.get(c, c.replace('_', ' ')) for c in cols)} unknown"
+            labels = [_NAMES.get(c, c.replace("_", " ")) for c in cols]
             encoder = next(e for e in self._encoders if _encoder_name(e.columns) == name)
-            key = _PAIR.join(str(row[c]) for c in cols)
-            seen = float(encoder.inspections.get(key, 0.0))
-            frauds = float(encoder.frauds.get(key, 0.0))
-            what = " with ".join(f"{_NAMES.get(c, c.replace('_', ' '))} {row[c]}" for c in cols)
-            if not seen:
-                return f"{what}: never inspected before"
-            return f"{what}: {frauds:.0f} of {seen:.0f} past inspections found fraud"
+            keys = _keys(rows, tuple(cols))
+            place = pd.Index(encoder.inspections.index).get_indexer(keys.fillna(_PAIR).to_numpy(dtype=object))
+            seen = np.where(place >= 0, encoder.inspections.to_numpy()[np.maximum(place, 0)], 0.0)
+            frauds = np.where(place >= 0, encoder.frauds.to_numpy()[np.maximum(place, 0)], 0.0)
+            what = pd.Series("", index=rows.index, dtype="str")
+            for i, (c, label) in enumerate(zip(cols, labels)):
+                what = what + (" with " if i else "") + f"{label} " + rows[c].astype("str")
+            counted = (what + ": " + pd.Series(np.char.mod("%.0f", frauds), index=rows.index) + " of "
+                       + pd.Series(np.char.mod("%.0f", seen), index=rows.index) + " past inspections found fraud")
+            said = counted.where(seen != 0, what + ": never inspected before")
+            return _choose(keys.isna().to_numpy(), f"{' and '.join(labels)} unknown", said)
         words = FEATURES_BY_NAME[column].words
-        if math.isnan(value):
-            return f"{words} unknown"
-        if column.endswith("_vs_hs"):
-            return f"{words.removesuffix(' vs HS peers')} {math.exp(value):.2g}x the median of its HS peers"
-        if column in PAIRINGS:
-            return f"{words} seen {math.expm1(value):.0f} times in the history"
-        if column in PARTIES:
-            return words if value else f"known {PARTIES[column]}"
-        if column == "generic_description":
-            return "generic description" if value else "specific description"
-        if column.startswith("log_"):
-            amount = math.exp(value)
-            return f"{words} {amount:,.0f}" if amount >= 100 else f"{words} {amount:.3g}"
-        return f"{words} {value:.3g}"
+        with np.errstate(over="ignore", invalid="ignore"):
+            if column.endswith("_vs_hs"):
+                said = (f"{words.removesuffix(' vs HS peers')} " + _formatted("%.2g", np.exp(values))
+                        + "x the median of its HS peers")
+            elif column in PAIRINGS:
+                said = f"{words} seen " + _formatted("%.0f", np.expm1(values)) + " times in the history"
+            elif column in PARTIES:
+                said = _choose(values != 0, words, f"known {PARTIES[column]}")
+            elif column == "generic_description":
+                said = _choose(values != 0, "generic description", "specific description")
+            elif column.startswith("log_"):
+                amount = np.exp(values)
+                large = pd.Series(with_thousands(formatted("%.0f", amount)).to_pandas(), dtype="str")
+                said = f"{words} " + large.where(amount >= 100, _formatted("%.3g", amount))
+            else:
+                said = f"{words} " + _formatted("%.3g", values)
+        return _choose(unknown, f"{words} unknown", said)
 
     # -- files
 
@@ -458,3 +480,16 @@ class SupervisedModel:
         return cls(columns, features, rules, training, params, stats, encoders,
                    _Trees(arrays, len(columns), baseline), str(manifest.get("package_version", "")))
 
+
+
+def _formatted(template: str, numbers: np.ndarray) -> pd.Series:
+    """Numbers as text, as Python's ``%`` writes them (see :func:`detector.tables.formatted`)."""
+    return pd.Series(formatted(template, numbers).to_pandas(), dtype="str")
+
+
+def _choose(condition: np.ndarray, yes, no) -> pd.Series:
+    """Per row, ``yes`` where ``condition`` else ``no`` (texts or text Series)."""
+    condition = np.asarray(condition, dtype=bool)
+    yes = yes if isinstance(yes, pd.Series) else pd.Series(yes, index=range(len(condition)), dtype="str")
+    no = no if isinstance(no, pd.Series) else pd.Series(no, index=range(len(condition)), dtype="str")
+    return pd.Series(np.where(condition, yes.to_numpy(dtype=object), no.to_numpy(dtype=object)), dtype="str")

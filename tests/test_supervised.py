@@ -377,6 +377,23 @@ def test_high_probability_rows_are_explained_with_true_facts(world):
     assert checked, reasons.tolist()
 
 
+def test_phrases_for_rules_shares_and_amounts_including_unknowns(world):
+    model = world.model
+    rows = world.later.table.iloc[:3].reset_index(drop=True).copy()
+    rule = next(c for c in model.columns if c.startswith("rule:"))
+    name = rule.partition(":")[2]
+    assert model._phrases(rule, rows, np.array([np.nan, 1.0, 0.0])).tolist() == [
+        f"rule {name} did not run", f"rule {name} hit", f"rule {name} did not hit"]
+    share = next(c for c in model.columns if c.startswith("inspections:") and " x " not in c)
+    column = share.partition(":")[2]
+    rows.loc[0, column] = None
+    said = model._phrases(share, rows, np.array([np.nan, 1.0, 2.0])).tolist()
+    assert said[0].endswith(" unknown")
+    assert all(p.endswith(("past inspections found fraud", "never inspected before")) for p in said[1:]), said
+    assert model._phrases("log_value_usd", rows, np.log([12345.6, 50.0, np.nan])).tolist() == [
+        "declared value 12,346", "declared value 50", "declared value unknown"]
+
+
 def test_path_contributions_add_up_to_each_rows_log_odds(world):
     trees = world.model._trees
     rows = np.arange(0, len(world.later), 199)
