@@ -51,7 +51,7 @@ from detector.features import (FEATURES_BY_NAME, HS_LEVELS, PAIRINGS, PARTIES, P
                                training_record, with_hs_levels)
 from detector.modelfile import ModelFileError, json_bytes, npy, npy_bytes, read_model, tree_problem, write_model
 from detector.tables import formatted, join_per_row, with_thousands
-from detector.threads import thread_pool
+from detector.threads import thread_pool, threads_for
 
 FORMAT = "detector-anomaly-model"
 FORMAT_VERSION = 1
@@ -328,7 +328,9 @@ class AnomalyModel:
         raw, _ = feature_frame(table, features, stats, training=True)
         medians = {name: _nan_median(raw[name]) for name in features}
         matrix = raw.fillna(medians).to_numpy(dtype=np.float64)
-        forest = IsolationForest(n_estimators=trees, max_samples=max_samples, random_state=seed).fit(matrix)
+        # Trees are grown on threads (the same trees: their seeds are drawn beforehand).
+        forest = IsolationForest(n_estimators=trees, max_samples=max_samples, random_state=seed,
+                                 n_jobs=threads_for(trees)).fit(matrix)
         compact = _Forest.from_sklearn(forest, len(features))
         strangeness = compact.strangeness(matrix)
         sample = np.random.default_rng(seed).choice(len(matrix), min(BASELINE_ROWS, len(matrix)), replace=False)

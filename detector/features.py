@@ -242,16 +242,17 @@ def _log(values) -> np.ndarray:
 
 def _learn_peers(table: pd.DataFrame, min_rows: int) -> dict[str, dict[str, dict[str, float]]]:
     """Per measure and HS level, the median log value of groups with ``min_rows`` rows or more."""
-    peers = {}
-    for measure, values in _measures(table).items():
-        logs = pd.Series(_log(values), index=table.index)
-        peers[measure] = {}
-        for level in HS_LEVELS:
-            if level not in table:
-                continue
-            grouped = logs.groupby(table[level], dropna=True).agg(["median", "count"])
-            grouped = grouped[grouped["count"] >= min_rows].dropna()
-            peers[measure][level] = {str(k): float(v) for k, v in grouped["median"].items()}
+    measures = _measures(table)
+    logs = pd.DataFrame({measure: _log(values) for measure, values in measures.items()}, index=table.index)
+    peers: dict[str, dict[str, dict[str, float]]] = {measure: {} for measure in measures}
+    for level in HS_LEVELS:
+        if level not in table or not measures:
+            continue
+        grouped = logs.groupby(table[level], dropna=True).agg(["median", "count"])  # all measures at once
+        for measure in measures:
+            medians = grouped[measure]
+            medians = medians[medians["count"] >= min_rows].dropna()
+            peers[measure][level] = {str(k): float(v) for k, v in medians["median"].items()}
     return peers
 
 
