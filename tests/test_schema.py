@@ -148,6 +148,13 @@ def test_text_is_cleaned_exactly_as_unicode_trimming_would(cells):
     assert _clean_text(values).tolist() == pd.Series(expected.to_pylist(), dtype="str").tolist()
 
 
+@pytest.mark.parametrize("cells", [["  x", "", "a", "b", "", "c", "d"], ["  x", "", "a", "b ", "", "c", "d"]])
+def test_text_cleaning_of_a_slice_keeps_its_own_cells(cells):
+    # A slice of a column starts inside its Arrow buffers (offset 2 here): the new
+    # validity bitmap must line up with the slice, not with the buffers' start.
+    assert _clean_text(pd.Series(cells, dtype="str").iloc[2:]).tolist() == ["a", "b", np.nan, "c", "d"]
+
+
 def test_duplicate_ids_name_the_first_row_and_missing_ids_are_no_duplicates():
     problems = problems_of([{"declaration_id": "A"}, {"declaration_id": "B"}, {"declaration_id": ""},
                             {"declaration_id": "A"}, {"declaration_id": " "}, {"declaration_id": "B"},
