@@ -17,6 +17,7 @@ import pandas as pd
 
 from detector.reference import load_reference
 from detector.schema import FIELDS
+from detector.threads import thread_pool
 
 # Each derived field and its kind. A derived field whose inputs the file lacks is not
 # computed, and rules that use it are skipped with the reason (see the rule engine).
@@ -282,10 +283,15 @@ class FeatureStatistics:
 
     @classmethod
     def learn(cls, table: pd.DataFrame, features: list[str], min_rows: int) -> FeatureStatistics:
-        counts = {name: _Counts.learn(table, PAIRINGS[name][0]) for name in PAIRINGS if name in features}
-        counts.update({name: _Counts.learn(table, (party,)) for name, party in PARTIES.items() if name in features})
+        columns = {**{name: PAIRINGS[name][0] for name in PAIRINGS if name in features},
+                   **{name: (party,) for name, party in PARTIES.items() if name in features}}
+        # Each count and the peer medians are one groupby of their own: side by side.
+        with thread_pool(len(columns) + 1) as pool:
+            peers = pool.submit(_learn_peers, table, min_rows)
+            counts = dict(zip(columns, pool.map(lambda names: _Counts.learn(table, names), columns.values())))
+            peers = peers.result()
         generic = sorted(set(load_reference("generic_descriptions")["description"].str.lower()) - {""})
-        return cls(_learn_peers(table, min_rows), counts, generic)
+        return cls(peers, counts, generic)
 
     def as_json(self) -> dict:
         return {"peers": self.peers, "generic_descriptions": self.generic,
