@@ -50,7 +50,7 @@ from detector.features import (FEATURES_BY_NAME, HS_LEVELS, PAIRINGS, PARTIES, P
                                FeatureStatistics, available_features, canonical_table, feature_frame,
                                training_record, with_hs_levels)
 from detector.modelfile import ModelFileError, json_bytes, npy, npy_bytes, read_model, tree_problem, write_model
-from detector.tables import formatted, join_per_row, with_thousands
+from detector.tables import by_rank, formatted, join_per_row, with_thousands
 from detector.threads import thread_pool, threads_for
 
 FORMAT = "detector-anomaly-model"
@@ -432,22 +432,11 @@ class AnomalyModel:
         order = np.argsort(-excess, axis=1, kind="stable")[:, :top]
         values = raw.to_numpy(dtype=np.float64)
         cells = {column: _text_cells(table, column) for column in _PHRASE_COLUMNS}
-        # A phrase per (rank, feature) at a time: at most ``top`` x features column-wise
-        # passes over the rows that rank that feature there, not a pass per row.
-        rows_of, phrases = [], []
-        everyone = np.arange(len(table))
-        for rank in range(order.shape[1]):
-            ranked = order[:, rank]
-            for column in np.unique(ranked):
-                chosen = np.flatnonzero((ranked == column) & (excess[everyone, ranked] > 0.05))
-                if len(chosen):
-                    rows_of.append(chosen)
-                    phrases.append(self._phrases(int(column), {c: v.take(chosen) for c, v in cells.items()},
-                                                 values[chosen, column], levels, chosen))
-        rows = np.concatenate(rows_of) if rows_of else np.zeros(0, dtype=np.int64)
+        phrase_rows, phrases = by_rank(order, excess, 0.05, lambda column, chosen: self._phrases(
+            column, {c: v.take(chosen) for c, v in cells.items()}, values[chosen, column], levels, chosen))
         texts = pa.chunked_array(phrases, pa.large_string()) if phrases else pa.array([], pa.large_string())
-        said = pc.not_equal(texts, "").to_numpy(zero_copy_only=False) if len(rows) else np.zeros(0, dtype=bool)
-        joined = join_per_row(rows[said], texts.filter(pa.array(said)), len(table), "; ")
+        said = pc.not_equal(texts, "").to_numpy(zero_copy_only=False) if len(phrase_rows) else np.zeros(0, dtype=bool)
+        joined = join_per_row(phrase_rows[said], texts.filter(pa.array(said)), len(table), "; ")
         return pd.Series(joined.to_numpy(dtype=object), index=table.index, name="anomaly_reasons", dtype="object")
 
     def _phrases(self, column: int, cells: dict[str, pa.Array], values: np.ndarray, levels: dict,

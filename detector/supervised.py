@@ -46,7 +46,7 @@ from detector.features import (FEATURES_BY_NAME, PAIRINGS, PARTIES, PEER_MIN_ROW
                                available_features, canonical_table, feature_frame, training_record,
                                with_hs_levels)
 from detector.modelfile import ModelFileError, json_bytes, npy, npy_bytes, read_model, tree_problem, write_model
-from detector.tables import formatted, join_per_row, with_thousands
+from detector.tables import by_rank, formatted, join_per_row, with_thousands
 
 FORMAT = "detector-supervised-model"
 FORMAT_VERSION = 1
@@ -379,18 +379,9 @@ class SupervisedModel:
         matrix = self.matrix(part, hits)
         credit = self._trees.contributions(matrix)
         order = np.argsort(-credit, axis=1, kind="stable")[:, :top]
-        # A phrase per (rank, column) at a time, over the rows that rank that column
-        # there: at most ``top`` x columns column-wise passes, not a pass per row.
-        rows_of, phrases = [], []
-        everyone = np.arange(len(part))
-        for rank in range(order.shape[1]):
-            ranked = order[:, rank]
-            for column in np.unique(ranked):
-                chosen = np.flatnonzero((ranked == column) & (credit[everyone, ranked] > 0.05))
-                if len(chosen):
-                    rows_of.append(chosen)
-                    phrases.append(self._phrases(self.columns[column], part.iloc[chosen], matrix[chosen, column]))
-        said = pd.DataFrame({"row": np.concatenate(rows_of) if rows_of else np.zeros(0, dtype=np.int64),
+        rows, phrases = by_rank(order, credit, 0.05, lambda column, chosen: self._phrases(
+            self.columns[column], part.iloc[chosen], matrix[chosen, column]))
+        said = pd.DataFrame({"row": rows,
                              "text": pd.concat(phrases, ignore_index=True) if phrases else pd.Series(dtype="str")})
         # Empty phrases say nothing; a share and its count read alike, so each is said once.
         said = said[said["text"] != ""].drop_duplicates(keep="first")

@@ -75,3 +75,26 @@ def with_thousands(digits: pa.Array) -> pa.Array:
     # drop the mark after the last group when the digits divide into threes.
     grouped = pc.replace_substring_regex(pc.utf8_reverse(digits), r"(\d{3})", r"\1,")
     return pc.utf8_reverse(pc.utf8_rtrim(grouped, characters=","))
+
+
+def by_rank(order: np.ndarray, weight: np.ndarray, minimum: float, phrases) -> tuple[np.ndarray, list]:
+    """Words for each row's strongest columns, a column at a time.
+
+    ``order[i]`` lists row i's columns strongest first and ``weight[i, j]`` how strong
+    column j is for it. ``phrases(column, rows)`` is called once per rank and column
+    with the rows whose column of that rank it is and whose weight there exceeds
+    ``minimum``: at most ranks x columns column-wise calls, however many rows.
+
+    Returns the rows and the phrases ``phrases`` gave for them, both rank first, so
+    each row's phrases come strongest first.
+    """
+    rows_of, said = [], []
+    everyone = np.arange(len(order))
+    for rank in range(order.shape[1] if order.ndim == 2 else 0):
+        ranked = order[:, rank]
+        for column in np.unique(ranked):
+            chosen = np.flatnonzero((ranked == column) & (weight[everyone, ranked] > minimum))
+            if len(chosen):
+                rows_of.append(chosen)
+                said.append(phrases(int(column), chosen))
+    return (np.concatenate(rows_of) if rows_of else np.zeros(0, dtype=np.int64)), said
