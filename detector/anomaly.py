@@ -123,7 +123,7 @@ class _Forest:
         from sklearn.tree._tree import NODE_DTYPE, Tree  # imported late: sklearn is slow to import
 
         self.arrays, self.n_features, self.max_samples = arrays, n_features, max_samples
-        self.trees, self.path_lengths, self.path_bits, self.depths = [], [], [], []
+        self.trees, self.path_lengths, self.path_bits = [], [], []
         offsets = arrays["offsets"]
         for start, stop in zip(offsets[:-1], offsets[1:]):
             part = {k: arrays[k][start:stop] for k in _TREE_ARRAYS if k != "offsets"}
@@ -139,7 +139,6 @@ class _Forest:
             self.trees.append(tree)
             # Path length of a row ending in each node, as scikit-learn adds it up.
             self.path_lengths.append(depth + _average_path_length(part["n_node_samples"]) - 1.0)
-            self.depths.append(depth)
             self.path_bits.append(self._path_bits(part, depth))
 
     @staticmethod
@@ -207,33 +206,34 @@ class _Forest:
     def strangeness(self, matrix: np.ndarray) -> np.ndarray:
         """``2 ** (-mean path length / c(max_samples))``: the isolation-forest score, higher
         is stranger; bit for bit ``-IsolationForest.score_samples`` (same sums, same order)."""
-        out = np.empty(len(matrix))
         denominator = len(self.trees) * _average_path_length(np.array([self.max_samples]))[0]
-
-        def score_block(start: int) -> None:
-            block = np.ascontiguousarray(matrix[start:start + CHUNK_ROWS], dtype=np.float32)
-            depths = np.zeros(len(block))
-            for tree, path_length in zip(self.trees, self.path_lengths):
-                depths += path_length[tree.apply(block)]
-            out[start:start + len(block)] = 2 ** -(depths / denominator) if denominator else 1.0
-
-        # Blocks of rows are independent and the tree traversal releases the GIL, so
-        # they are scored on all cores; each row's sum runs over the trees in the same
-        # order whichever thread takes it, so the scores do not change.
-        starts = range(0, len(matrix), CHUNK_ROWS)
-        with thread_pool(len(starts)) as pool:
-            list(pool.map(score_block, starts))
-        return out
+        depths = self._leaf_sums(matrix, self.path_lengths)
+        return 2 ** -(depths / denominator) if denominator else np.ones(len(matrix))
 
     def isolation_bits(self, matrix: np.ndarray) -> np.ndarray:
         """Per row and feature, the bits of isolation the feature's splits gave the row,
         averaged over trees (rows x features)."""
-        total = np.zeros((len(matrix), self.n_features))
-        for start in range(0, len(matrix), CHUNK_ROWS):
+        return self._leaf_sums(matrix, self.path_bits) / len(self.trees)
+
+    def _leaf_sums(self, matrix: np.ndarray, node_values: list[np.ndarray]) -> np.ndarray:
+        """Per row, the sum over trees of ``node_values[tree]`` at the leaf the row reaches.
+
+        Blocks of rows are independent and the tree traversal releases the GIL, so they
+        are summed on all cores; each row's sum runs over the trees in the same order
+        whichever thread takes it, so the result does not depend on the threads.
+        """
+        total = np.zeros((len(matrix), *node_values[0].shape[1:]))
+
+        def add_block(start: int) -> None:
             block = np.ascontiguousarray(matrix[start:start + CHUNK_ROWS], dtype=np.float32)
-            for tree, path_bits in zip(self.trees, self.path_bits):
-                total[start:start + len(block)] += path_bits[tree.apply(block)]
-        return total / len(self.trees)
+            sums = total[start:start + len(block)]
+            for tree, values in zip(self.trees, node_values):
+                sums += values[tree.apply(block)]
+
+        starts = range(0, len(matrix), CHUNK_ROWS)
+        with thread_pool(len(starts)) as pool:
+            list(pool.map(add_block, starts))
+        return total
 
 
 # ----------------------------------------------------------------------------- model
