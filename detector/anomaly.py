@@ -50,7 +50,7 @@ from detector.features import (FEATURES_BY_NAME, HS_LEVELS, PAIRINGS, PARTIES, P
                                FeatureStatistics, available_features, canonical_table, feature_frame,
                                training_record, with_hs_levels)
 from detector.modelfile import ModelFileError, json_bytes, npy, npy_bytes, read_model, tree_problem, write_model
-from detector.tables import by_rank, formatted, join_per_row, with_thousands
+from detector.tables import by_rank, formatted, join_per_row, join_texts, text_scalar, with_thousands
 from detector.threads import thread_pool, threads_for
 
 FORMAT = "detector-anomaly-model"
@@ -452,29 +452,30 @@ class AnomalyModel:
                 hs = cells[HS_LEVELS[0]]
                 for level in range(1, len(HS_LEVELS)):
                     hs = pc.if_else(pa.array(used == level), cells[HS_LEVELS[level]], hs)
-                said = _joined(words.removesuffix(" vs HS peers") + " ", _times(np.exp(values)),
+                said = join_texts(words.removesuffix(" vs HS peers") + " ", _times(np.exp(values)),
                                " the median for HS ", hs)
             elif name in PAIRINGS:
                 counts = np.rint(np.expm1(np.nan_to_num(values))).astype(np.int64)
                 said = _pairing_phrases(name, cells, counts, values > self.medians[name])
             elif name in PARTIES:
                 party = PARTIES[name]
-                said = pc.if_else(pa.array(values != 0), _joined(f"first declaration of {party} ", cells[party]),
-                                  _text(""))
+                said = pc.if_else(pa.array(values != 0),
+                                  join_texts(f"first declaration of {party} ", cells[party]), text_scalar(""))
             elif name == "generic_description":
-                said = pc.if_else(pa.array(values != 0), _joined("generic description '", cells["description"], "'"),
-                                  _text("description not generic"))
+                said = pc.if_else(pa.array(values != 0),
+                                  join_texts("generic description '", cells["description"], "'"),
+                                  text_scalar("description not generic"))
             elif name == "description_length":
                 lengths = np.trunc(np.nan_to_num(values)).astype(np.int64)
-                said = _joined("description ", formatted("%d", lengths), " characters long")
+                said = join_texts("description ", formatted("%d", lengths), " characters long")
             elif name == "net_gross_ratio":
-                said = _joined("net/gross ratio ", formatted("%.2f", values))
+                said = join_texts("net/gross ratio ", formatted("%.2f", values))
             else:
                 units = {"log_value_usd": " USD", "log_gross_weight": " kg", "log_net_weight": " kg",
                          "log_value_per_kg": " USD", "log_weight_per_package": " kg",
                          "log_weight_per_unit": " kg"}
-                said = _joined(f"{words} ", _number(np.exp(values)), units.get(name, ""))
-        return pc.if_else(pa.array(unknown), _text(f"{words} unknown"), said)
+                said = join_texts(f"{words} ", _number(np.exp(values)), units.get(name, ""))
+        return pc.if_else(pa.array(unknown), text_scalar(f"{words} unknown"), said)
 
     # -- files
 
@@ -559,15 +560,6 @@ def _nan_median(values: pd.Series) -> float:
     return 0.0 if pd.isna(median) else float(median)
 
 
-def _text(value: str) -> pa.Scalar:
-    return pa.scalar(value, pa.large_string())
-
-
-def _joined(*parts) -> pa.Array:
-    """Texts and text arrays joined row by row (plain strings repeat on every row)."""
-    return pc.binary_join_element_wise(*[_text(p) if isinstance(p, str) else p for p in parts], _text(""))
-
-
 def _text_cells(table: pd.DataFrame, column: str) -> pa.Array:
     """A column as text, a missing cell written 'nan' (as Python writes a missing value)."""
     if column not in table:
@@ -582,7 +574,7 @@ def _times(ratios: np.ndarray) -> pa.Array:
     """'40x', '2.5x', '0.08x': more decimals the closer the ratio is to 1."""
     whole, tenths, digits = (formatted(f, ratios) for f in ("%.0f", "%.1f", "%.2g"))
     said = pc.if_else(pa.array(ratios >= 10), whole, pc.if_else(pa.array(ratios >= 1), tenths, digits))
-    return _joined(said, "x")
+    return join_texts(said, "x")
 
 
 def _number(values: np.ndarray) -> pa.Array:
@@ -600,19 +592,21 @@ def _pairing_phrases(name: str, cells: dict[str, pa.Array], counts: np.ndarray, 
                 "transport_hs4_count": ("HS ", cells["hs4"], " by ", cells["transport_mode"]),
                 "exporter_consignee_count": ("exporter with consignee ", cells["consignee"])}
     number = formatted("%d", counts)
-    more = _joined(*subjects[name], " seen ", with_thousands(number), " times before, more than most")
+    more = join_texts(*subjects[name], " seen ", with_thousands(number), " times before, more than most")
     never, once = pa.array(counts <= 0), pa.array(counts == 1)
-    times = pc.if_else(never, _text("never"), pc.if_else(once, _text("once"), _joined("only ", number, " times")))
-    seen = pc.if_else(never, _text("never seen"), pc.if_else(once, _text("seen once"), _joined("seen ", number, " times")))
+    times = pc.if_else(never, text_scalar("never"),
+                       pc.if_else(once, text_scalar("once"), join_texts("only ", number, " times")))
+    seen = pc.if_else(never, text_scalar("never seen"),
+                      pc.if_else(once, text_scalar("seen once"), join_texts("seen ", number, " times")))
     if name == "exporter_hs4_count":
-        rare = _joined("exporter ", times, " shipped HS ", cells["hs4"], " before")
+        rare = join_texts("exporter ", times, " shipped HS ", cells["hs4"], " before")
     elif name == "origin_hs4_count":
-        rare = _joined("origin ", cells["origin_country"], " with HS ", cells["hs4"], " ", seen, " before")
+        rare = join_texts("origin ", cells["origin_country"], " with HS ", cells["hs4"], " ", seen, " before")
     elif name == "export_origin_count":
-        rare = _joined("goods of origin ", cells["origin_country"], " leaving ", cells["export_country"], " ",
+        rare = join_texts("goods of origin ", cells["origin_country"], " leaving ", cells["export_country"], " ",
                        seen, " before")
     elif name == "transport_hs4_count":
-        rare = _joined("HS ", cells["hs4"], " by ", cells["transport_mode"], " ", seen, " before")
+        rare = join_texts("HS ", cells["hs4"], " by ", cells["transport_mode"], " ", seen, " before")
     else:
-        rare = _joined("exporter ", times, " shipped to consignee ", cells["consignee"], " before")
+        rare = join_texts("exporter ", times, " shipped to consignee ", cells["consignee"], " before")
     return pc.if_else(pa.array(np.asarray(common, dtype=bool)), more, rare)

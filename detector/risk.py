@@ -41,7 +41,7 @@ import pyarrow.compute as pc
 
 from detector.errors import DetectorError
 from detector.rules.evaluate import RuleResults, severity_rank
-from detector.tables import choose_text, join_per_row, text_scalar
+from detector.tables import choose_text, join_per_row, join_texts, text_scalar
 
 LANES = ("red", "yellow", "green")
 OUTPUT_COLUMNS = ("risk_score", "lane", "rule_hits", "reasons", "status", "errors")
@@ -145,7 +145,7 @@ def combine(results: RuleResults, n_rows: int, policy: RiskPolicy = RiskPolicy()
         reasons = pa.array(results.reasons[rule_id], from_pandas=True).cast(pa.large_string())
         hit_rows.append(rows)
         hit_ids.append(pa.repeat(text_scalar(rule_id), len(rows)))
-        hit_texts.append(pc.binary_join_element_wise(text_scalar(f"[{rule_id}] "), reasons, text_scalar("")))
+        hit_texts.append(join_texts(f"[{rule_id}] ", reasons))
     rule_score = np.round(1.0 - survival, 4)
     evidence = policy.anomaly_evidence(anomaly) if anomaly is not None else np.zeros(n_rows)
     probability = np.nan_to_num(supervised, nan=0.0) if supervised is not None else None
@@ -204,10 +204,8 @@ def _stated(prefix: str, numbers: np.ndarray, suffix: str, explanations: Sequenc
     """``prefix + number + suffix``, then ``: explanation`` when there is one, per row."""
     shown = pc.cast(pa.array(numbers), pa.large_string())
     words = pa.array(list(explanations), type=pa.large_string())
-    stated = pc.if_else(pc.equal(words, ""), text_scalar(""), pc.binary_join_element_wise(
-        text_scalar(": "), words, text_scalar("")))
-    return pc.binary_join_element_wise(text_scalar(prefix), shown, text_scalar(suffix), stated, text_scalar(""))
-
+    stated = pc.if_else(pc.equal(words, ""), text_scalar(""), join_texts(": ", words))
+    return join_texts(prefix, shown, suffix, stated)
 
 
 def budget_red(risk: np.ndarray, critical: np.ndarray, budget: float, explore: float = 0.0,

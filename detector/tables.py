@@ -19,6 +19,12 @@ def text_scalar(value: str | None) -> pa.Scalar:
     return pa.scalar(value, pa.large_string())
 
 
+def join_texts(*parts) -> pa.Array:
+    """Texts and text arrays joined row by row; a plain string repeats on every row."""
+    return pc.binary_join_element_wise(*[text_scalar(p) if isinstance(p, str) else p for p in parts],
+                                       text_scalar(""))
+
+
 def join_per_row(rows: np.ndarray, texts: pa.Array, n_rows: int, separator: str) -> pd.Series:
     """Join ``texts[i]`` into the cell of row ``rows[i]``, in the given order.
 
