@@ -50,7 +50,8 @@ from detector.features import (FEATURES_BY_NAME, HS_LEVELS, PAIRINGS, PARTIES, P
                                FeatureStatistics, available_features, canonical_table, feature_frame,
                                training_record, with_hs_levels)
 from detector.modelfile import ModelFileError, json_bytes, npy, npy_bytes, read_model, tree_problem, write_model
-from detector.tables import by_rank, formatted, join_per_row, join_texts, text_scalar, with_thousands
+from detector.tables import (by_rank, column_text, formatted, join_per_row, join_texts, readable_number,
+                             text_scalar, with_thousands)
 from detector.threads import thread_pool, threads_for
 
 FORMAT = "detector-anomaly-model"
@@ -431,7 +432,7 @@ class AnomalyModel:
         excess = bits - np.array([self.baseline_bits[f] for f in self.features])
         order = np.argsort(-excess, axis=1, kind="stable")[:, :top]
         values = raw.to_numpy(dtype=np.float64)
-        cells = {column: _text_cells(table, column) for column in _PHRASE_COLUMNS}
+        cells = {column: column_text(table, column) for column in _PHRASE_COLUMNS}
         phrase_rows, phrases = by_rank(order, excess, 0.05, lambda column, chosen: self._phrases(
             column, {c: v.take(chosen) for c, v in cells.items()}, values[chosen, column], levels, chosen))
         texts = pa.chunked_array(phrases, pa.large_string()) if phrases else pa.array([], pa.large_string())
@@ -474,7 +475,7 @@ class AnomalyModel:
                 units = {"log_value_usd": " USD", "log_gross_weight": " kg", "log_net_weight": " kg",
                          "log_value_per_kg": " USD", "log_weight_per_package": " kg",
                          "log_weight_per_unit": " kg"}
-                said = join_texts(f"{words} ", _number(np.exp(values)), units.get(name, ""))
+                said = join_texts(f"{words} ", readable_number(np.exp(values)), units.get(name, ""))
         return pc.if_else(pa.array(unknown), text_scalar(f"{words} unknown"), said)
 
     # -- files
@@ -560,26 +561,11 @@ def _nan_median(values: pd.Series) -> float:
     return 0.0 if pd.isna(median) else float(median)
 
 
-def _text_cells(table: pd.DataFrame, column: str) -> pa.Array:
-    """A column as text, a missing cell written 'nan' (as Python writes a missing value)."""
-    if column not in table:
-        return pa.array(["nan"] * len(table), pa.large_string())
-    text = pa.array(table[column].astype("str"), from_pandas=True).cast(pa.large_string())
-    if isinstance(text, pa.ChunkedArray):
-        text = text.combine_chunks()
-    return text.fill_null("nan")
-
-
 def _times(ratios: np.ndarray) -> pa.Array:
     """'40x', '2.5x', '0.08x': more decimals the closer the ratio is to 1."""
     whole, tenths, digits = (formatted(f, ratios) for f in ("%.0f", "%.1f", "%.2g"))
     said = pc.if_else(pa.array(ratios >= 10), whole, pc.if_else(pa.array(ratios >= 1), tenths, digits))
     return join_texts(said, "x")
-
-
-def _number(values: np.ndarray) -> pa.Array:
-    """'12,345' from 100 up, else three significant digits ('0.813')."""
-    return pc.if_else(pa.array(values >= 100), with_thousands(formatted("%.0f", values)), formatted("%.3g", values))
 
 
 def _pairing_phrases(name: str, cells: dict[str, pa.Array], counts: np.ndarray, common: np.ndarray) -> pa.Array:

@@ -39,6 +39,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 import detector
 from detector.errors import DetectorError
@@ -46,7 +47,8 @@ from detector.features import (FEATURES_BY_NAME, PAIRINGS, PARTIES, PEER_MIN_ROW
                                available_features, canonical_table, feature_frame, training_record,
                                with_hs_levels)
 from detector.modelfile import ModelFileError, json_bytes, npy, npy_bytes, read_model, tree_problem, write_model
-from detector.tables import by_rank, formatted, join_per_row, with_thousands
+from detector.tables import (by_rank, column_text, formatted, join_per_row, join_texts, readable_number,
+                             text_scalar)
 
 FORMAT = "detector-supervised-model"
 FORMAT_VERSION = 1
@@ -114,12 +116,16 @@ class _Encoder:
         grouped = pd.DataFrame({"key": keys.to_numpy(), "y": labels}).dropna(subset=["key"]).groupby("key")["y"]
         return cls(columns, prior, grouped.sum().astype(np.float64), grouped.size().astype(np.float64))
 
-    def encode(self, keys: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-        """(smoothed fraud share, inspections) per row; the prior and 0 for unseen values."""
+    def counts(self, keys: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+        """(frauds, inspections) in the history per row; 0 and 0 for unseen values."""
         place = pd.Index(self.frauds.index).get_indexer(keys.fillna(_PAIR).to_numpy(dtype=object))
         found = place >= 0
         frauds = np.where(found, self.frauds.to_numpy()[np.maximum(place, 0)], 0.0)
-        seen = np.where(found, self.inspections.to_numpy()[np.maximum(place, 0)], 0.0)
+        return frauds, np.where(found, self.inspections.to_numpy()[np.maximum(place, 0)], 0.0)
+
+    def encode(self, keys: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+        """(smoothed fraud share, inspections) per row; the prior and 0 for unseen values."""
+        frauds, seen = self.counts(keys)
         share = (frauds + SMOOTHING * self.prior) / (seen + SMOOTHING)
         missing = keys.isna().to_numpy()
         return np.where(missing, np.nan, share), np.where(missing, np.nan, seen)
@@ -381,54 +387,49 @@ class SupervisedModel:
         order = np.argsort(-credit, axis=1, kind="stable")[:, :top]
         rows, phrases = by_rank(order, credit, 0.05, lambda column, chosen: self._phrases(
             self.columns[column], part.iloc[chosen], matrix[chosen, column]))
-        said = pd.DataFrame({"row": rows,
-                             "text": pd.concat(phrases, ignore_index=True) if phrases else pd.Series(dtype="str")})
+        texts = pa.chunked_array(phrases, pa.large_string()) if phrases else pa.array([], pa.large_string())
+        said = pd.DataFrame({"row": rows, "text": texts.to_pandas()})
         # Empty phrases say nothing; a share and its count read alike, so each is said once.
         said = said[said["text"] != ""].drop_duplicates(keep="first")
         joined = join_per_row(said["row"].to_numpy(), pa.array(said["text"], pa.large_string()), len(part), "; ")
         return pd.Series(joined.to_numpy(dtype=object), index=part.index, name="supervised_reasons", dtype="object")
 
-    def _phrases(self, column: str, rows: pd.DataFrame, values: np.ndarray) -> pd.Series:
+    def _phrases(self, column: str, rows: pd.DataFrame, values: np.ndarray) -> pa.Array:
         """The words for ``column`` of some rows (their table rows and matrix values)."""
-        rows = rows.reset_index(drop=True)
         kind, _, name = column.partition(":")
-        unknown = np.isnan(values)
         if kind == "rule":
-            return _choose(unknown, f"rule {name} did not run",
-                           _choose(values == 1, f"rule {name} hit", f"rule {name} did not hit"))
+            said = pc.if_else(pa.array(values == 1), text_scalar(f"rule {name} hit"),
+                              text_scalar(f"rule {name} did not hit"))
+            return pc.if_else(pa.array(np.isnan(values)), text_scalar(f"rule {name} did not run"), said)
         if kind in ("fraud_share", "inspections"):
             cols = name.split(" x ")
             labels = [_NAMES.get(c, c.replace("_", " ")) for c in cols]
             encoder = next(e for e in self._encoders if _encoder_name(e.columns) == name)
             keys = _keys(rows, tuple(cols))
-            place = pd.Index(encoder.inspections.index).get_indexer(keys.fillna(_PAIR).to_numpy(dtype=object))
-            seen = np.where(place >= 0, encoder.inspections.to_numpy()[np.maximum(place, 0)], 0.0)
-            frauds = np.where(place >= 0, encoder.frauds.to_numpy()[np.maximum(place, 0)], 0.0)
-            what = pd.Series("", index=rows.index, dtype="str")
-            for i, (c, label) in enumerate(zip(cols, labels)):
-                what = what + (" with " if i else "") + f"{label} " + rows[c].astype("str")
-            counted = (what + ": " + pd.Series(np.char.mod("%.0f", frauds), index=rows.index) + " of "
-                       + pd.Series(np.char.mod("%.0f", seen), index=rows.index) + " past inspections found fraud")
-            said = counted.where(seen != 0, what + ": never inspected before")
-            return _choose(keys.isna().to_numpy(), f"{' and '.join(labels)} unknown", said)
+            frauds, seen = encoder.counts(keys)
+            what = join_texts(*[part for i, (c, label) in enumerate(zip(cols, labels))
+                                for part in ((" with " if i else "") + f"{label} ", column_text(rows, c))])
+            counted = join_texts(what, ": ", formatted("%.0f", frauds), " of ", formatted("%.0f", seen),
+                                 " past inspections found fraud")
+            said = pc.if_else(pa.array(seen != 0), counted, join_texts(what, ": never inspected before"))
+            return pc.if_else(pa.array(keys.isna().to_numpy()), text_scalar(f"{' and '.join(labels)} unknown"), said)
         words = FEATURES_BY_NAME[column].words
         with np.errstate(over="ignore", invalid="ignore"):
             if column.endswith("_vs_hs"):
-                said = (f"{words.removesuffix(' vs HS peers')} " + _formatted("%.2g", np.exp(values))
-                        + "x the median of its HS peers")
+                said = join_texts(f"{words.removesuffix(' vs HS peers')} ", formatted("%.2g", np.exp(values)),
+                                  "x the median of its HS peers")
             elif column in PAIRINGS:
-                said = f"{words} seen " + _formatted("%.0f", np.expm1(values)) + " times in the history"
+                said = join_texts(f"{words} seen ", formatted("%.0f", np.expm1(values)), " times in the history")
             elif column in PARTIES:
-                said = _choose(values != 0, words, f"known {PARTIES[column]}")
+                said = pc.if_else(pa.array(values != 0), text_scalar(words), text_scalar(f"known {PARTIES[column]}"))
             elif column == "generic_description":
-                said = _choose(values != 0, "generic description", "specific description")
+                said = pc.if_else(pa.array(values != 0), text_scalar("generic description"),
+                                  text_scalar("specific description"))
             elif column.startswith("log_"):
-                amount = np.exp(values)
-                large = pd.Series(with_thousands(formatted("%.0f", amount)).to_pandas(), dtype="str")
-                said = f"{words} " + large.where(amount >= 100, _formatted("%.3g", amount))
+                said = join_texts(f"{words} ", readable_number(np.exp(values)))
             else:
-                said = f"{words} " + _formatted("%.3g", values)
-        return _choose(unknown, f"{words} unknown", said)
+                said = join_texts(f"{words} ", formatted("%.3g", values))
+        return pc.if_else(pa.array(np.isnan(values)), text_scalar(f"{words} unknown"), said)
 
     # -- files
 
@@ -470,17 +471,3 @@ class SupervisedModel:
             raise ModelFileError(f"{where}: malformed model contents: {problem}")
         return cls(columns, features, rules, training, params, stats, encoders,
                    _Trees(arrays, len(columns), baseline), str(manifest.get("package_version", "")))
-
-
-
-def _formatted(template: str, numbers: np.ndarray) -> pd.Series:
-    """Numbers as text, as Python's ``%`` writes them (see :func:`detector.tables.formatted`)."""
-    return pd.Series(formatted(template, numbers).to_pandas(), dtype="str")
-
-
-def _choose(condition: np.ndarray, yes, no) -> pd.Series:
-    """Per row, ``yes`` where ``condition`` else ``no`` (texts or text Series)."""
-    condition = np.asarray(condition, dtype=bool)
-    yes = yes if isinstance(yes, pd.Series) else pd.Series(yes, index=range(len(condition)), dtype="str")
-    no = no if isinstance(no, pd.Series) else pd.Series(no, index=range(len(condition)), dtype="str")
-    return pd.Series(np.where(condition, yes.to_numpy(dtype=object), no.to_numpy(dtype=object)), dtype="str")

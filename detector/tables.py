@@ -104,3 +104,19 @@ def by_rank(order: np.ndarray, weight: np.ndarray, minimum: float, phrases) -> t
                 rows_of.append(chosen)
                 said.append(phrases(int(column), chosen))
     return (np.concatenate(rows_of) if rows_of else np.zeros(0, dtype=np.int64)), said
+
+
+def column_text(table: pd.DataFrame, column: str) -> pa.Array:
+    """A column as one text array, a missing cell (or column) written 'nan', as Python
+    writes a missing value."""
+    if column not in table:
+        return pa.array(["nan"] * len(table), pa.large_string())
+    text = pa.array(table[column].astype("str"), from_pandas=True).cast(pa.large_string())
+    if isinstance(text, pa.ChunkedArray):
+        text = text.combine_chunks()
+    return text.fill_null("nan")
+
+
+def readable_number(values: np.ndarray) -> pa.Array:
+    """'12,345' from 100 up, else three significant digits ('0.813')."""
+    return pc.if_else(pa.array(values >= 100), with_thousands(formatted("%.0f", values)), formatted("%.3g", values))

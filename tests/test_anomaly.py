@@ -212,12 +212,13 @@ def test_explanation_names_a_planted_value_per_kg(synthetic):
 
 
 def test_explanation_words_for_unknown_values_and_missing_cells(synthetic):
-    from detector.anomaly import _PHRASE_COLUMNS, _text_cells
+    from detector.anomaly import _PHRASE_COLUMNS
+    from detector.tables import column_text
 
     _, model, later = synthetic
     table = later.iloc[:3].copy()
     table.loc[table.index[1], "consignee"] = None
-    cells = {column: _text_cells(table, column) for column in _PHRASE_COLUMNS}
+    cells = {column: column_text(table, column) for column in _PHRASE_COLUMNS}
     assert cells["consignee"].to_pylist()[1] == "nan"  # as a missing value prints
     feature = model.features.index("value_per_kg_vs_hs")
     levels = {"value_per_kg_vs_hs": np.array([0, 1, 2])}
@@ -366,8 +367,9 @@ def test_pairing_phrases_say_rare_or_common_the_way_the_count_isolates():
 
 
 def test_numbers_in_explanations_read_as_python_writes_them():
-    from detector.anomaly import _number, _times
+    from detector.anomaly import _times
+    from detector.tables import readable_number
 
     assert _times(np.array([40.2, 2.45, 0.0812, 1.0])).to_pylist() == ["40x", "2.5x", "0.081x", "1.0x"]
-    assert _number(np.array([5774796.6, 100.0, 99.94, 0.81349])).to_pylist() == \
+    assert readable_number(np.array([5774796.6, 100.0, 99.94, 0.81349])).to_pylist() == \
         ["5,774,797", "100", "99.9", "0.813"]

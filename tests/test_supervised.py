@@ -382,15 +382,15 @@ def test_phrases_for_rules_shares_and_amounts_including_unknowns(world):
     rows = world.later.table.iloc[:3].reset_index(drop=True).copy()
     rule = next(c for c in model.columns if c.startswith("rule:"))
     name = rule.partition(":")[2]
-    assert model._phrases(rule, rows, np.array([np.nan, 1.0, 0.0])).tolist() == [
+    assert model._phrases(rule, rows, np.array([np.nan, 1.0, 0.0])).to_pylist() == [
         f"rule {name} did not run", f"rule {name} hit", f"rule {name} did not hit"]
     share = next(c for c in model.columns if c.startswith("inspections:") and " x " not in c)
     column = share.partition(":")[2]
     rows.loc[0, column] = None
-    said = model._phrases(share, rows, np.array([np.nan, 1.0, 2.0])).tolist()
+    said = model._phrases(share, rows, np.array([np.nan, 1.0, 2.0])).to_pylist()
     assert said[0].endswith(" unknown")
     assert all(p.endswith(("past inspections found fraud", "never inspected before")) for p in said[1:]), said
-    assert model._phrases("log_value_usd", rows, np.log([12345.6, 50.0, np.nan])).tolist() == [
+    assert model._phrases("log_value_usd", rows, np.log([12345.6, 50.0, np.nan])).to_pylist() == [
         "declared value 12,346", "declared value 50", "declared value unknown"]
 
 
