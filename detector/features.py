@@ -38,13 +38,7 @@ def derive(table: pd.DataFrame) -> pd.DataFrame:
     """Return ``table`` with the derived fields its columns allow, added as new columns."""
     derived: dict[str, pd.Series] = {}
     if "hs_code" in table:
-        # A file holds a few hundred distinct codes: cut those, then hand them out.
-        codes, uniques = pd.factorize(table["hs_code"])
-        distinct = pd.Series(uniques, dtype="str")
-        for digits in (2, 4, 6):
-            prefix = distinct.str.slice(0, digits).where(distinct.str.len() >= digits)
-            derived[f"hs{digits}"] = pd.Series(
-                pd.array(prefix, dtype="str").take(codes, allow_fill=True), index=table.index)
+        derived.update(hs_levels(table["hs_code"]))
     if "declared_value" in table:
         derived["value_usd"] = _value_usd(table)
         weight = _first_positive(table, "net_weight_kg", "gross_weight_kg")
@@ -57,6 +51,19 @@ def derive(table: pd.DataFrame) -> pd.DataFrame:
     if "net_weight_kg" in table and "gross_weight_kg" in table:
         derived["net_gross_ratio"] = _ratio(table["net_weight_kg"], table["gross_weight_kg"])
     return table.assign(**derived)
+
+
+def hs_levels(hs_code: pd.Series, digits=(2, 4, 6)) -> dict[str, pd.Series]:
+    """hs2, hs4 and hs6 (or the ``digits`` asked for) of each code; missing where the
+    code is missing or shorter. A file holds a few hundred distinct codes: those are
+    cut, then handed out to the rows."""
+    codes, uniques = pd.factorize(hs_code)
+    distinct = pd.Series(uniques, dtype="str")
+    levels = {}
+    for n in digits:
+        prefix = distinct.str.slice(0, n).where(distinct.str.len() >= n)
+        levels[f"hs{n}"] = pd.Series(pd.array(prefix, dtype="str").take(codes, allow_fill=True), index=hs_code.index)
+    return levels
 
 
 def _value_usd(table: pd.DataFrame) -> pd.Series:
@@ -319,9 +326,7 @@ def with_hs_levels(table: pd.DataFrame) -> pd.DataFrame:
     """hs2/hs4/hs6 from ``hs_code`` when a hand-made table lacks the derived fields."""
     if "hs_code" not in table or all(level in table for level in HS_LEVELS):
         return table
-    codes = table["hs_code"].astype("str")
-    return table.assign(**{f"hs{d}": codes.str.slice(0, d).where(codes.str.len() >= d) for d in (2, 4, 6)
-                           if f"hs{d}" not in table})
+    return table.assign(**hs_levels(table["hs_code"], [n for n in (2, 4, 6) if f"hs{n}" not in table]))
 
 
 def feature_frame(table: pd.DataFrame, features: list[str], stats: FeatureStatistics,
@@ -366,7 +371,6 @@ def feature_frame(table: pd.DataFrame, features: list[str], stats: FeatureStatis
         if "generic_description" in wanted:
             columns["generic_description"] = text.str.lower().isin(stats.generic).to_numpy(dtype=np.float64)
     return pd.DataFrame({name: columns[name] for name in features}, index=table.index), levels
-
 
 
 def canonical_table(table) -> pd.DataFrame:
