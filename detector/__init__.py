@@ -26,6 +26,7 @@ from detector.rules import Rule, RuleSet, load_rules, parse_rules, run_examples
 from detector.schema import FIELDS, ColumnMapping, load_mapping
 from detector.scoring import ScoreResult, ScoreSummary, score
 
+
 def __getattr__(name: str):
     """``detector.AnomalyModel`` and ``detector.__version__``, found on first use:
     the model needs scikit-learn and the version the package metadata, both slow to
@@ -63,7 +64,8 @@ def write_output(result: ScoreResult, path: str | Path, fmt: str | None = None) 
 
 
 __all__ = [
-    "AnomalyModel", "compare_evaluations", "FIELDS", "ColumnMapping", "Declarations", "DetectorError", "Evaluation", "evaluate", "InputFileError", "MappingError",
+    "AnomalyModel", "compare_evaluations", "FIELDS", "ColumnMapping", "Declarations", "DetectorError",
+    "Evaluation", "evaluate", "InputFileError", "MappingError",
     "ReferenceTableError", "RiskPolicy", "Rule", "RulePackError", "RuleSet", "ScoreResult",
     "ScoreSummary", "default_rules_dir", "load_declarations", "load_mapping", "load_rules",
     "parse_rules", "score", "test_rules", "validate", "write_output",
