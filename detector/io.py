@@ -32,6 +32,7 @@ import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
 from detector.errors import InputFileError
+from detector.tables import edge_bytes
 from detector.threads import threads_for
 
 OUTPUT_FORMATS = ("csv", "parquet", "jsonl")
@@ -376,16 +377,8 @@ def _risky_first_byte(column: pa.ChunkedArray) -> np.ndarray:
 
     Null cells usually have no bytes; when they do, the caller treats them as plain.
     """
-    offset_type = np.int64 if pa.types.is_large_string(column.type) else np.int32
     parts = []
     for chunk in column.chunks:
-        _validity, offsets, data = chunk.buffers()
-        data = np.frombuffer(data, dtype=np.uint8) if data is not None else np.zeros(0, dtype=np.uint8)
-        if not len(data) or not len(chunk):
-            parts.append(np.zeros(len(chunk), dtype=bool))
-            continue
-        starts = np.frombuffer(offsets, dtype=offset_type)[chunk.offset:chunk.offset + len(chunk) + 1]
-        # Every start is a valid position once clipped; empty cells are ruled out after.
-        first = data[np.minimum(starts[:-1], len(data) - 1)]
-        parts.append(_RISKY_BYTE[first] & (starts[1:] > starts[:-1]))
+        first, _last, filled = edge_bytes(chunk)
+        parts.append(_RISKY_BYTE[first] & filled)
     return np.concatenate(parts) if parts else np.zeros(0, dtype=bool)

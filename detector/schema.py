@@ -24,7 +24,7 @@ import yaml
 from detector.errors import InputFileError, MappingError
 from detector.reference import load_reference
 from detector.resources import default_mappings_dir
-from detector.tables import join_per_row
+from detector.tables import edge_bytes, join_per_row
 from detector.threads import thread_pool
 
 
@@ -403,20 +403,10 @@ def _clean_chunk(chunk: pa.Array) -> pa.Array:
     cells marked missing in a new validity bitmap over the same bytes. Only a chunk
     with a cell that may need trimming is trimmed, by pyarrow.
     """
-    _validity, offsets, data = chunk.buffers()
-    if len(chunk) == 0 or data is None or not pa.types.is_large_string(chunk.type):
+    if len(chunk) == 0 or not pa.types.is_large_string(chunk.type):
         return _trim_chunk(chunk)
-    bytes_ = np.frombuffer(data, dtype=np.uint8)
-    bounds = np.frombuffer(offsets, dtype=np.int64)[chunk.offset:chunk.offset + len(chunk) + 1]
-    starts, ends = bounds[:-1], bounds[1:]
-    filled = ends > starts
-    if not len(bytes_):
-        edges = np.zeros(len(chunk), dtype=bool)
-    else:
-        last = len(bytes_) - 1
-        edges = (_MAY_START_SPACE[bytes_[np.minimum(starts, last)]]
-                 | _MAY_END_SPACE[bytes_[np.clip(ends - 1, 0, last)]])
-    if (edges & filled).any():
+    first, last, filled = edge_bytes(chunk)
+    if ((_MAY_START_SPACE[first] | _MAY_END_SPACE[last]) & filled).any():
         return _trim_chunk(chunk)
     valid = filled & chunk.is_valid().to_numpy(zero_copy_only=False)
     if valid.all():
@@ -424,6 +414,7 @@ def _clean_chunk(chunk: pa.Array) -> pa.Array:
     bits = np.zeros(chunk.offset + len(chunk), dtype=bool)
     bits[chunk.offset:] = valid
     bitmap = pa.py_buffer(np.packbits(bits, bitorder="little"))
+    _validity, offsets, data = chunk.buffers()
     return pa.Array.from_buffers(chunk.type, len(chunk), [bitmap, offsets, data], offset=chunk.offset)
 
 

@@ -19,6 +19,28 @@ def text_scalar(value: str | None) -> pa.Scalar:
     return pa.scalar(value, pa.large_string())
 
 
+def edge_bytes(chunk: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The first and last byte of every cell of a string array, read from its buffers.
+
+    Returns ``(first, last, filled)``: the bytes (meaningless where a cell is empty) and
+    whether each cell has bytes at all. Whether any cell starts with a formula character
+    or has spaces to trim is then a table lookup, with no copy of the text.
+    """
+    offset_type = np.int64 if pa.types.is_large_string(chunk.type) else np.int32
+    _validity, offsets, data = chunk.buffers()
+    data = np.frombuffer(data, dtype=np.uint8) if data is not None else np.zeros(0, dtype=np.uint8)
+    if not len(chunk):
+        empty = np.zeros(0, dtype=np.uint8)
+        return empty, empty, np.zeros(0, dtype=bool)
+    bounds = np.frombuffer(offsets, dtype=offset_type)[chunk.offset:chunk.offset + len(chunk) + 1]
+    filled = bounds[1:] > bounds[:-1]
+    if not len(data):
+        zeros = np.zeros(len(chunk), dtype=np.uint8)
+        return zeros, zeros, filled
+    last = len(data) - 1  # clipped, every position is valid; empty cells are ruled out by ``filled``
+    return data[np.minimum(bounds[:-1], last)], data[np.clip(bounds[1:] - 1, 0, last)], filled
+
+
 def join_texts(*parts) -> pa.Array:
     """Texts and text arrays joined row by row; a plain string repeats on every row."""
     return pc.binary_join_element_wise(*[text_scalar(p) if isinstance(p, str) else p for p in parts],

@@ -1,7 +1,8 @@
 import numpy as np
 import pyarrow as pa
+import pytest
 
-from detector.tables import by_rank, choose_text, formatted, join_per_row, with_thousands
+from detector.tables import by_rank, choose_text, edge_bytes, formatted, join_per_row, with_thousands
 
 
 def test_join_per_row_keeps_each_rows_order_and_leaves_others_empty():
@@ -42,3 +43,12 @@ def test_by_rank_calls_once_per_rank_and_column_strongest_first():
     assert calls == [(0, [1]), (1, [0, 2]), (0, [0, 2])]
     assert rows.tolist() == [1, 0, 2, 0, 2]
     assert [p for part in said for p in part] == ["c0r1", "c1r0", "c1r2", "c0r0", "c0r2"]
+
+
+@pytest.mark.parametrize("kind", [pa.string(), pa.large_string()])
+def test_edge_bytes_of_cells_including_empty_cells_and_slices(kind):
+    cells = pa.array(["skip", "=a1", "", "b ", None, " c"], kind).slice(1)  # starts inside the buffers
+    first, last, filled = edge_bytes(cells)
+    assert filled.tolist() == [True, False, True, False, True]
+    assert bytes(first[filled]) == b"=b " and bytes(last[filled]) == b"1 c"
+    assert [len(part) for part in edge_bytes(pa.array([], kind))] == [0, 0, 0]
