@@ -36,6 +36,11 @@ class AnomalyPart:
     scores: pd.DataFrame
     self_fitted: bool
 
+    def explain(self, table: pd.DataFrame, positions) -> pd.Series:
+        """Why the rows at ``positions`` of the scored table are strange (the model
+        fitted on the batch reads it as its own history)."""
+        return self.model.explain(table, rows=table.index[positions], training=self.self_fitted)
+
 
 def anomaly_part(declarations: Declarations, model, seed: int = 0) -> tuple[AnomalyPart | None, str]:
     """Score the batch with ``model``, fit on the batch itself (``"batch"``), or not (None).
@@ -156,7 +161,7 @@ class ScoreResult:
         if self.anomaly is not None:
             table = self.declarations.table
             score = float(self.anomaly.scores["anomaly_score"].iloc[row])
-            why = self.anomaly.model.explain(table, rows=table.index[[row]], training=self.anomaly.self_fitted).iloc[0]
+            why = self.anomaly.explain(table, [row]).iloc[0]
             share = math.floor(score * 1000) / 10  # floored, as in the reasons column
             evidence.append(("anomaly", f"stranger than {share:g}% of the history", "", "",
                              float(self.policy.anomaly_evidence(np.array([score]))[0]), why))
@@ -226,10 +231,8 @@ def score(declarations: Declarations, rules: RuleSet | None = None,
     options: dict = {"explore": explore, "seed": seed}
     added: dict[str, np.ndarray] = {}
     if part is not None:
-        def explain(rows):
-            return part.model.explain(table, rows=table.index[rows], training=part.self_fitted).to_numpy()
-
-        options.update(anomaly=part.scores["anomaly_score"].to_numpy(), explain=explain)
+        options.update(anomaly=part.scores["anomaly_score"].to_numpy(),
+                       explain=lambda rows: part.explain(table, rows).to_numpy())
         added.update(anomaly_score=part.scores["anomaly_score"].round(4).to_numpy(),
                      anomaly_percentile=part.scores["anomaly_percentile"].round(2).to_numpy())
     if supervised is not None:
