@@ -32,7 +32,7 @@ import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
 from detector.errors import InputFileError
-from detector.tables import edge_bytes
+from detector.tables import first_bytes, string_buffers
 from detector.threads import threads_for
 
 OUTPUT_FORMATS = ("csv", "parquet", "jsonl")
@@ -353,7 +353,7 @@ def _neutralise_formulas(table: pa.Table, pool: ThreadPoolExecutor | None = None
 def _neutralise_column(column: pa.ChunkedArray) -> pa.ChunkedArray:
     if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
         return column
-    candidates = np.flatnonzero(_risky_first_byte(column))
+    candidates = _formula_candidates(column)
     if not len(candidates):
         return column
     values = column.take(pa.array(candidates))
@@ -372,13 +372,17 @@ _RISKY_BYTE = np.zeros(256, dtype=bool)
 _RISKY_BYTE[np.frombuffer("".join(_FORMULA_CHARACTERS).encode(), dtype=np.uint8)] = True
 
 
-def _risky_first_byte(column: pa.ChunkedArray) -> np.ndarray:
-    """Per cell: whether it is non-empty and starts with a formula character.
+def _formula_candidates(column: pa.ChunkedArray) -> np.ndarray:
+    """Positions of the non-empty cells that start with a formula character.
 
-    Null cells usually have no bytes; when they do, the caller treats them as plain.
+    Only the first byte of each cell is read, straight from the Arrow buffers; a
+    column without such a cell costs one gather. Null cells usually have no bytes;
+    when they do, the caller treats them as plain.
     """
-    parts = []
+    parts, start = [], 0
     for chunk in column.chunks:
-        first, _last, filled = edge_bytes(chunk)
-        parts.append(_RISKY_BYTE[first] & filled)
-    return np.concatenate(parts) if parts else np.zeros(0, dtype=bool)
+        bounds, data = string_buffers(chunk)
+        found = np.flatnonzero(np.take(_RISKY_BYTE, first_bytes(bounds, data)))
+        parts.append(found[bounds[found + 1] > bounds[found]] + start)
+        start += len(chunk)
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)

@@ -19,6 +19,29 @@ def text_scalar(value: str | None) -> pa.Scalar:
     return pa.scalar(value, pa.large_string())
 
 
+def string_buffers(chunk: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """A string array's cell boundaries and bytes, as NumPy views of its buffers.
+
+    Returns ``(bounds, data)``: cell i is ``data[bounds[i]:bounds[i + 1]]`` (``bounds``
+    has one entry more than the array has cells, slices accounted for).
+    """
+    offset_type = np.int64 if pa.types.is_large_string(chunk.type) else np.int32
+    _validity, offsets, data = chunk.buffers()
+    data = np.frombuffer(data, dtype=np.uint8) if data is not None else np.zeros(0, dtype=np.uint8)
+    if offsets is None:  # an empty array may come without buffers
+        return np.zeros(1, dtype=offset_type), data
+    return np.frombuffer(offsets, dtype=offset_type)[chunk.offset:chunk.offset + len(chunk) + 1], data
+
+
+def first_bytes(bounds: np.ndarray, data: np.ndarray) -> np.ndarray:
+    """The first byte of every cell (meaningless where a cell is empty)."""
+    if not len(data):
+        return np.zeros(len(bounds) - 1, dtype=np.uint8)
+    # ``take`` with clipping gathers without building a clipped index first; only an
+    # empty cell at the very end points past the data.
+    return np.take(data, bounds[:-1], mode="clip")
+
+
 def edge_bytes(chunk: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The first and last byte of every cell of a string array, read from its buffers.
 
@@ -26,19 +49,14 @@ def edge_bytes(chunk: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     whether each cell has bytes at all. Whether any cell starts with a formula character
     or has spaces to trim is then a table lookup, with no copy of the text.
     """
-    offset_type = np.int64 if pa.types.is_large_string(chunk.type) else np.int32
-    _validity, offsets, data = chunk.buffers()
-    data = np.frombuffer(data, dtype=np.uint8) if data is not None else np.zeros(0, dtype=np.uint8)
     if not len(chunk):
         empty = np.zeros(0, dtype=np.uint8)
         return empty, empty, np.zeros(0, dtype=bool)
-    bounds = np.frombuffer(offsets, dtype=offset_type)[chunk.offset:chunk.offset + len(chunk) + 1]
+    bounds, data = string_buffers(chunk)
     filled = bounds[1:] > bounds[:-1]
     if not len(data):
-        zeros = np.zeros(len(chunk), dtype=np.uint8)
-        return zeros, zeros, filled
-    last = len(data) - 1  # clipped, every position is valid; empty cells are ruled out by ``filled``
-    return data[np.minimum(bounds[:-1], last)], data[np.clip(bounds[1:] - 1, 0, last)], filled
+        return first_bytes(bounds, data), first_bytes(bounds, data), filled
+    return first_bytes(bounds, data), np.take(data, bounds[1:] - 1, mode="clip"), filled
 
 
 def join_texts(*parts) -> pa.Array:

@@ -1,8 +1,10 @@
 import csv
 import io
 import os
+import re
 
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -96,6 +98,24 @@ def test_csv_output_neutralises_formulas_but_not_numbers(tmp_path):
                       tmp_path / "o.csv")
     cells = list(csv.reader(io.StringIO(out.read_text())))[1:]
     assert [c[0] for c in cells] == ["'=HYPERLINK(\"x\")", "'+1+2", "-12.5", "'@SUM(A1)", "plain", "'-x"]
+
+
+_CELLS = st.one_of(st.none(), st.text(alphabet="=+-@\t\r a1.", max_size=4))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.lists(_CELLS, max_size=6), min_size=1, max_size=4), st.integers(0, 3),
+       st.sampled_from([pa.string(), pa.large_string()]))
+def test_formula_cells_found_from_first_bytes_across_chunks_and_slices(chunks, cut, kind):
+    column = pa.chunked_array([pa.array(cells, kind) for cells in chunks], kind)
+    column = column.slice(min(cut, len(column)))
+    cells = column.to_pylist()
+    expected = [i for i, cell in enumerate(cells) if cell and cell[0] in "=+-@\t\r"]
+    assert detector.io._formula_candidates(column).tolist() == expected
+    plain = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+    neutralised = detector.io._neutralise_column(column).to_pylist()
+    assert neutralised == [f"'{cell}" if i in expected and not plain.fullmatch(cell) else cell
+                           for i, cell in enumerate(cells)]
 
 
 @pytest.mark.parametrize("name, fmt", [("o.parquet", "parquet"), ("o.jsonl", "jsonl"), ("o.csv", "csv")])
