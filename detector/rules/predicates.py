@@ -74,24 +74,27 @@ class TableCache:
     def rows(self, names: list[str]) -> tuple[np.ndarray, pd.DataFrame]:
         """Row codes (-1 = some value missing) and the distinct combinations of columns."""
         key = tuple(names)
-        if key not in self._rows:
-            n = len(self.table)
-            first_codes, first_uniques = self.field(names[0])
-            codes, size = first_codes.astype(np.int64), len(first_uniques)
-            for name in names[1:]:
-                field_codes, uniques = self.field(name)
-                if size * (len(uniques) + 1) >= 2**62:  # keep the combined key in int64
-                    codes, size = _renumber(codes), int(codes.max()) + 1
-                codes = np.where((codes < 0) | (field_codes < 0), -1,
-                                 codes * (len(uniques) + 1) + field_codes)
-                size *= len(uniques) + 1
-            if len(names) > 1:
-                codes = _renumber(codes)
-            missing = codes < 0
-            representative = np.zeros(int(codes.max()) + 1 if n else 0, dtype=np.int64)
-            representative[codes[~missing]] = np.flatnonzero(~missing)
-            distinct = self.table[list(names)].iloc[representative].reset_index(drop=True)
-            self._rows[key] = (codes, distinct)
+        if key in self._rows:
+            return self._rows[key]
+        first_codes, first_uniques = self.field(names[0])
+        codes, size = first_codes.astype(np.int64), len(first_uniques)
+        if len(names) == 1:
+            # One column: its distinct values are the distinct rows, already in code order.
+            self._rows[key] = (codes, first_uniques.reset_index(drop=True).to_frame(names[0]))
+            return self._rows[key]
+        for name in names[1:]:
+            field_codes, uniques = self.field(name)
+            if size * (len(uniques) + 1) >= 2**62:  # keep the combined key in int64
+                codes, size = _renumber(codes), int(codes.max()) + 1
+            codes = np.where((codes < 0) | (field_codes < 0), -1,
+                             codes * (len(uniques) + 1) + field_codes)
+            size *= len(uniques) + 1
+        codes = _renumber(codes)
+        missing = codes < 0
+        representative = np.zeros(int(codes.max()) + 1 if len(codes) else 0, dtype=np.int64)
+        representative[codes[~missing]] = np.flatnonzero(~missing)
+        distinct = self.table[list(names)].iloc[representative].reset_index(drop=True)
+        self._rows[key] = (codes, distinct)
         return self._rows[key]
 
 
