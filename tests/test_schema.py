@@ -172,6 +172,30 @@ def test_a_file_without_any_id_reports_each_row_missing_and_no_duplicate():
     assert problems["problem"].tolist() == ["missing declaration_id (required)"] * 2
 
 
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.one_of(st.sampled_from(["", "0", "00", "-0", "012", "12", "+12", "1 2", "x1"]),
+                          st.from_regex(r"[0-9]{1,19}", fullmatch=True)), max_size=30))
+def test_duplicate_ids_found_alike_whether_ids_are_digits_or_not(ids):
+    """Digit-only ids take a faster path than other ids; both name the same first rows."""
+    problems = problems_of([{"declaration_id": i} for i in ids]) if ids else None
+    first_seen = {}
+    expected = []
+    for row, i in enumerate(ids, start=1):
+        if i and i in first_seen:
+            expected.append([row, f"duplicate declaration_id; first seen in row {first_seen[i]}"])
+        first_seen.setdefault(i, row)
+    if ids:
+        duplicates = problems[problems["problem"].str.startswith("duplicate")]
+        assert duplicates[["row", "problem"]].values.tolist() == expected
+
+
+def test_duplicate_digit_ids_keep_leading_zeros_apart():
+    problems = problems_of([{"declaration_id": i} for i in ["012", "12", "0012", "12", "012", "13"]])
+    duplicates = problems[problems["problem"].str.startswith("duplicate")]
+    assert duplicates[["row", "problem"]].values.tolist() == [
+        [4, "duplicate declaration_id; first seen in row 2"], [5, "duplicate declaration_id; first seen in row 1"]]
+
+
 def test_package_count_must_be_whole():
     problems = problems_of([{"package_count": "2.5"}, {"package_count": "3"}])
     assert problems[["row", "problem"]].values.tolist() == [[1, "expected a whole number"]]
