@@ -24,7 +24,7 @@ import yaml
 from detector.errors import InputFileError, MappingError
 from detector.reference import load_reference
 from detector.resources import default_mappings_dir
-from detector.tables import edge_bytes, join_per_row, take_rows
+from detector.tables import edge_bytes, join_per_row
 from detector.threads import thread_pool
 
 
@@ -327,7 +327,7 @@ def validate(
                 "row": rows + 1,
                 "column": resolved.get(spec.name, spec.name),
                 "field": spec.name,
-                "value": _values_at(raw, rows),
+                "value": _as_text(raw.iloc[rows]).to_numpy(),
                 "problem": problem,
             }))
     table = pd.DataFrame(typed, index=frame.index)
@@ -366,19 +366,6 @@ def row_errors(problems: pd.DataFrame, n_rows: int) -> tuple[np.ndarray, pd.Seri
 
 def _as_text(values: pd.Series) -> pd.Series:
     return values.astype("str")
-
-
-def _values_at(raw: pd.Series, rows: np.ndarray) -> np.ndarray:
-    """The cells of ``raw`` at ``rows`` as text, for the problems table.
-
-    A column read from CSV is a chunked Arrow text array: its cells are taken chunk
-    by chunk (:func:`take_rows`), not by joining the chunks, once per problem kind.
-    """
-    if isinstance(raw.dtype, pd.StringDtype) and raw.dtype.storage == "pyarrow":
-        text = pa.array(raw, from_pandas=True)
-        if isinstance(text, pa.ChunkedArray) and not text.null_count:
-            return take_rows(text, rows).to_numpy(zero_copy_only=False)
-    return _as_text(raw.iloc[rows]).to_numpy()
 
 
 def _is_text(values: pd.Series) -> bool:

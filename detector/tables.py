@@ -59,26 +59,6 @@ def edge_bytes(chunk: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return first_bytes(bounds, data), np.take(data, bounds[1:] - 1, mode="clip"), filled
 
 
-def take_rows(values: pa.ChunkedArray, rows: np.ndarray) -> pa.Array:
-    """``values[rows]``, taken chunk by chunk.
-
-    pyarrow takes from a chunked array by joining its chunks first: a copy of a whole
-    column for every call, which dominates when a few rows are wanted from each of
-    many columns (the bad cells of a file, say). Here each chunk gives its own rows.
-    """
-    rows = np.asarray(rows, dtype=np.int64)
-    sizes = np.array([len(chunk) for chunk in values.chunks], dtype=np.int64)
-    starts = np.concatenate([[0], np.cumsum(sizes)])
-    chunk_of = np.searchsorted(starts[1:], rows, side="right")
-    order = np.argsort(chunk_of, kind="stable")
-    by_chunk = rows[order]  # grouped by chunk, the given order kept within each
-    cuts = np.searchsorted(chunk_of[order], np.arange(len(sizes) + 1))
-    parts = [values.chunks[index].take(pa.array(by_chunk[cuts[index]:cuts[index + 1]] - starts[index]))
-             for index in range(len(sizes)) if cuts[index + 1] > cuts[index]]
-    taken = pa.concat_arrays(parts) if parts else pa.array([], values.type)
-    return taken.take(pa.array(np.argsort(order, kind="stable"))) if len(parts) > 1 else taken
-
-
 def join_texts(*parts) -> pa.Array:
     """Texts and text arrays joined row by row; a plain string repeats on every row."""
     return pc.binary_join_element_wise(*[text_scalar(p) if isinstance(p, str) else p for p in parts],

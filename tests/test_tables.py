@@ -1,10 +1,8 @@
 import numpy as np
 import pyarrow as pa
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
-from detector.tables import by_rank, choose_text, edge_bytes, formatted, join_per_row, take_rows, with_thousands
+from detector.tables import by_rank, choose_text, edge_bytes, formatted, join_per_row, with_thousands
 
 
 def test_join_per_row_keeps_each_rows_order_and_leaves_others_empty():
@@ -54,12 +52,3 @@ def test_edge_bytes_of_cells_including_empty_cells_and_slices(kind):
     assert filled.tolist() == [True, False, True, False, True]
     assert bytes(first[filled]) == b"=b " and bytes(last[filled]) == b"1 c"
     assert [len(part) for part in edge_bytes(pa.array([], kind))] == [0, 0, 0]
-
-
-@settings(max_examples=200, deadline=None)
-@given(st.lists(st.lists(st.text(max_size=3), max_size=5), min_size=1, max_size=5), st.data())
-def test_take_rows_from_chunks_in_any_order(chunks, data):
-    column = pa.chunked_array([pa.array(cells, pa.large_string()) for cells in chunks], pa.large_string())
-    cells = column.to_pylist()
-    rows = data.draw(st.lists(st.integers(0, len(cells) - 1), max_size=12) if cells else st.just([]))
-    assert take_rows(column, np.array(rows, dtype=np.int64)).to_pylist() == [cells[r] for r in rows]
