@@ -424,13 +424,27 @@ def _trim_chunk(chunk: pa.Array) -> pa.Array:
     return pc.if_else(empty, pa.scalar(None, trimmed.type), trimmed)
 
 
-def _per_distinct(values: pd.Series, function) -> pd.Series:
-    """Apply ``function`` (text -> text or None) once per distinct value; missing stays
-    missing. A million-row column holds few distinct countries, modes or HS codes, so
-    this costs what the distinct values cost."""
-    codes, uniques = pd.factorize(values)
-    mapped = pd.array([function(u) for u in uniques] + [None], dtype="str")
-    return pd.Series(mapped.take(codes), index=values.index)
+def _distinct_cells(raw: pd.Series) -> tuple[np.ndarray, pd.Series]:
+    """The column's distinct cells, cleaned as :func:`_clean_text` cleans them, and per
+    row the position of its cell among them (-1 for a missing cell).
+
+    A million-row column holds a few distinct countries, modes or HS codes: cleaning
+    those instead of every row leaves one pass over the rows, the factorize.
+    """
+    codes, uniques = pd.factorize(raw.astype("str"), use_na_sentinel=True)
+    return codes, _clean_text(pd.Series(uniques, dtype="str"))
+
+
+def _per_distinct(raw: pd.Series, function) -> tuple[pd.Series, np.ndarray]:
+    """Apply ``function`` (text -> text or None) once per distinct cleaned cell.
+
+    Returns the values per row (missing where the cell is empty or ``function`` gave
+    None) and whether each row's cell had text at all.
+    """
+    codes, cells = _distinct_cells(raw)
+    mapped = pd.array([None if pd.isna(cell) else function(cell) for cell in cells] + [None], dtype="str")
+    present = np.append(cells.notna().to_numpy(), False)[codes]
+    return pd.Series(mapped.take(codes), index=raw.index), present
 
 
 def _squash(text: str) -> str:
@@ -506,15 +520,15 @@ def _digit_id_codes(values: pd.Series) -> np.ndarray | None:
 def _date(raw: pd.Series, spec: Field, fmt: str | None):
     if pd.api.types.is_datetime64_any_dtype(raw.dtype):
         return raw.dt.tz_localize(None).dt.normalize() if raw.dt.tz else raw.dt.normalize(), []
-    text = _clean_text(raw)
-    present = text.notna().to_numpy()
     # A year of declarations holds a few hundred distinct dates: parse each once.
-    codes, uniques = pd.factorize(text)
+    codes, cells = _distinct_cells(raw)
+    present = np.append(cells.notna().to_numpy(), False)[codes]
     if fmt:
-        parsed = pd.to_datetime(pd.Series(uniques, dtype="str"), format=fmt, errors="coerce")
+        parsed = pd.to_datetime(cells, format=fmt, errors="coerce")
         expected = f"expected a date in format {fmt}"
     else:
-        iso_day = pd.Series([u[:10] if _ISO_DATE_RE.match(u) else None for u in uniques], dtype="str")
+        iso_day = pd.Series([u[:10] if not pd.isna(u) and _ISO_DATE_RE.match(u) else None for u in cells],
+                            dtype="str")
         parsed = pd.to_datetime(iso_day, format="%Y-%m-%d", errors="coerce")
         expected = "expected an ISO date YYYY-MM-DD"
     days = np.append(parsed.to_numpy(dtype="datetime64[s]"), np.datetime64("NaT", "s"))[codes]
@@ -582,20 +596,19 @@ def _count(raw: pd.Series, spec: Field, fmt: str | None):
 
 
 def _hs_code(raw: pd.Series, spec: Field, _fmt: str | None):
-    if _is_text(raw):
-        text = _clean_text(raw)
-    else:  # a numeric Parquet column: whole numbers only; leading zeros are already lost
+    text = raw
+    if not _is_text(raw):  # a numeric Parquet column: whole numbers only; leading zeros are already lost
         numbers = pd.to_numeric(raw, errors="coerce")
         whole = numbers.notna() & (numbers == np.floor(numbers))
         text = numbers.astype("Int64").astype("str").where(whole, raw.astype("str"))
         text = text.where(raw.notna(), None).astype("str")
+
     def to_digits(code: str) -> str | None:
         digits = _HS_SEPARATORS.sub("", code)
         return digits if _HS_CODE_RE.fullmatch(digits) else None
 
-    digits = _per_distinct(text, to_digits)
+    digits, present = _per_distinct(text, to_digits)
     ok = digits.notna().to_numpy()
-    present = text.notna().to_numpy()
     issues = [
         (~present, "missing hs_code (required)"),
         (present & ~ok, "expected an HS code of 4 to 10 digits (dots and spaces allowed)"),
@@ -620,10 +633,9 @@ def _country_key(text: str) -> str:
 
 
 def _country(raw: pd.Series, spec: Field, _fmt: str | None):
-    text = _clean_text(raw)
     lookup = _country_lookup()
-    codes = _per_distinct(text, lambda name: lookup.get(_country_key(name)))
-    unknown = (text.notna() & codes.isna()).to_numpy()
+    codes, present = _per_distinct(raw, lambda name: lookup.get(_country_key(name)))
+    unknown = present & codes.isna().to_numpy()
     return codes, [(unknown, "unknown country; expected an ISO 3166-1 alpha-2 code such as CN, "
                               "an alpha-3 code or a country name")]
 
@@ -640,18 +652,16 @@ def _synonym_lookup(table_name: str, key_column: str) -> dict[str, str]:
 
 
 def _transport_mode(raw: pd.Series, spec: Field, _fmt: str | None):
-    text = _clean_text(raw)
     lookup = _synonym_lookup("transport_modes", "mode")
-    modes = _per_distinct(text, lambda mode: lookup.get(_squash(mode).lower()))
-    unknown = (text.notna() & modes.isna()).to_numpy()
+    modes, present = _per_distinct(raw, lambda mode: lookup.get(_squash(mode).lower()))
+    unknown = present & modes.isna().to_numpy()
     return modes, [(unknown, "unknown transport mode; expected one of "
                              + ", ".join(TRANSPORT_MODES) + " (or a common synonym)")]
 
 
 def _direction(raw: pd.Series, spec: Field, _fmt: str | None):
-    text = _clean_text(raw)
-    values = _per_distinct(text, lambda direction: DIRECTIONS.get(direction.lower()))
-    unknown = (text.notna() & values.isna()).to_numpy()
+    values, present = _per_distinct(raw, lambda direction: DIRECTIONS.get(direction.lower()))
+    unknown = present & values.isna().to_numpy()
     return values, [(unknown, "expected export or import")]
 
 
@@ -660,9 +670,8 @@ def _package_type(raw: pd.Series, spec: Field, _fmt: str | None):
 
     Package wording is too varied to reject, so an unknown word is not a row problem.
     """
-    text = _clean_text(raw)
     lookup = _synonym_lookup("package_types", "code")
-    return _per_distinct(text, lambda word: lookup.get(_squash(word).lower(), word.upper())), []
+    return _per_distinct(raw, lambda word: lookup.get(_squash(word).lower(), word.upper()))[0], []
 
 
 @lru_cache(maxsize=1)
@@ -672,9 +681,10 @@ def known_currencies() -> frozenset[str]:
 
 
 def _currency(raw: pd.Series, spec: Field, _fmt: str | None):
-    text = _clean_text(raw).str.upper()
-    unknown = (text.notna() & ~text.isin(known_currencies())).to_numpy()
-    values = text.fillna(DEFAULT_CURRENCY).where(~unknown, None).astype("str")
+    known = known_currencies()
+    values, present = _per_distinct(raw, lambda code: code.upper() if code.upper() in known else None)
+    unknown = present & values.isna().to_numpy()
+    values = values.where(unknown | present, DEFAULT_CURRENCY)
     return values, [(unknown, "unknown currency; expected an ISO 4217 code with a rate in "
                               "currency_rates.csv")]
 
