@@ -262,39 +262,54 @@ def in_table(table: pd.DataFrame, ctx: Context, table_name: str, match: dict[str
              where: dict[str, list[str]] | None = None, valid_on: str | None = None) -> pd.arrays.BooleanArray:
     """Whether some row of reference table ``table_name`` matches the declaration.
 
-    Table rows are grouped by prefix length and validity window (a handful of groups),
-    and each group is one vectorized ``isin`` over joined keys, so the cost does not
-    grow with the number of table rows.
+    Table rows are grouped by prefix length and validity window (a handful of groups);
+    each group is one vectorized ``isin`` of the distinct declared values against the
+    group's keys, and each window one broadcast to the rows, so the cost grows neither
+    with the table's rows nor with the file's beyond one pass per window.
     """
-    reference = load_reference(table_name, ctx.reference_dirs)
-    for column, allowed in (where or {}).items():
-        reference = reference[reference[column].str.lower().isin([a.lower() for a in allowed])]
     prefix_field = next((f for f, spec in match.items() if spec["by"] == "prefix"), None)
     exact_fields = [f for f, spec in match.items() if spec["by"] == "exact"]
+    groups = _reference_keys(load_reference(table_name, ctx.reference_dirs), match, exact_fields, prefix_field,
+                             where or {}, bool(valid_on))
     codes, distinct = ctx.cache.rows(list(match))
-    lengths = (reference[match[prefix_field]["column"]].str.len() if prefix_field
-               else pd.Series(0, index=reference.index))
-    windows = (reference[["valid_from", "valid_to"]] if valid_on
-               else pd.DataFrame({"valid_from": "", "valid_to": ""}, index=reference.index))
-    result = np.zeros(len(table), dtype=bool)
-    distinct_exact = [_lower(distinct[f]) for f in exact_fields]
-    groups = pd.concat([lengths.rename("length"), windows], axis=1).drop_duplicates()
-    for length, valid_from, valid_to in groups.itertuples(index=False):
-        chosen = reference[(lengths == length) & (windows["valid_from"] == valid_from)
-                           & (windows["valid_to"] == valid_to)]
-        table_parts = [chosen[match[f]["column"]].str.lower() for f in exact_fields]
-        distinct_parts = list(distinct_exact)
+    exact = _joined([_lower(distinct[f]) for f in exact_fields]) if exact_fields else None
+    prefix = _lower(distinct[prefix_field]) if prefix_field else None
+    lengths = prefix.str.len() if prefix_field else None
+    found_by_window: dict[tuple[str, str], np.ndarray] = {}
+    for (length, window), keys in groups.items():
         if prefix_field:
-            table_parts.append(chosen[match[prefix_field]["column"]].str.lower())
-            value = _lower(distinct[prefix_field])
-            distinct_parts.append(value.str.slice(0, int(length)).where(value.str.len() >= int(length)))
-        keys = set(_joined(table_parts))
-        hit = broadcast(_joined(distinct_parts).isin(keys).to_numpy(dtype=bool), codes)
-        hit = hit.to_numpy(dtype=bool, na_value=False)
+            start = prefix.str.slice(0, length).where(lengths >= length)
+            candidates = start if exact is None else _joined([exact, start])
+        else:
+            candidates = exact
+        found = candidates.isin(keys).to_numpy(dtype=bool)
+        found_by_window[window] = found_by_window.get(window, False) | found
+    result = np.zeros(len(table), dtype=bool)
+    for (valid_from, valid_to), found in found_by_window.items():
+        hit = np.append(found, False)[codes]
         if valid_on:
-            hit = hit & _within(table[valid_on], valid_from, valid_to)
+            hit &= _within(table[valid_on], valid_from, valid_to)
         result |= hit
     return boolean(result, (codes < 0) & ~result)
+
+
+def _reference_keys(reference: pd.DataFrame, match: dict[str, dict], exact_fields: list[str],
+                    prefix_field: str | None, where: dict[str, list[str]],
+                    windows: bool) -> dict[tuple[int, tuple[str, str]], set[str]]:
+    """The reference rows as lower-cased keys, grouped by (prefix length, (valid_from,
+    valid_to)); rows outside ``where`` left out. Reference tables hold tens of rows, so
+    plain Python is quicker here than DataFrame operations."""
+    allowed = {column: {value.lower() for value in values} for column, values in where.items()}
+    columns = [match[f]["column"] for f in exact_fields] + ([match[prefix_field]["column"]] if prefix_field else [])
+    records = reference[[*columns, *allowed, *(["valid_from", "valid_to"] if windows else [])]].to_dict("records")
+    groups: dict[tuple[int, tuple[str, str]], set[str]] = {}
+    for record in records:
+        if any(record[column].lower() not in values for column, values in allowed.items()):
+            continue
+        length = len(record[columns[-1]]) if prefix_field else 0
+        window = (record["valid_from"], record["valid_to"]) if windows else ("", "")
+        groups.setdefault((length, window), set()).add("\x1f".join(record[c].lower() for c in columns))
+    return groups
 
 
 def _joined(parts: list[pd.Series]) -> pd.Series:

@@ -137,6 +137,17 @@ def test_in_table_exact_prefix_where_and_validity(tmp_path):
     assert run(condition, rows, [tmp_path]) == [True, False, False, True, False, False, None]
 
 
+def test_in_table_prefixes_of_several_lengths_and_an_exact_only_match(tmp_path):
+    (tmp_path / "codes.csv").write_text("hs_prefix,country\n2805,CN\n28469019,cn\n8505111000,VN\n")
+    by_prefix = {"in_table": {"table": "codes", "match": {"hs_code": {"column": "hs_prefix", "by": "prefix"}}}}
+    rows = [{"hs_code": "2805999999"}, {"hs_code": "2846901920"}, {"hs_code": "284690"}, {"hs_code": "8505111000"},
+            {"hs_code": "2806"}]
+    assert run(by_prefix, rows, [tmp_path]) == [True, True, False, True, False]
+    by_country = {"in_table": {"table": "codes", "match": {"origin_country": "country"}}}
+    countries = [{"origin_country": "CN"}, {"origin_country": "VN"}, {"origin_country": "DE"}, {"origin_country": ""}]
+    assert run(by_country, countries, [tmp_path]) == [True, True, False, None]
+
+
 def parcels(*specs):
     return [{"exporter": e, "consignee": c, "declaration_date": d, "transport_mode": m, "hs_code": "2507"}
             for e, c, d, m in specs]
