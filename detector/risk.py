@@ -103,7 +103,8 @@ def combine(results: RuleResults, n_rows: int, policy: RiskPolicy = RiskPolicy()
             budget: float | None = None, anomaly: np.ndarray | None = None,
             explain: Callable[[np.ndarray], Sequence[str]] | None = None,
             explore: float = 0.0, seed: int = 0, supervised: np.ndarray | None = None,
-            explain_supervised: Callable[[np.ndarray], Sequence[str]] | None = None) -> pd.DataFrame:
+            explain_supervised: Callable[[np.ndarray], Sequence[str]] | None = None,
+            anomaly_of: str = "the history") -> pd.DataFrame:
     """Risk score, lane, hit rule ids and reasons per row (and ``rule_score``).
 
     Rules are listed most severe first, then in pack order, so the first reason is
@@ -121,6 +122,9 @@ def combine(results: RuleResults, n_rows: int, policy: RiskPolicy = RiskPolicy()
         green lane, returns why each is strange; the text follows the rule reasons as
         ``[anomaly] stranger than 99.7% of the history: ...``. Explaining walks every
         tree for a row, so only the rows an analyst will look at are explained.
+    anomaly_of : str
+        What the anomaly scores rank a row against, in those words: "the history" for
+        a model trained on past declarations, "this file" for one fitted on the batch.
     supervised : array of float, optional
         Each row's fraud probability from a supervised model, blended as above.
     explain_supervised : callable, optional
@@ -165,7 +169,7 @@ def combine(results: RuleResults, n_rows: int, policy: RiskPolicy = RiskPolicy()
     explained = np.flatnonzero((evidence > 0) & flagged)
     if explain is not None and len(explained):
         reason_rows.append(explained)
-        reason_texts.append(anomaly_reasons(np.asarray(anomaly)[explained], explain(explained)))
+        reason_texts.append(anomaly_reasons(np.asarray(anomaly)[explained], explain(explained), anomaly_of))
     if probability is not None and explain_supervised is not None:
         learned = np.flatnonzero((probability >= SUPERVISED_EXPLAIN_FROM) & flagged)
         if len(learned):
@@ -195,9 +199,10 @@ def supervised_reasons(probabilities: np.ndarray, explanations: Sequence[str]) -
     return _stated("[model] fraud probability ", shown, " from past inspections", explanations)
 
 
-def anomaly_reasons(scores: np.ndarray, explanations: Sequence[str]) -> pa.Array:
-    """``[anomaly] stranger than 99.7% of the history: <explanation>`` per explained row."""
-    return _stated("[anomaly] stranger than ", np.floor(scores * 1000) / 10, "% of the history", explanations)
+def anomaly_reasons(scores: np.ndarray, explanations: Sequence[str], of: str = "the history") -> pa.Array:
+    """``[anomaly] stranger than 99.7% of the history: <explanation>`` per explained row
+    (``of``: what the scores rank against, "this file" for a model fitted on it)."""
+    return _stated("[anomaly] stranger than ", np.floor(scores * 1000) / 10, f"% of {of}", explanations)
 
 
 def _stated(prefix: str, numbers: np.ndarray, suffix: str, explanations: Sequence[str]) -> pa.Array:

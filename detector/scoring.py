@@ -36,6 +36,11 @@ class AnomalyPart:
     scores: pd.DataFrame
     self_fitted: bool
 
+    @property
+    def compared_with(self) -> str:
+        """What the scores rank a row against, as the reasons say it."""
+        return "this file" if self.self_fitted else "the history"
+
     def explain(self, table: pd.DataFrame, positions) -> pd.Series:
         """Why the rows at ``positions`` of the scored table are strange (the model
         fitted on the batch reads it as its own history)."""
@@ -163,7 +168,7 @@ class ScoreResult:
             score = float(self.anomaly.scores["anomaly_score"].iloc[row])
             why = self.anomaly.explain(table, [row]).iloc[0]
             share = math.floor(score * 1000) / 10  # floored, as in the reasons column
-            evidence.append(("anomaly", f"stranger than {share:g}% of the history", "", "",
+            evidence.append(("anomaly", f"stranger than {share:g}% of {self.anomaly.compared_with}", "", "",
                              float(self.policy.anomaly_evidence(np.array([score]))[0]), why))
         if self.supervised is not None:
             hits = results.hits.iloc[[row]]
@@ -232,7 +237,7 @@ def score(declarations: Declarations, rules: RuleSet | None = None,
     added: dict[str, np.ndarray] = {}
     if part is not None:
         options.update(anomaly=part.scores["anomaly_score"].to_numpy(),
-                       explain=lambda rows: part.explain(table, rows).to_numpy())
+                       explain=lambda rows: part.explain(table, rows).to_numpy(), anomaly_of=part.compared_with)
         added.update(anomaly_score=part.scores["anomaly_score"].round(4).to_numpy(),
                      anomaly_percentile=part.scores["anomaly_percentile"].round(2).to_numpy())
     if supervised is not None:

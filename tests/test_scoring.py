@@ -106,6 +106,7 @@ def test_explain_lists_every_piece_of_evidence_strongest_first():
     assert evidence["weight"].is_monotonic_decreasing
     anomaly = evidence.set_index("source").loc["anomaly"]
     assert anomaly["weight"] > 0 and anomaly["reason"] != ""
+    assert anomaly["title"].endswith("% of this file")  # the model was fitted on the file itself
     for rule_id in hit:
         assert f"[{rule_id}] {evidence.set_index('source').loc[rule_id, 'reason']}" in out.loc[row, "reasons"]
     with pytest.raises(IndexError):
