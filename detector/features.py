@@ -293,7 +293,7 @@ class FeatureStatistics:
         columns = {**{name: PAIRINGS[name][0] for name in PAIRINGS if name in features},
                    **{name: (party,) for name, party in PARTIES.items() if name in features}}
         # Each count and the peer medians are one groupby of their own: side by side.
-        with thread_pool(len(columns) + 1) as pool:
+        with thread_pool(len(columns) + 1, rows=len(table)) as pool:
             peers = pool.submit(_learn_peers, table, min_rows)
             counts = dict(zip(columns, pool.map(lambda names: _Counts.learn(table, names), columns.values())))
             peers = peers.result()

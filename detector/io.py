@@ -17,7 +17,7 @@ import io
 import os
 import tempfile
 from collections import deque
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor
 from contextlib import contextmanager
 from itertools import islice
 from dataclasses import dataclass
@@ -33,7 +33,7 @@ import pyarrow.parquet as pq
 
 from detector.errors import InputFileError
 from detector.tables import first_bytes, string_buffers
-from detector.threads import threads_for
+from detector.threads import thread_pool, threads_for
 
 OUTPUT_FORMATS = ("csv", "parquet", "jsonl")
 _SNIFF_BYTES = 64 * 1024
@@ -293,7 +293,8 @@ def _write_csv_rows(table: pa.Table, sink, header: bool) -> None:
     slices per core in memory. Formulas are neutralised first, a column per task.
     """
     slices = range(0, max(table.num_rows, 1), _CSV_SLICE_ROWS)
-    starts, workers = iter(slices), threads_for(max(len(slices), table.num_columns))
+    tasks = max(len(slices), table.num_columns)
+    starts, workers = iter(slices), threads_for(tasks, rows=table.num_rows)
 
     def formatted(start: int) -> pa.Buffer:
         buffer = pa.BufferOutputStream()
@@ -301,7 +302,7 @@ def _write_csv_rows(table: pa.Table, sink, header: bool) -> None:
                          pa_csv.WriteOptions(include_header=header and start == 0))
         return buffer.getvalue()
 
-    with ThreadPoolExecutor(max_workers=workers) as pool:
+    with thread_pool(tasks, rows=table.num_rows) as pool:
         table = _neutralise_formulas(table, pool)
         pending = deque(pool.submit(formatted, start) for start in islice(starts, 2 * workers))
         while pending:
@@ -337,7 +338,7 @@ def _to_arrow(frame: pd.DataFrame) -> pa.Table:
     return pa.Table.from_pandas(frame, preserve_index=False)
 
 
-def _neutralise_formulas(table: pa.Table, pool: ThreadPoolExecutor | None = None) -> pa.Table:
+def _neutralise_formulas(table: pa.Table, pool: Executor | None = None) -> pa.Table:
     """Prefix text cells that a spreadsheet would run as a formula with an apostrophe.
 
     Plain numbers such as ``-12.5`` are left alone: they are values, not formulas. The

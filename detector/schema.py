@@ -313,7 +313,7 @@ def validate(
     columns = [frame[spec.name] for spec in specs]
     # Columns are independent and the Arrow kernels release the GIL, so they are typed
     # side by side; results are gathered in schema order, so the output is the same.
-    with thread_pool(len(specs)) as pool:
+    with thread_pool(len(specs), rows=len(frame)) as pool:
         normalised = list(pool.map(
             lambda spec, raw: _NORMALISERS[spec.kind](raw, spec, formats.get(spec.name)), specs, columns))
     for spec, raw, (values, issues) in zip(specs, columns, normalised):

@@ -149,7 +149,7 @@ def evaluate_rules(rule_set: RuleSet, table: pd.DataFrame,
             runnable.append(rule)
     # Rules only read the table, and what they share in the cache is the same whoever
     # computes it first, so they run side by side; results are taken in rule order.
-    with thread_pool(len(runnable)) as pool:
+    with thread_pool(len(runnable), rows=len(table)) as pool:
         for rule, outcome in zip(runnable, pool.map(lambda rule: evaluate_rule(rule, table, cache), runnable)):
             hits[rule.id], reasons[rule.id] = outcome
             if on_rule is not None:
