@@ -53,10 +53,9 @@ def edge_bytes(chunk: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         empty = np.zeros(0, dtype=np.uint8)
         return empty, empty, np.zeros(0, dtype=bool)
     bounds, data = string_buffers(chunk)
-    filled = bounds[1:] > bounds[:-1]
-    if not len(data):
-        return first_bytes(bounds, data), first_bytes(bounds, data), filled
-    return first_bytes(bounds, data), np.take(data, bounds[1:] - 1, mode="clip"), filled
+    first = first_bytes(bounds, data)
+    last = np.take(data, bounds[1:] - 1, mode="clip") if len(data) else first
+    return first, last, bounds[1:] > bounds[:-1]
 
 
 def join_texts(*parts) -> pa.Array:
