@@ -24,7 +24,7 @@ import yaml
 from detector.errors import InputFileError, MappingError
 from detector.reference import load_reference
 from detector.resources import default_mappings_dir
-from detector.tables import edge_bytes, join_per_row
+from detector.tables import edge_bytes, join_per_row, string_buffers
 from detector.threads import thread_pool
 
 
@@ -408,7 +408,13 @@ def _clean_chunk(chunk: pa.Array) -> pa.Array:
     first, last, filled = edge_bytes(chunk)
     if ((_MAY_START_SPACE[first] | _MAY_END_SPACE[last]) & filled).any():
         return _trim_chunk(chunk)
-    valid = filled & chunk.is_valid().to_numpy(zero_copy_only=False)
+    return _only(chunk, filled)
+
+
+def _only(chunk: pa.Array, keep: np.ndarray) -> pa.Array:
+    """``chunk`` with the cells where ``keep`` is False missing: a new validity bitmap
+    over the same bytes, no copy of the text."""
+    valid = keep & chunk.is_valid().to_numpy(zero_copy_only=False)
     if valid.all():
         return chunk
     bits = np.zeros(chunk.offset + len(chunk), dtype=bool)
@@ -582,13 +588,35 @@ def _cast_numbers(chunk: pa.Array) -> np.ndarray:
     try:
         parsed = pc.cast(chunk, pa.float64())
     except pa.ArrowInvalid:
+        # Some cell is no number. Cells with a byte that no number has (letters, commas,
+        # slashes: nearly every typing error) are set aside in one pass over the bytes,
+        # and the rest usually cast as a whole.
+        try:
+            parsed = pc.cast(_only(chunk, _number_bytes_only(chunk)), pa.float64())
+        except pa.ArrowInvalid:
+            parsed = None
+    # Left to RE2: a bad cell made of number bytes ("1.2.3"), or words the cast reads,
+    # such as "nan", which are no amounts.
+    if parsed is None or pc.any(pc.is_nan(parsed)).as_py():
         numeric = pc.match_substring_regex(chunk, _NUMBER, ignore_case=True)
         parsed = pc.cast(pc.if_else(numeric, chunk, pa.scalar(None, chunk.type)), pa.float64())
-    else:  # the cast also reads words such as "nan", which are no amounts
-        if pc.any(pc.is_nan(parsed)).as_py():
-            numeric = pc.match_substring_regex(chunk, _NUMBER, ignore_case=True)
-            parsed = pc.if_else(numeric, parsed, pa.scalar(None, pa.float64()))
     return parsed.to_numpy(zero_copy_only=False)
+
+
+# The bytes of every text _NUMBER accepts: digits, sign, point, exponent and the letters
+# of "inf" and "infinity" in either case.
+_NUMBER_BYTE = np.zeros(256, dtype=bool)
+_NUMBER_BYTE[np.frombuffer(b"0123456789+-.eEinftyINFTY", dtype=np.uint8)] = True
+
+
+def _number_bytes_only(chunk: pa.Array) -> np.ndarray:
+    """Per cell: whether every byte of it may belong to a number."""
+    bounds, data = string_buffers(chunk)
+    plausible = np.ones(len(chunk), dtype=bool)
+    if len(data) and len(chunk):
+        strange = np.flatnonzero(~np.take(_NUMBER_BYTE, data[bounds[0]:bounds[-1]])) + bounds[0]
+        plausible[np.searchsorted(bounds, strange, side="right") - 1] = False
+    return plausible
 
 
 def _count(raw: pd.Series, spec: Field, fmt: str | None):
