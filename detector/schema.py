@@ -430,15 +430,17 @@ def _trim_chunk(chunk: pa.Array) -> pa.Array:
     return pc.if_else(empty, pa.scalar(None, trimmed.type), trimmed)
 
 
-def _distinct_cells(raw: pd.Series) -> tuple[np.ndarray, pd.Series]:
-    """The column's distinct cells, cleaned as :func:`_clean_text` cleans them, and per
-    row the position of its cell among them (-1 for a missing cell).
+def _distinct_cells(raw: pd.Series) -> tuple[np.ndarray, pd.Series, np.ndarray]:
+    """The column's distinct cells, cleaned as :func:`_clean_text` cleans them, per row
+    the position of its cell among them (-1 for a missing cell), and per row whether
+    its cleaned cell has text.
 
     A million-row column holds a few distinct countries, modes or HS codes: cleaning
     those instead of every row leaves one pass over the rows, the factorize.
     """
     codes, uniques = pd.factorize(raw.astype("str"), use_na_sentinel=True)
-    return codes, _clean_text(pd.Series(uniques, dtype="str"))
+    cells = _clean_text(pd.Series(uniques, dtype="str"))
+    return codes, cells, np.append(cells.notna().to_numpy(), False)[codes]
 
 
 def _per_distinct(raw: pd.Series, function) -> tuple[pd.Series, np.ndarray]:
@@ -447,9 +449,8 @@ def _per_distinct(raw: pd.Series, function) -> tuple[pd.Series, np.ndarray]:
     Returns the values per row (missing where the cell is empty or ``function`` gave
     None) and whether each row's cell had text at all.
     """
-    codes, cells = _distinct_cells(raw)
+    codes, cells, present = _distinct_cells(raw)
     mapped = pd.array([None if pd.isna(cell) else function(cell) for cell in cells] + [None], dtype="str")
-    present = np.append(cells.notna().to_numpy(), False)[codes]
     return pd.Series(mapped.take(codes), index=raw.index), present
 
 
@@ -527,8 +528,7 @@ def _date(raw: pd.Series, spec: Field, fmt: str | None):
     if pd.api.types.is_datetime64_any_dtype(raw.dtype):
         return raw.dt.tz_localize(None).dt.normalize() if raw.dt.tz else raw.dt.normalize(), []
     # A year of declarations holds a few hundred distinct dates: parse each once.
-    codes, cells = _distinct_cells(raw)
-    present = np.append(cells.notna().to_numpy(), False)[codes]
+    codes, cells, present = _distinct_cells(raw)
     if fmt:
         parsed = pd.to_datetime(cells, format=fmt, errors="coerce")
         expected = f"expected a date in format {fmt}"

@@ -49,9 +49,6 @@ def edge_bytes(chunk: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     whether each cell has bytes at all. Whether any cell starts with a formula character
     or has spaces to trim is then a table lookup, with no copy of the text.
     """
-    if not len(chunk):
-        empty = np.zeros(0, dtype=np.uint8)
-        return empty, empty, np.zeros(0, dtype=bool)
     bounds, data = string_buffers(chunk)
     first = first_bytes(bounds, data)
     last = np.take(data, bounds[1:] - 1, mode="clip") if len(data) else first
