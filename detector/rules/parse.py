@@ -3,8 +3,10 @@
 Packs are read with YAML's safe loader and turned into :mod:`detector.rules.model`
 objects; nothing in a pack is ever executed. Every mistake a pack can hold (unknown
 field or predicate, wrong argument type, bad regex, unknown reference table or column,
-duplicate id, malformed example) is raised here as a :class:`RulePackError` naming the
-file and the rule, before any declaration is scored.
+bad cell in a table a rule relies on, duplicate id, malformed example) is raised here as
+a :class:`RulePackError` naming the file, the rule and the place, before any declaration
+is scored. Packs come from other people, so what they cost is bounded here too: how far
+their anchors and aliases expand, how deep they nest, how long a date window is.
 """
 
 from __future__ import annotations
@@ -13,21 +15,46 @@ import re
 import string
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
+import numpy as np
 import yaml
 
 from detector.errors import ReferenceTableError, RulePackError
 from detector.features import DERIVED_FIELDS
-from detector.reference import load_reference, require_columns
+from detector.reference import iso_dates, load_reference, reference_path, require_cells, require_columns
 from detector.resources import default_packs_dir
 from detector.rules.model import SEVERITIES, AllOf, AnyOf, Condition, Example, Leaf, Not, Rule, RuleSet
-from detector.rules.predicates import OPERATORS, PREDICATES, Arg, compile_regex, field_kind
+from detector.rules.predicates import (MAX_PHRASE_LENGTH, MAX_WITHIN_DAYS, OPERATORS, PREDICATES, Arg,
+                                       compile_regex, field_kind)
 from detector.schema import FIELDS_BY_NAME
 
 # libyaml's safe loader when PyYAML was built with it (it is ten times faster on the
 # packs), else the pure-Python one: both build only plain data, never objects.
 SAFE_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+PACK_KEYS = {"pack", "description", "rules"}
+# What a pack may cost before it is built. The shipped packs expand to 3,200 YAML values
+# at most (rare_earth.yaml) and nest 11 levels deep, their conditions 4; a pack of
+# anchors repeating anchors (``&a [*b, *b, ...]``, 739 bytes) expanded to a billion
+# values and took 80 s and 3 GB before these bounds.
+MAX_PACK_VALUES = 200_000
+MAX_PACK_DEPTH = 64
+MAX_CONDITION_DEPTH = 16
+_TIMESTAMP_TAG = "tag:yaml.org,2002:timestamp"
+_TEXT_TAG = "tag:yaml.org,2002:str"
+
+# What the cells of a reference table must be where a rule relies on them: which cells
+# of a column (an array of texts) are bad, and what a good cell is.
+_CELL_CHECKS: dict[str, tuple[Callable[[np.ndarray], np.ndarray], str]] = {
+    # in_table keys: an empty one would be a prefix of every code (and equal no value).
+    "key": (lambda cells: cells == "", "empty key; every row needs one (or delete the row)"),
+    # in_table validity windows are compared while scoring, so a bad date fails here.
+    "date": (lambda cells: (cells != "") & ~iso_dates(cells), "expected an ISO date YYYY-MM-DD or an empty cell"),
+    # keywords: a longer phrase could make the pattern too large for RE2.
+    "phrase": (lambda cells: np.fromiter(map(len, cells), int, len(cells)) > MAX_PHRASE_LENGTH,
+               f"a phrase is at most {MAX_PHRASE_LENGTH} characters"),
+}
 
 RULE_ID = re.compile(r"^[A-Z][A-Z0-9]*(-[A-Z0-9]+)+$")
 RULE_KEYS = {"id", "title", "description", "pattern", "severity", "when", "reason", "references",
@@ -55,6 +82,11 @@ def pack_files(paths: list[str | Path] | None = None, include_default: bool = Tr
         files.extend(sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")]))
     unique: dict[Path, Path] = {}
     for file in files:
+        # A folder, a pipe (reading it would wait forever), a broken link or a link
+        # loop named *.yaml is no pack; resolving a loop raises RuntimeError.
+        if not file.is_file():
+            raise RulePackError(f"{file}: cannot read rule pack: not a regular file "
+                                "(a folder, a pipe, a broken link or a link loop)")
         unique.setdefault(file.resolve(), file)
     return list(unique.values())
 
@@ -88,17 +120,125 @@ def load_rules(paths: list[str | Path] | None = None, include_default: bool = Tr
 
 def parse_pack(path: Path) -> list[Rule]:
     """Parse one pack file into checked rules."""
-    try:
-        document = yaml.load(Path(path).read_text(encoding="utf-8"), Loader=SAFE_YAML_LOADER)
-    except (OSError, UnicodeDecodeError) as exc:
-        raise RulePackError(f"{path}: cannot read rule pack: {exc}") from exc
-    except yaml.YAMLError as exc:
-        raise RulePackError(f"{path}: not valid YAML: {exc}".replace("\n", " ")) from exc
+    document = read_pack(Path(path))
     if not isinstance(document, dict) or not isinstance(document.get("rules"), list):
         raise RulePackError(f"{path}: a rule pack is a mapping with a 'rules:' list")
+    unknown = set(document) - PACK_KEYS
+    if unknown:
+        raise RulePackError(f"{path}: unknown pack key(s) {', '.join(sorted(map(str, unknown)))}; "
+                            f"expected {', '.join(sorted(PACK_KEYS))}")
+    for key in ("pack", "description"):
+        if key in document and not isinstance(document[key], str):
+            raise RulePackError(f"{path}: '{key}' must be text")
+    if not document["rules"]:
+        raise RulePackError(f"{path}: the pack has no rules; 'rules:' lists at least one")
     reference_dirs = tuple(d for d in (path.parent / "reference", path.parent.parent / "reference")
                            if d.is_dir())
     return parse_rules(document["rules"], path, reference_dirs)
+
+
+def read_pack(path: Path) -> Any:
+    """The pack's YAML as plain data (safe loader), refused before it is built when it
+    expands beyond ``MAX_PACK_VALUES`` or nests deeper than ``MAX_PACK_DEPTH``.
+
+    The safe loader builds an alias as a reference to the anchored value, so loading
+    is cheap whatever the anchors; what costs is every later walk over the expanded
+    rules. The composed node graph is therefore measured first, each node once.
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise RulePackError(f"{path}: cannot read rule pack: {exc}") from exc
+    loader = SAFE_YAML_LOADER(text)
+    try:
+        root = loader.get_single_node()
+        if root is None:
+            return None
+        _PackExtent(path, loader).measure(root)
+        return loader.construct_document(root)
+    except yaml.YAMLError as exc:
+        raise RulePackError(f"{path}: not valid YAML: {exc}".replace("\n", " ")) from exc
+    finally:
+        loader.dispose()
+
+
+class _PackExtent:
+    """Counts the values a composed pack expands to and how deep they nest, each node
+    once (a shared node is counted by its memoised size), and names the rule and line
+    where a bound is crossed. Also reads an impossible date (``2025-02-30``, which YAML
+    resolves as a timestamp) as text, so that the rule check reports it with its key."""
+
+    def __init__(self, path: Path, loader: Any):
+        self.path = path
+        self.loader = loader
+        self.total = 0
+        self.label = ""
+        self.measured: dict[int, tuple[int, int]] = {}  # id(node) -> (values, levels)
+
+    def measure(self, root: yaml.Node) -> None:
+        items = [("", root, 1)]  # (rule label, node, depth)
+        if isinstance(root, yaml.MappingNode):
+            items = [("", key, 2) for key, _ in root.value]
+            for key, value in root.value:
+                if key.value == "rules" and isinstance(value, yaml.SequenceNode):
+                    items += [(_rule_label(item, number), item, 3) for number, item in enumerate(value.value, 1)]
+                else:
+                    items.append(("", value, 2))
+        for self.label, node, depth in items:
+            self.total += self._extent(node, depth)[0]
+            if self.total > MAX_PACK_VALUES:
+                raise self._fail(node, "anchors and aliases expand the pack to more than "
+                                       f"{MAX_PACK_VALUES:,} values; repeat shared parts fewer times")
+
+    def _extent(self, node: yaml.Node, depth: int) -> tuple[int, int]:
+        """(values, levels) of ``node`` expanded, ``node`` lying ``depth`` levels down.
+
+        A mapping or list is measured once and then known by its id (an alias is the
+        anchored node again); scalars, most of a pack, are counted where they lie.
+        """
+        if isinstance(node, yaml.ScalarNode):
+            if node.tag == _TIMESTAMP_TAG:
+                self._date_or_text(node)
+            known = (1, 1)
+        else:
+            known = self.measured.get(id(node))
+        if known is None:
+            if depth > MAX_PACK_DEPTH:
+                raise self._fail(node, f"values nest more than {MAX_PACK_DEPTH} levels deep")
+            children = node.value if isinstance(node, yaml.SequenceNode) else [
+                part for pair in node.value for part in pair]
+            values, levels = 1, 1
+            for child in children:
+                child_values, child_levels = (1, 1) if isinstance(child, yaml.ScalarNode) and \
+                    child.tag != _TIMESTAMP_TAG else self._extent(child, depth + 1)
+                values += child_values
+                levels = max(levels, child_levels + 1)
+            if values > MAX_PACK_VALUES:
+                raise self._fail(node, "anchors and aliases expand this value to more than "
+                                       f"{MAX_PACK_VALUES:,} values; repeat shared parts fewer times")
+            known = self.measured[id(node)] = (values, levels)
+        if depth + known[1] - 1 > MAX_PACK_DEPTH:
+            raise self._fail(node, f"values nest more than {MAX_PACK_DEPTH} levels deep")
+        return known
+
+    def _date_or_text(self, node: yaml.ScalarNode) -> None:
+        try:
+            self.loader.construct_yaml_timestamp(node)
+        except (ValueError, OverflowError):
+            node.tag = _TEXT_TAG
+
+    def _fail(self, node: yaml.Node, message: str) -> RulePackError:
+        where = f"{self.label}: " if self.label else ""
+        return RulePackError(f"{self.path}: {where}line {node.start_mark.line + 1}: {message}")
+
+
+def _rule_label(node: yaml.Node, number: int) -> str:
+    """'rule ID' when the rule's node has a plain id, else 'rule #N'."""
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            if key.value == "id" and isinstance(value, yaml.ScalarNode) and RULE_ID.match(value.value):
+                return f"rule {value.value}"
+    return f"rule #{number}"
 
 
 def parse_rules(items: list, path: Path, reference_dirs: tuple[Path, ...] = ()) -> list[Rule]:
@@ -123,6 +263,7 @@ class _RuleParser:
         self.fields: set[str] = set()
         self.needs: set[frozenset[str]] = set()
         self.named: set[str] = set()
+        self.depth = 0  # conditions open around the one being parsed
 
     def fail(self, message: str) -> RulePackError:
         return RulePackError(f"{self.path}: {self.label}: {message}")
@@ -181,6 +322,17 @@ class _RuleParser:
     # ------------------------------------------------------------------ conditions
 
     def condition(self, node: Any, where: str) -> Condition:
+        # Parsing and evaluating recurse once per level; bounded here, no pack can
+        # exhaust the stack (a 'not' 990 deep raised RecursionError).
+        if self.depth >= MAX_CONDITION_DEPTH:
+            raise self.fail(f"{where}: conditions nest more than {MAX_CONDITION_DEPTH} deep")
+        self.depth += 1
+        try:
+            return self._condition(node, where)
+        finally:
+            self.depth -= 1
+
+    def _condition(self, node: Any, where: str) -> Condition:
         if not isinstance(node, dict) or len(node) != 1:
             raise self.fail(f"{where}: a condition is a mapping with exactly one key "
                             f"(all, any, not or a predicate), got {node!r}")
@@ -249,13 +401,13 @@ class _RuleParser:
                 raise self.fail(f"{at}: expected a whole number >= 0, got {value!r}")
             return value
         if kind == "value":
-            if not isinstance(value, (str, int, float)) or isinstance(value, bool):
-                raise self.fail(f"{at}: expected a single text or number, got {value!r}")
+            if not isinstance(value, (str, int, float, date)) or isinstance(value, bool):
+                raise self.fail(f"{at}: expected a single text, number or date, got {value!r}")
             return value
         if kind == "values":
             if not isinstance(value, list) or not value or not all(
-                    isinstance(v, (str, int, float)) and not isinstance(v, bool) for v in value):
-                raise self.fail(f"{at}: expected a non-empty list of texts or numbers")
+                    isinstance(v, (str, int, float, date)) and not isinstance(v, bool) for v in value):
+                raise self.fail(f"{at}: expected a non-empty list of texts, numbers or dates")
             return value
         if kind in ("text", "choice"):
             if not isinstance(value, str) or not value:
@@ -268,8 +420,10 @@ class _RuleParser:
                 raise self.fail(f"{at}: expected a non-empty list of phrases")
             return value
         if kind == "digits":
-            values = value if isinstance(value, list) else [value]
-            prefixes = [str(v) for v in values]
+            prefixes = value if isinstance(value, list) else [value]
+            if not all(isinstance(p, str) for p in prefixes):
+                raise self.fail(f"{at}: quote each HS prefix (\"0101\", not 0101): YAML reads an unquoted "
+                                f"0101 as the number 65 and drops leading zeros; got {value!r}")
             if not prefixes or not all(re.fullmatch(r"\d{1,10}", p) for p in prefixes):
                 raise self.fail(f"{at}: expected a list of HS prefixes of digits (quote them: \"0101\")")
             return prefixes
@@ -311,7 +465,13 @@ class _RuleParser:
         if kind == "where":
             if not isinstance(value, dict):
                 raise self.fail(f"{at}: expected a mapping table column -> value(s)")
-            return {str(k): [str(x) for x in (v if isinstance(v, list) else [v])] for k, v in value.items()}
+            wanted = {}
+            for column, values in value.items():
+                wanted[str(column)] = values if isinstance(values, list) else [values]
+                if not all(isinstance(v, str) for v in wanted[str(column)]):
+                    raise self.fail(f"{at}.{column}: quote the value(s): table cells are text, and YAML "
+                                    f"reads an unquoted 0101 as the number 65; got {values!r}")
+            return wanted
         if kind == "cond":
             return self.condition(value, at)
         if kind == "name":
@@ -337,10 +497,14 @@ class _RuleParser:
         if name == "keywords":
             if bool(args.get("any")) == bool(args.get("table_name")):
                 raise self.fail(f"{where}: give either 'any: [phrases]' or 'table:' with 'column:'")
+            long = [phrase for phrase in args.get("any") or [] if len(phrase) > MAX_PHRASE_LENGTH]
+            if long:
+                raise self.fail(f"{where}.any: phrase {long[0][:40]!r}... is {len(long[0])} characters; "
+                                f"at most {MAX_PHRASE_LENGTH}")
             if args.get("table_name"):
                 if not args.get("column"):
                     raise self.fail(f"{where}: 'table:' needs 'column:' naming the phrase column")
-                self._require(args["table_name"], [args["column"]], where)
+                self._require(args["table_name"], [args["column"]], where, cells={args["column"]: "phrase"})
         if name == "between" and args.get("min") is None and args.get("max") is None:
             raise self.fail(f"{where}: give min, max or both")
         if name == "compare_fields":
@@ -351,21 +515,44 @@ class _RuleParser:
             if left == "text" and args["op"] not in ("==", "!="):
                 raise self.fail(f"{where}: text fields compare only with == or !=")
         if name in ("equals", "in", "not_in"):
-            values = [args["value"]] if name == "equals" else args["values"]
-            if field_kind(args["field"]) == "number" and not all(
-                    isinstance(v, (int, float)) for v in values):
-                raise self.fail(f"{where}: field '{args['field']}' is a number; give numbers")
+            self._check_values(args["field"], [args["value"]] if name == "equals" else args["values"], where)
         if name == "in_table":
-            columns = [spec["column"] for spec in args["match"].values()] + list(args.get("where") or {})
+            cells = {spec["column"]: "key" for spec in args["match"].values()}
             if args.get("valid_on"):
-                columns += ["valid_from", "valid_to"]
-            self._require(args["table_name"], columns, where)
+                cells.update({"valid_from": "date", "valid_to": "date"})
+            self._require(args["table_name"], list(dict.fromkeys([*cells, *(args.get("where") or {})])),
+                          where, cells)
         if name in ("group_count", "group_sum") and args.get("within_days") is not None:
+            if args["within_days"] > MAX_WITHIN_DAYS:
+                raise self.fail(f"{where}.within_days: at most {MAX_WITHIN_DAYS:,} days (a century); "
+                                f"got {args['within_days']:,}; leave it out to count over the whole file")
             self.needs.add(frozenset([args["date"]]))
 
-    def _require(self, table_name: str, columns: list[str], where: str) -> None:
+    def _check_values(self, field: str, values: list, where: str) -> None:
+        """Values compared with ``field`` must be of its kind: numbers with a number,
+        dates (YYYY-MM-DD) with a date, quoted text with text (an unquoted 0101 is 65)."""
+        kind = field_kind(field)
+        if kind == "number" and not all(isinstance(v, (int, float)) for v in values):
+            raise self.fail(f"{where}: field '{field}' is a number; give numbers")
+        if kind == "date":
+            written = np.array([v.isoformat() if type(v) is date else str(v) for v in values], dtype=object)
+            if not iso_dates(written).all():
+                raise self.fail(f"{where}: field '{field}' is a date; give dates as YYYY-MM-DD, got {values!r}")
+        if kind == "text" and not all(isinstance(v, str) for v in values):
+            raise self.fail(f"{where}: field '{field}' is text; quote the value(s) (YAML reads an "
+                            f"unquoted 0101 as the number 65), got {values!r}")
+
+    def _require(self, table_name: str, columns: list[str], where: str,
+                 cells: dict[str, str] | None = None) -> None:
+        """The table has ``columns``, and the cells of each column in ``cells`` pass the
+        check it names in ``_CELL_CHECKS``."""
         try:
-            require_columns(load_reference(table_name, self.reference_dirs), table_name, columns)
+            path = reference_path(table_name, self.reference_dirs)
+            table = load_reference(table_name, self.reference_dirs)
+            require_columns(table, table_name, columns)
+            for column, check in (cells or {}).items():
+                is_bad, expected = _CELL_CHECKS[check]
+                require_cells(table, path, column, is_bad(table[column].to_numpy(dtype=object)), expected)
         except ReferenceTableError as exc:
             raise self.fail(f"{where}: {exc}") from None
 

@@ -26,6 +26,16 @@ from detector.reference import load_reference
 from detector.schema import FIELDS_BY_NAME
 
 MAX_PATTERN_LENGTH = 200
+MAX_PHRASE_LENGTH = 200
+# RE2 refuses a program over its memory budget ("pattern too large"): 20,000 names of a
+# reference table in one alternation are. Phrases and prefixes are therefore split into
+# alternations of at most this many characters, each matched on its own. RE2 compiled
+# 200,000 characters of short non-Latin phrases (the worst case measured), so the budget
+# leaves a tenfold margin, and every shipped list fits in one.
+ALTERNATION_BUDGET = 20_000
+# Window sums key each row as ``group * span + day`` in int64; a century keeps that far
+# inside the range for any file (and is longer than any customs look-back).
+MAX_WITHIN_DAYS = 36_525
 OPERATORS: dict[str, Callable] = {
     "<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge,
     "==": operator.eq, "!=": operator.ne,
@@ -143,16 +153,33 @@ def _lower(series: pd.Series) -> pd.Series:
     return series.astype("str").str.lower()
 
 
-def _phrase_regex(phrases: list[str], whole: bool) -> str:
-    """One RE2 pattern matching any phrase as whole words, spaces flexible."""
+def _alternations(alternatives: list[str]) -> list[str]:
+    """``a|b|...`` bodies of at most ``ALTERNATION_BUDGET`` characters, in order; a
+    text matches one of the alternatives exactly when it matches one of the bodies."""
+    bodies: list[list[str]] = [[]]
+    size = 0
+    for alternative in alternatives:
+        if bodies[-1] and size + len(alternative) > ALTERNATION_BUDGET:
+            bodies.append([])
+            size = 0
+        bodies[-1].append(alternative)
+        size += len(alternative) + 1
+    return ["|".join(body) for body in bodies]
+
+
+def _phrase_regexes(phrases: list[str], whole: bool) -> list[str]:
+    """RE2 patterns, one of which matches when any phrase occurs as whole words (spaces
+    flexible); one pattern unless the phrases exceed ``ALTERNATION_BUDGET``."""
     alternatives = sorted(
         {r"\s+".join(re.escape(word) for word in phrase.split()) for phrase in phrases if phrase.strip()},
         key=len, reverse=True,
     )
-    body = "|".join(alternatives) or r"[^\s\S]"  # no phrases: RE2 has no (?!), this never matches
+    if not alternatives:  # no phrases: RE2 has no (?!), this never matches
+        alternatives = [r"[^\s\S]"]
+    bodies = _alternations(alternatives)
     if whole:
-        return rf"^[^{_WORD}]*(?:{body})[^{_WORD}]*$"
-    return rf"(?:^|[^{_WORD}])(?:{body})(?:$|[^{_WORD}])"
+        return [rf"^[^{_WORD}]*(?:{body})[^{_WORD}]*$" for body in bodies]
+    return [rf"(?:^|[^{_WORD}])(?:{body})(?:$|[^{_WORD}])" for body in bodies]
 
 
 def compile_regex(pattern: str) -> None:
@@ -245,8 +272,8 @@ def keywords(table: pd.DataFrame, ctx: Context, fields: list[str], any: list[str
     phrases = list(any or [])
     if table_name:
         phrases += [p for p in load_reference(table_name, ctx.reference_dirs)[column] if p]
-    pattern = _phrase_regex(phrases, whole=(match == "whole"))
-    return _any_of([_match(ctx, f, pattern) for f in fields if f in table])
+    patterns = _phrase_regexes(phrases, whole=(match == "whole"))
+    return _any_of([_match(ctx, f, pattern) for f in fields if f in table for pattern in patterns])
 
 
 def regex(table: pd.DataFrame, ctx: Context, fields: list[str], pattern: str) -> pd.arrays.BooleanArray:
@@ -254,8 +281,7 @@ def regex(table: pd.DataFrame, ctx: Context, fields: list[str], pattern: str) ->
 
 
 def hs_prefix(table: pd.DataFrame, ctx: Context, prefixes: list[str], field: str = "hs_code") -> pd.arrays.BooleanArray:
-    pattern = "^(?:" + "|".join(sorted(set(prefixes))) + ")"
-    return _match(ctx, field, pattern)
+    return _any_of([_match(ctx, field, f"^(?:{body})") for body in _alternations(sorted(set(prefixes)))])
 
 
 def in_table(table: pd.DataFrame, ctx: Context, table_name: str, match: dict[str, dict],

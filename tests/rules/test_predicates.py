@@ -5,6 +5,7 @@ import pandas as pd
 import pytest
 
 from detector.features import derive
+from detector.rules import predicates
 from detector.rules.evaluate import evaluate_condition
 from detector.rules.parse import _RuleParser
 from detector.rules.predicates import Context, TableCache
@@ -204,3 +205,16 @@ def test_keywords_from_a_table_with_no_phrases_match_nothing(tmp_path):
     (tmp_path / "empty_words.csv").write_text("phrase\n\n")
     condition = {"keywords": {"field": "description", "table": "empty_words", "column": "phrase"}}
     assert run(condition, [{"description": "anything"}], [tmp_path]) == [False]
+
+
+def test_long_phrase_and_prefix_lists_split_into_patterns_that_match_the_same(monkeypatch):
+    """RE2 refuses one pattern past its memory budget, so long lists of phrases or
+    prefixes are matched in pieces; the pieces must hit exactly what one pattern would."""
+    monkeypatch.setattr(predicates, "ALTERNATION_BUDGET", 6)
+    rows = [{"hs_code": "2805301200", "description": "Dy2O3 oxide"}, {"hs_code": "2846901920", "description": "tile"},
+            {"hs_code": "6907210000", "description": "ceramic glaze"}, {"hs_code": "1234", "description": "oxides"}]
+    assert run({"hs_prefix": {"prefixes": ["2805", "2846", "69", "850519"]}}, rows) == [True, True, True, False]
+    words = {"keywords": {"field": "description", "any": ["dy2o3", "oxide", "ceramic glaze", "tile"]}}
+    assert run(words, rows) == [True, True, True, False]
+    whole = {"keywords": {"field": "description", "any": ["tile", "ceramic glaze", "oxide"], "match": "whole"}}
+    assert run(whole, rows) == [False, True, True, False]
