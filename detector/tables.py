@@ -106,7 +106,10 @@ def formatted(template: str, numbers) -> pa.Array:
     numbers = np.asarray(numbers)
     if not len(numbers):
         return pa.array([], pa.large_string())
-    return pa.array(np.char.mod(template, numbers).astype(str), pa.large_string())
+    # Older pyarrow (16 to 19) cannot convert a NumPy text array straight to large
+    # strings (ArrowNotImplementedError); through plain strings, the cast only widens
+    # the offsets.
+    return pa.array(np.char.mod(template, numbers).astype(str), pa.string()).cast(pa.large_string())
 
 
 def with_thousands(digits: pa.Array) -> pa.Array:

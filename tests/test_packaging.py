@@ -2,12 +2,15 @@
 plain (non-editable) ``pip install .`` finds them without the checkout."""
 
 import json
+import re
 import subprocess
 import sys
+import tomllib
 import zipfile
 from pathlib import Path
 
 import pytest
+from packaging.version import Version
 
 from tests.conftest import REPO
 
@@ -53,3 +56,53 @@ def test_installed_package_finds_its_rules_outside_the_checkout(installed_wheel,
     assert Path(found["rules_dir"]) == site / "detector" / "_rules"
     assert found["rules"] > 0 and found["examples_failed"] == 0
     assert found["mapping"] == "tariff.code"
+
+
+def _normalized(name: str) -> str:
+    """A distribution name as pip compares them (PEP 503: case and -_. alike)."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _declared_floors(project: dict) -> dict[str, Version]:
+    """Each dependency's ``>=`` floor, from the dependencies and every extra.
+
+    The package's own extras (``detector[notebooks]``) name no other distribution and
+    are left out; any other requirement without a floor is a promise no run tests.
+    """
+    extras = project.get("optional-dependencies", {}).values()
+    floors = {}
+    for requirement in [*project["dependencies"], *(r for extra in extras for r in extra)]:
+        name = _normalized(re.match(r"[A-Za-z0-9][A-Za-z0-9._-]*", requirement).group())
+        if name == _normalized(project["name"]):
+            continue
+        floor = re.search(r">=\s*([^,;\s]+)", requirement)
+        assert floor, f"pyproject.toml: {requirement!r} has no '>=' floor for CI to install"
+        floors[name] = Version(floor.group(1))
+    return floors
+
+
+def _pinned_minimums(text: str) -> dict[str, Version]:
+    """``name==version`` lines of a pip constraints file, comments and blanks skipped."""
+    pins = {}
+    for line in text.splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line:
+            name, equals, version = line.partition("==")
+            assert equals, f".ci/constraints-min.txt: {line!r} is not name==version"
+            pins[_normalized(name.strip())] = Version(version.strip())
+    return pins
+
+
+def test_minimum_constraints_match_declared_floors():
+    """CI runs the suite on .ci/constraints-min.txt; a floor moved in pyproject.toml
+    without it would promise versions that no run tests.
+
+    Before: nothing tested the floors, and at the declared ones (numpy 1.26, pandas 2.2,
+    pyarrow 15, scikit-learn 1.4, typer 0.12) 78 tests failed and 52 errored: pandas
+    2.2 has no "str" dtype, pyarrow 15-19 crashed in detector/tables.py, and typer
+    0.12 crashed on click 8.5's ``--help``.
+    """
+    with (REPO / "pyproject.toml").open("rb") as file:
+        floors = _declared_floors(tomllib.load(file)["project"])
+    pins = _pinned_minimums((REPO / ".ci" / "constraints-min.txt").read_text(encoding="utf-8"))
+    assert pins == floors
