@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import difflib
 import re
+import unicodedata
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from functools import lru_cache
 from pathlib import Path
 
@@ -96,11 +98,15 @@ DIRECTIONS: dict[str, str] = {
     "m": "import", "i": "import",
 }
 DEFAULT_CURRENCY = "USD"
+# A mapping's format for a country field whose codes are anonymised ("QLRUMZ", "412"):
+# they are kept as written and rules compare them with each other only.
+OPAQUE = "opaque"
 PROBLEM_COLUMNS = ["row", "column", "field", "value", "problem"]
 
+# ASCII digits only: other scripts' digits are folded to ASCII first (_fold_digits).
 _ISO_DATE_RE = re.compile(
-    r"^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?$")
-_HS_CODE_RE = re.compile(r"\d{4,10}")
+    r"^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?$", re.ASCII)
+_HS_CODE_RE = re.compile(r"\d{4,10}", re.ASCII)
 _NUMBER = r"^[+-]?(?:\d+\.?\d*|\.\d+)(?:e[+-]?\d+)?$|^[+-]?inf(?:inity)?$"
 _HS_SEPARATORS = re.compile(r"[.\s\-]")
 
@@ -119,7 +125,8 @@ class ColumnMapping:
 
     ``columns`` maps canonical name -> source column; ``constants`` gives a fixed value
     for a field the file lacks (``direction: import`` for an import-only extract);
-    ``formats`` gives a ``strftime`` date format for a date field that is not ISO;
+    ``formats`` gives a ``strftime`` date format for a date field that is not ISO, or
+    ``opaque`` for a country field holding anonymised codes that name no real country;
     ``values`` translates a system's own codes for a field into words the detector
     knows (``transport_mode: {"10": sea, "40": air}``) before validation.
     """
@@ -171,11 +178,48 @@ def load_mapping(spec: str | Path | None) -> ColumnMapping:
             if not isinstance(value, (str, int, float)) or isinstance(value, bool):
                 raise MappingError(f"{path}: {section}.{canonical} must be a single value")
         sections[section] = {str(k): str(v) for k, v in entries.items()}
-    for canonical in sections["formats"]:
-        if FIELDS_BY_NAME[canonical].kind != "date":
-            raise MappingError(f"{path}: formats.{canonical}: formats apply to date fields only")
+    for canonical, written in sections["formats"].items():
+        _check_format(path, canonical, written)
     return ColumnMapping(sections["columns"], sections["constants"], sections["formats"], str(path),
                          _value_section(document.get("values"), path))
+
+
+def _check_format(path: Path, canonical: str, written: str) -> None:
+    """Stop at mapping load on a format that could only fail later, on every row."""
+    kind = FIELDS_BY_NAME[canonical].kind
+    if kind == "country":
+        if written != OPAQUE:
+            raise MappingError(
+                f"{path}: formats.{canonical}: '{written}' is no country format; write '{OPAQUE}' "
+                "for anonymised codes that are kept as written, or leave it out for ISO codes and names")
+    elif kind == "date":
+        _check_date_format(path, canonical, written)
+    else:
+        raise MappingError(f"{path}: formats.{canonical}: formats apply to date fields (a strftime "
+                           f"format) and country fields ('{OPAQUE}') only")
+
+
+# A day whose year, month and day differ from each other and from a default (1900-01-01).
+_PROBE_DAY = datetime(2031, 11, 23, tzinfo=timezone.utc)
+
+
+def _check_date_format(path: Path, canonical: str, fmt: str) -> None:
+    """A date format must be one the date reader accepts and must name a whole day.
+
+    The probe day written in the format and read back must be the same day: this
+    rejects an unknown directive (``%Q``), text without directives (``yyyy-mm-dd``)
+    and a format that leaves out the year, month or day (``%d/%m``), each of which
+    would otherwise make every date of the file invalid or wrong.
+    """
+    example = "e.g. %d/%m/%Y or %y-%m-%d"
+    try:
+        read = pd.to_datetime(pd.Series([_PROBE_DAY.strftime(fmt)]), format=fmt).iloc[0]
+    except (ValueError, TypeError) as exc:
+        raise MappingError(f"{path}: formats.{canonical}: '{fmt}' is not a date format the reader "
+                           f"accepts ({exc}); {example}") from exc
+    if (read.year, read.month, read.day) != (_PROBE_DAY.year, _PROBE_DAY.month, _PROBE_DAY.day):
+        raise MappingError(f"{path}: formats.{canonical}: '{fmt}' does not name a whole date "
+                           f"(year, month and day); {example}")
 
 
 def _value_section(entries, path: Path) -> dict[str, dict[str, str]]:
@@ -277,8 +321,8 @@ def canonical_frame(raw: pd.DataFrame, resolved: dict[str, str], mapping: Column
     for canonical, value in mapping.constants.items():
         frame[canonical] = pd.Series(value, index=raw.index, dtype="str")
     for canonical, codes in mapping.values.items():
-        if canonical in frame:  # codes are matched as written, after trimming spaces
-            text = frame[canonical].astype("str").str.strip()
+        if canonical in frame:  # codes are matched as written, after trimming spaces and folding digits
+            text = _fold_digits(frame[canonical].astype("str").str.strip())
             frame[canonical] = text.replace(codes).where(text.isin(list(codes)), frame[canonical])
     return frame
 
@@ -297,7 +341,8 @@ def validate(
     resolved : dict, optional
         canonical -> source column, used to name the user's column in problems.
     formats : dict, optional
-        canonical date field -> ``strftime`` format, for files that are not ISO.
+        canonical date field -> ``strftime`` format, for files that are not ISO;
+        canonical country field -> ``opaque``, for anonymised codes kept as written.
 
     Returns
     -------
@@ -310,15 +355,20 @@ def validate(
     typed: dict[str, pd.Series] = {}
     problem_parts: list[pd.DataFrame] = []
     specs = [spec for spec in FIELDS if spec.name in frame.columns]
-    columns = [frame[spec.name] for spec in specs]
+    cells = [_one_value_per_cell(frame[spec.name]) for spec in specs]
+    columns = [usable for usable, _shown, _issues in cells]
     # Columns are independent and the Arrow kernels release the GIL, so they are typed
     # side by side; results are gathered in schema order, so the output is the same.
     with thread_pool(len(specs), rows=len(frame)) as pool:
         normalised = list(pool.map(
             lambda spec, raw: _NORMALISERS[spec.kind](raw, spec, formats.get(spec.name)), specs, columns))
-    for spec, raw, (values, issues) in zip(specs, columns, normalised):
+    for spec, (_usable, shown, unusable), (values, issues) in zip(specs, cells, normalised):
         typed[spec.name] = values
-        for mask, message in issues:
+        # A cell that is no single value is reported once, not again as missing or malformed.
+        set_aside = np.zeros(len(frame), dtype=bool)
+        for mask, _message in unusable:
+            set_aside |= mask
+        for mask, message in [*unusable, *((mask & ~set_aside, message) for mask, message in issues)]:
             if not mask.any():
                 continue
             rows = np.flatnonzero(mask)
@@ -327,7 +377,7 @@ def validate(
                 "row": rows + 1,
                 "column": resolved.get(spec.name, spec.name),
                 "field": spec.name,
-                "value": _as_text(raw.iloc[rows]).to_numpy(),
+                "value": _as_text(shown.iloc[rows]).to_numpy(),
                 "problem": problem,
             }))
     table = pd.DataFrame(typed, index=frame.index)
@@ -370,6 +420,105 @@ def _as_text(values: pd.Series) -> pd.Series:
 
 def _is_text(values: pd.Series) -> bool:
     return pd.api.types.is_string_dtype(values.dtype) or values.dtype == object
+
+
+def _one_value_per_cell(raw: pd.Series) -> tuple[pd.Series, pd.Series, list]:
+    """A column as cells validation can read, the text to show for each cell in
+    problems, and the cells that hold no single value, as problems.
+
+    Parquet columns of bytes (binary; strings written without their UTF-8 mark by some
+    older systems) are read as UTF-8 text, and a cell that is not UTF-8 is a problem.
+    List, struct and map columns hold several values per cell, so no cell of theirs is
+    used. Only columns of Python objects need this look: text and numbers arrive typed.
+    """
+    if raw.dtype != object:
+        return raw, raw, []
+    try:
+        cells = pa.array(raw, from_pandas=True)
+    except (pa.ArrowException, TypeError, ValueError):
+        # Objects Arrow cannot type as one column: a Parquet map column (pandas holds
+        # its cells as lists of pairs) or mixed objects from a DataFrame. A Parquet
+        # column is one type throughout, so its first cell tells.
+        first = raw.first_valid_index()
+        if first is None or not isinstance(raw.loc[first], (list, tuple, dict, set, np.ndarray)):
+            return raw, raw, []
+        return _several_values(raw, raw.notna().to_numpy(), "several values (as in a map or list column)")
+    if pa.types.is_nested(cells.type):
+        found = ("a record" if pa.types.is_struct(cells.type)
+                 else "a map" if pa.types.is_map(cells.type) else "a list")
+        return _several_values(raw, cells.is_valid().to_numpy(zero_copy_only=False),
+                               f"{found} (type {cells.type})")
+    if not (pa.types.is_binary(cells.type) or pa.types.is_large_binary(cells.type)
+            or pa.types.is_fixed_size_binary(cells.type)):
+        return raw, raw, []
+    try:
+        text = pd.Series(pc.cast(cells, pa.large_string()).to_pandas(), index=raw.index, dtype="str")
+        return text, text, []
+    except pa.ArrowInvalid:  # some cell is not UTF-8: decode each distinct cell on its own
+        codes, distinct = pd.factorize(raw, use_na_sentinel=True)
+        decoded = [_utf8_or_none(bytes(value)) for value in distinct] + [None]
+        shown = [bytes(value).decode("utf-8", "backslashreplace") for value in distinct] + [None]
+        text = pd.Series(pd.array(decoded, dtype="str").take(codes), index=raw.index)
+        present = codes >= 0
+        return (text, pd.Series(pd.array(shown, dtype="str").take(codes), index=raw.index),
+                [(present & text.isna().to_numpy(), "expected UTF-8 text, found other bytes")])
+
+
+def _several_values(raw: pd.Series, present: np.ndarray, found: str) -> tuple[pd.Series, pd.Series, list]:
+    """:func:`_one_value_per_cell` for a column of lists, records or maps: no cell is used."""
+    return (pd.Series(None, index=raw.index, dtype="str"), raw.astype("str"),
+            [(present, f"expected one value per cell, found {found}")])
+
+
+def _utf8_or_none(value: bytes) -> str | None:
+    try:
+        return value.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
+def _fold_digits(values: pd.Series) -> pd.Series:
+    """Text cells with every Unicode decimal digit as its ASCII digit and full-width
+    letters and signs folded (Unicode NFKC).
+
+    A code or number typed in full-width (０１０１) or Arabic-Indic (٠١٠١) digits would
+    otherwise match no rule. Only cells with a non-ASCII character are looked at, once
+    per distinct cell; a column of ASCII text is returned as it is after one check.
+    """
+    text = pa.array(values, from_pandas=True)
+    if not len(text) or not pa.types.is_string(text.type) and not pa.types.is_large_string(text.type):
+        return values
+    # The highest byte of the column's text shows whether any cell has a non-ASCII
+    # character: a tenth of a millisecond for a million cells.
+    if all(_ascii_only(chunk) for chunk in (text.chunks if isinstance(text, pa.ChunkedArray) else [text])):
+        return values
+    foreign = pc.invert(pc.string_is_ascii(text)).fill_null(False).to_numpy(zero_copy_only=False)
+    codes, distinct = pd.factorize(values[foreign])
+    folded = values.copy()
+    folded[foreign] = pd.array([_fold_cell(cell) for cell in distinct], dtype="str").take(codes)
+    return folded
+
+
+def _ascii_only(chunk: pa.Array) -> bool:
+    """Whether no byte of a string array's cells is above 0x7F (a missing cell's bytes count too)."""
+    bounds, data = string_buffers(chunk)
+    return not len(data) or not len(chunk) or bounds[-1] <= bounds[0] or data[bounds[0]:bounds[-1]].max() < 0x80
+
+
+# Characters NFKC leaves alone that are written for a decimal point: the Arabic one.
+_DECIMAL_POINTS = str.maketrans({"\u066b": "."})
+
+
+def _fold_cell(cell: str) -> str:
+    """One cell with every Unicode decimal digit as its ASCII digit, after NFKC.
+
+    Superscripts, fractions and circled numbers (Unicode "other numbers") are kept as
+    they are, so that "10²" stays an unreadable number instead of becoming 102.
+    """
+    kept = "".join(char if unicodedata.category(char) == "No" else unicodedata.normalize("NFKC", char)
+                   for char in cell)
+    return "".join(str(unicodedata.decimal(char)) if char.isdecimal() and not char.isascii() else char
+                   for char in kept).translate(_DECIMAL_POINTS)
 
 
 def _clean_text(values: pd.Series) -> pd.Series:
@@ -431,7 +580,8 @@ def _trim_chunk(chunk: pa.Array) -> pa.Array:
 
 
 def _distinct_cells(raw: pd.Series) -> tuple[np.ndarray, pd.Series, np.ndarray]:
-    """The column's distinct cells, cleaned as :func:`_clean_text` cleans them, per row
+    """The column's distinct cells, cleaned as :func:`_clean_text` cleans them and their
+    digits folded to ASCII (:func:`_fold_digits`), per row
     the position of its cell among them (-1 for a missing cell), and per row whether
     its cleaned cell has text.
 
@@ -439,7 +589,7 @@ def _distinct_cells(raw: pd.Series) -> tuple[np.ndarray, pd.Series, np.ndarray]:
     those instead of every row leaves one pass over the rows, the factorize.
     """
     codes, uniques = pd.factorize(raw.astype("str"), use_na_sentinel=True)
-    cells = _clean_text(pd.Series(uniques, dtype="str"))
+    cells = _fold_digits(_clean_text(pd.Series(uniques, dtype="str")))
     return codes, cells, np.append(cells.notna().to_numpy(), False)[codes]
 
 
@@ -464,7 +614,7 @@ def _text(raw: pd.Series, spec: Field, _fmt: str | None):
 
 
 def _identifier(raw: pd.Series, spec: Field, _fmt: str | None):
-    values = _clean_text(raw)
+    values = _fold_digits(_clean_text(raw))
     missing = values.isna().to_numpy()
     issues = [(missing, f"missing {spec.name} (required)")]
     first_row = _first_rows(values)
@@ -544,7 +694,7 @@ def _date(raw: pd.Series, spec: Field, fmt: str | None):
 
 def _amount(raw: pd.Series, spec: Field, _fmt: str | None, whole: bool = False):
     if _is_text(raw):
-        text = _clean_text(raw)
+        text = _fold_digits(_clean_text(raw))
         present = text.notna().to_numpy()
         numbers = _parse_numbers(text)
     else:
@@ -624,24 +774,70 @@ def _count(raw: pd.Series, spec: Field, fmt: str | None):
 
 
 def _hs_code(raw: pd.Series, spec: Field, _fmt: str | None):
-    text = raw
-    if not _is_text(raw):  # a numeric Parquet column: whole numbers only; leading zeros are already lost
-        numbers = pd.to_numeric(raw, errors="coerce")
-        whole = numbers.notna() & (numbers == np.floor(numbers))
-        text = numbers.astype("Int64").astype("str").where(whole, raw.astype("str"))
-        text = text.where(raw.notna(), None).astype("str")
+    if not _is_text(raw):
+        return _hs_code_numbers(raw)
 
     def to_digits(code: str) -> str | None:
         digits = _HS_SEPARATORS.sub("", code)
         return digits if _HS_CODE_RE.fullmatch(digits) else None
 
-    digits, present = _per_distinct(text, to_digits)
+    digits, present = _per_distinct(raw, to_digits)
     ok = digits.notna().to_numpy()
     issues = [
         (~present, "missing hs_code (required)"),
-        (present & ~ok, "expected an HS code of 4 to 10 digits (dots and spaces allowed)"),
+        (present & ~ok, _HS_CODE_EXPECTED),
     ]
+    # HS codes and their national extensions have 4, 6, 8 or 10 digits: an odd count
+    # is most often a code whose leading zero a spreadsheet dropped (0101210000 read
+    # as 101210000, chapter 10 instead of 01). The code is used as written, but the row
+    # says so, since it may meet the wrong chapter's rules.
+    lengths = pc.binary_length(pa.array(digits, from_pandas=True)).fill_null(0).to_numpy(zero_copy_only=False)
+    odd = lengths % 2 == 1
+    for length in np.unique(lengths[odd]) if odd.any() else []:
+        issues.append((lengths == length, f"{length} digits, where HS codes have 4, 6, 8 or 10: a "
+                                          "leading zero may be missing (used as written)"))
     return digits, issues
+
+
+_HS_CODE_EXPECTED = "expected an HS code of 4 to 10 digits (dots and spaces allowed)"
+
+
+def _hs_code_numbers(raw: pd.Series):
+    """HS codes from a numeric column (Parquet, or a DataFrame), where any leading zero
+    is already lost: 0101210000 stored as an integer reads 101210000.
+
+    Codes have 4, 6, 8 or 10 digits and no chapter is 00, so a whole number of 3, 5,
+    7 or 9 digits lost exactly one zero: it is put back and the row says so, so the
+    code meets its own chapter's rules (01, live animals, not 10, cereals) and the
+    analyst sees the repair. Fractions, negatives, infinities and numbers of other
+    lengths are no code.
+    """
+    codes, numbers = pd.factorize(raw, use_na_sentinel=True)
+    read = [_number_as_hs_code(number) for number in numbers] + [(None, None)]
+    digits = pd.Series(pd.array([code for code, _note in read], dtype="str").take(codes), index=raw.index)
+    notes = np.array([note for _code, note in read], dtype=object)[codes]
+    present = codes >= 0
+    return digits, [
+        (~present, "missing hs_code (required)"),
+        (present & digits.isna().to_numpy(), _HS_CODE_EXPECTED),
+        (pd.notna(notes), notes),
+    ]
+
+
+def _number_as_hs_code(number) -> tuple[str | None, str | None]:
+    """One distinct number as (HS code, note on a restored leading zero)."""
+    if isinstance(number, (int, np.integer)) and not isinstance(number, (bool, np.bool_)):
+        whole = int(number)
+    elif isinstance(number, (float, np.floating)) and float(number).is_integer():
+        whole = int(number)
+    else:
+        return None, None
+    written = str(whole)
+    if whole < 0 or not 3 <= len(written) <= 10:
+        return None, None
+    if len(written) % 2:
+        return "0" + written, f"read as the number {written}; leading zero restored as 0{written}"
+    return written, None
 
 
 @lru_cache(maxsize=1)
@@ -660,7 +856,9 @@ def _country_key(text: str) -> str:
     return _squash(text).upper()
 
 
-def _country(raw: pd.Series, spec: Field, _fmt: str | None):
+def _country(raw: pd.Series, spec: Field, fmt: str | None):
+    if fmt == OPAQUE:  # anonymised codes: kept as written, compared with each other only
+        return _per_distinct(raw, lambda code: code)[0], []
     lookup = _country_lookup()
     codes, present = _per_distinct(raw, lambda name: lookup.get(_country_key(name)))
     unknown = present & codes.isna().to_numpy()

@@ -1,6 +1,8 @@
 import csv
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from detector import load_declarations
@@ -91,3 +93,71 @@ def test_shipped_partner_layout_maps_onto_the_same_declarations():
     dated = canonical.table["declaration_date"].notna()
     pd.testing.assert_frame_equal(partner.table[dated], canonical.table[dated], check_dtype=False)
     assert set(partner.problems["row"]) <= set(canonical.problems["row"])
+
+
+def test_parquet_list_struct_map_and_binary_columns_become_marked_rows(tmp_path):
+    """Before: a Parquet map column stopped the run with an ArrowTypeError, a binary
+    column with bytes that are not UTF-8 with a UnicodeDecodeError, and a list column
+    mapped to a name field was silently read as the text "['Acme']"."""
+    path = tmp_path / "nested.parquet"
+    pq.write_table(pa.table({
+        "declaration_id": ["A", "B"],
+        "hs_code": pa.array([b"2805301200", b"\xff805"]),
+        "exporter": pa.array([["Acme"], ["Bolt", "Nut"]]),
+        "consignee": pa.array([{"name": "Acme", "city": "Oslo"}, None]),
+        "declarant": pa.array([[("id", 1)], [("id", 2)]], pa.map_(pa.string(), pa.int64())),
+    }), path)
+    decl = load_declarations(path)
+    assert decl.table["hs_code"].tolist()[0] == "2805301200"
+    assert decl.table[["exporter", "consignee", "declarant"]].isna().all().all()
+    assert decl.problems[["row", "column", "problem"]].values.tolist() == [
+        [1, "exporter", "expected one value per cell, found a list (type list<item: string>)"],
+        [1, "consignee", "expected one value per cell, found a record (type struct<name: string, city: string>)"],
+        [1, "declarant", "expected one value per cell, found several values (as in a map or list column)"],
+        [2, "hs_code", "expected UTF-8 text, found other bytes"],
+        [2, "exporter", "expected one value per cell, found a list (type list<item: string>)"],
+        [2, "declarant", "expected one value per cell, found several values (as in a map or list column)"]]
+    assert decl.problems["value"].iloc[3] == "\\xff805"
+
+
+def test_a_numeric_parquet_hs_code_column_restores_the_zero_and_marks_the_row(tmp_path):
+    """Before: HS 0101210000 written to Parquet as an integer read as chapter 10."""
+    path = tmp_path / "numeric.parquet"
+    pq.write_table(pa.table({"declaration_id": ["A", "B", "C"],
+                             "hs_code": pa.array([101210000, 2805301200, None], pa.int64())}), path)
+    decl = load_declarations(path)
+    assert decl.table["hs_code"].tolist()[:2] == ["0101210000", "2805301200"]
+    assert decl.table["hs2"].tolist()[:2] == ["01", "28"]
+    assert decl.errors.tolist() == [
+        "hs_code: read as the number 101210000; leading zero restored as 0101210000", "",
+        "hs_code: missing hs_code (required)"]
+
+
+def test_a_full_width_hs_code_meets_the_critical_licence_rule():
+    """Before: HS ２８０５３０１２００ (full-width digits) passed validation, matched no rule and
+    evaded RE-LICENCE-001, the critical rule on unlicensed controlled rare-earth exports."""
+    import detector
+
+    decl = load_declarations(pd.DataFrame([{
+        "declaration_id": "A", "hs_code": "２８０５.３０.１２００", "declaration_date": "٢٠٢٥-٠٦-١٠",
+        "export_country": "CN", "license_number": "", "description": "dysprosium metal"}]))
+    output = detector.score(decl, model=None).output
+    assert output["rule_hits"].tolist() == ["RE-LICENCE-001"]
+    assert output["hs_code"].tolist() == ["２８０５.３０.１２００"]  # the file's own cell, unchanged
+
+
+def test_shipped_bacuda_mapping_reads_its_anonymised_countries(tmp_path):
+    """Before: every row of the WCO BACUDA layout was invalid, 'unknown country', since
+    its countries are anonymised codes."""
+    path = tmp_path / "bacuda.csv"
+    path.write_text(
+        "sgd.id,sgd.date,importer.id,declarant.id,country,office.id,tariff.code,quantity,gross.weight,"
+        "fob.value,cif.value,total.taxes,illicit,revenue\n"
+        "SGD1,13-01-02,IMP826164,DEC4819,QLRUMZ,OFFICE0,8703241000,1,1657,7202.0,7595.0,3346.0,0,0.0\n"
+        "SGD2,13-01-02,IMP837219,DEC6905,412,OFFICE1,8517120000,35,9,5000.0,5200.0,800.0,1,120.5\n"
+        "SGD3,13-01-03,IMP837219,DEC6905,QLRUMZ,OFFICE1,3004909000,2,40,1200.0,1300.0,90.0,0,0.0\n")
+    decl = load_declarations(path, "wco_bacuda")
+    assert decl.invalid.tolist() == [False, False, False]
+    assert decl.table["origin_country"].tolist() == ["QLRUMZ", "412", "QLRUMZ"]
+    assert decl.table["declaration_date"].tolist()[0] == pd.Timestamp("2013-01-02")
+    assert decl.unmapped == ["cif.value", "total.taxes", "illicit", "revenue"]

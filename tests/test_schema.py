@@ -8,8 +8,8 @@ from hypothesis import strategies as st
 
 from detector.errors import InputFileError, MappingError
 from detector.schema import (
-    _NUMBER, ColumnMapping, _cast_numbers, _clean_text, load_mapping, normalise_header, resolve_columns, row_errors,
-    validate,
+    _NUMBER, ColumnMapping, _cast_numbers, _clean_text, _fold_cell, _fold_digits, canonical_frame, load_mapping,
+    normalise_header, resolve_columns, row_errors, validate,
 )
 from tests.conftest import frame
 
@@ -287,9 +287,158 @@ def test_row_errors_join_problems_per_row():
 
 
 def test_parquet_typed_columns_validate():
-    raw = pd.DataFrame({"hs_code": [2805301200, 1012100], "gross_weight_kg": [1.5, -2.0],
+    raw = pd.DataFrame({"hs_code": [2805301200, 28053012], "gross_weight_kg": [1.5, -2.0],
                         "declaration_date": pd.to_datetime(["2025-01-02", None])})
     result = validate(raw)
-    assert result.table["hs_code"].tolist() == ["2805301200", "1012100"]
+    assert result.table["hs_code"].tolist() == ["2805301200", "28053012"]
     assert result.problems["row"].tolist() == [2]
     assert np.isnan(result.table["gross_weight_kg"].iloc[1])
+
+
+def test_a_numeric_hs_code_gets_its_lost_leading_zero_back_and_the_row_says_so():
+    """Before: HS 0101210000 stored as the integer 101210000 was read, silently, as
+    chapter 10 (cereals) instead of 01 (live animals) and met the wrong rules."""
+    result = validate(pd.DataFrame({"hs_code": [101210000, 2805301200, 101, 1012100, 10121]}))
+    assert result.table["hs_code"].tolist() == ["0101210000", "2805301200", "0101", "01012100", "010121"]
+    assert result.problems[["row", "problem"]].values.tolist() == [
+        [1, "read as the number 101210000; leading zero restored as 0101210000"],
+        [3, "read as the number 101; leading zero restored as 0101"],
+        [4, "read as the number 1012100; leading zero restored as 01012100"],
+        [5, "read as the number 10121; leading zero restored as 010121"]]
+    invalid, errors = row_errors(result.problems, 5)
+    assert invalid.tolist() == [True, False, True, True, True]
+    assert errors.iloc[0] == "hs_code: read as the number 101210000; leading zero restored as 0101210000"
+
+
+def test_float_hs_codes_are_read_or_marked_never_a_traceback():
+    """Before: a float HS column holding inf or 1e19 stopped the run with OverflowError."""
+    result = validate(pd.DataFrame({"hs_code": [1.0121e9, np.inf, 1e19, np.nan, -2805.0, 2805.5, 1.01e8, 12.0]}))
+    assert result.table["hs_code"].tolist()[:1] == ["1012100000"]
+    assert result.table["hs_code"].iloc[6] == "0101000000"
+    assert result.table["hs_code"].iloc[1:6].isna().all() and pd.isna(result.table["hs_code"].iloc[7])
+    assert result.problems.fillna({"value": ""})[["row", "value", "problem"]].values.tolist() == [
+        [2, "inf", "expected an HS code of 4 to 10 digits (dots and spaces allowed)"],
+        [3, "1e+19", "expected an HS code of 4 to 10 digits (dots and spaces allowed)"],
+        [4, "", "missing hs_code (required)"],
+        [5, "-2805.0", "expected an HS code of 4 to 10 digits (dots and spaces allowed)"],
+        [6, "2805.5", "expected an HS code of 4 to 10 digits (dots and spaces allowed)"],
+        [7, "101000000.0", "read as the number 101000000; leading zero restored as 0101000000"],
+        [8, "12.0", "expected an HS code of 4 to 10 digits (dots and spaces allowed)"]]
+
+
+def test_text_hs_codes_with_an_odd_number_of_digits_are_used_and_marked():
+    """Before: the text code 101210000 (a spreadsheet dropped its zero) passed as a
+    valid code of chapter 10 with nothing to show the analyst."""
+    result = validate(frame([{"hs_code": "101210000"}, {"hs_code": "0101.21"}, {"hs_code": "10121"},
+                             {"hs_code": "2805301"}]))
+    assert result.table["hs_code"].tolist() == ["101210000", "010121", "10121", "2805301"]
+    assert result.problems[["row", "problem"]].values.tolist() == [
+        [1, "9 digits, where HS codes have 4, 6, 8 or 10: a leading zero may be missing (used as written)"],
+        [3, "5 digits, where HS codes have 4, 6, 8 or 10: a leading zero may be missing (used as written)"],
+        [4, "7 digits, where HS codes have 4, 6, 8 or 10: a leading zero may be missing (used as written)"]]
+
+
+@pytest.mark.parametrize("field, typed, expected", [
+    ("hs_code", "０１０１.２１", "010121"),                 # full-width
+    ("hs_code", "٠١٠١٢١", "010121"),                      # Arabic-Indic
+    ("hs_code", "۰۱۰۱۲۱", "010121"),                      # Persian
+    ("hs_code", "०१०१२१", "010121"),                      # Devanagari
+    ("gross_weight_kg", "１２.５", 12.5),
+    ("gross_weight_kg", "١٢٫٥", 12.5),                    # Arabic decimal separator
+    ("package_count", "３", 3.0),
+    ("declaration_date", "٢٠٢٥-٠٣-٠٤", pd.Timestamp("2025-03-04")),
+    ("declaration_date", "２０２５－０３－０４", pd.Timestamp("2025-03-04")),
+    ("origin_country", "ＣＮ", "CN"),
+    ("transport_mode", "４", "air"),
+    ("declaration_id", "Ａ١٢", "A12"),
+])
+def test_codes_and_numbers_in_other_digits_read_as_ascii(field, typed, expected):
+    """Before: an HS code in full-width or Arabic-Indic digits passed validation but
+    matched no rule (so evaded the critical licence rule), and such numbers and dates
+    were row problems."""
+    result = validate(frame([{field: typed}]))
+    assert result.table[field].iloc[0] == expected
+    assert result.problems.empty
+
+
+@pytest.mark.parametrize("typed", ["10²", "½", "①②③④"])
+def test_superscripts_and_fractions_stay_unreadable_numbers(typed):
+    # NFKC would turn 10² into 102: a number the declarant never wrote.
+    assert validate(frame([{"gross_weight_kg": typed}])).problems["problem"].tolist() == [
+        "expected a number like 1234.5"]
+    assert validate(frame([{"hs_code": typed}])).table["hs_code"].isna().all()
+
+
+def test_ids_in_other_digits_are_duplicates_of_the_same_ascii_id():
+    """Before: declaration 12 typed again as １２ was not seen as a duplicate."""
+    problems = problems_of([{"declaration_id": "12"}, {"declaration_id": "１２"}, {"declaration_id": "١٢"}])
+    assert problems[["row", "problem"]].values.tolist() == [
+        [2, "duplicate declaration_id; first seen in row 1"], [3, "duplicate declaration_id; first seen in row 1"]]
+
+
+def test_mapping_values_match_codes_written_in_other_digits():
+    mapping = load_mapping("korea_customs")
+    assert canonical_frame(frame([{"Mode of Transport": "٤٠"}]), {"transport_mode": "Mode of Transport"},
+                           mapping)["transport_mode"].tolist() == ["air"]
+
+
+def test_opaque_country_codes_pass_as_written_and_compare_by_equality(tmp_path):
+    """Before: a mapping could not say that countries are anonymised codes, and every
+    row of such a file was invalid ('unknown country')."""
+    path = tmp_path / "m.yaml"
+    path.write_text("formats: {origin_country: opaque, export_country: opaque}\n")
+    mapping = load_mapping(path)
+    result = validate(frame([{"origin_country": " QLRUMZ ", "export_country": "QLRUMZ"},
+                             {"origin_country": "412", "export_country": "ＱＬＲＵＭＺ"},
+                             {"origin_country": "", "export_country": "CN"}]), formats=mapping.formats)
+    assert result.problems.empty
+    table = result.table
+    assert table["origin_country"].tolist()[:2] == ["QLRUMZ", "412"] and pd.isna(table["origin_country"].iloc[2])
+    assert (table["origin_country"] == table["export_country"]).tolist() == [True, False, False]
+
+
+@pytest.mark.parametrize("formats, message", [
+    ('{declaration_date: "%Q"}', r"formats.declaration_date: '%Q' is not a date format"),
+    ('{declaration_date: "%Y-%m-%d %Q"}', r"'%Y-%m-%d %Q' is not a date format"),
+    ('{declaration_date: "yyyy-mm-dd"}', r"'yyyy-mm-dd' does not name a whole date \(year, month and day\)"),
+    ('{declaration_date: "%d/%m"}', r"'%d/%m' does not name a whole date"),
+    ('{declaration_date: "%H:%M"}', r"'%H:%M' does not name a whole date"),
+    ('{origin_country: iso}', r"formats.origin_country: 'iso' is no country format; write 'opaque'"),
+    ('{hs_code: opaque}', r"formats.hs_code: formats apply to date fields .* and country fields"),
+])
+def test_a_bad_format_in_a_mapping_stops_at_mapping_load(tmp_path, formats, message):
+    """Before: formats {declaration_date: "%Q"} passed mapping load and stopped the run
+    later with pandas' "'Q' is a bad directive"; a format without directives made every
+    date of the file a row problem."""
+    path = tmp_path / "m.yaml"
+    path.write_text(f"formats: {formats}\n")
+    with pytest.raises(MappingError, match=message) as error:
+        load_mapping(path)
+    assert str(error.value).startswith(f"{path}: ") and "\n" not in str(error.value)
+
+
+@pytest.mark.parametrize("fmt, typed", [("%d/%m/%Y", "23/11/2031"), ("%y-%m-%d", "31-11-23"),
+                                        ("%Y%m%d", "20311123"), ("%d %b %Y", "23 Nov 2031"),
+                                        ("%Y-%j", "2031-327")])
+def test_real_date_formats_load_and_read(tmp_path, fmt, typed):
+    path = tmp_path / "m.yaml"
+    path.write_text(f'formats: {{declaration_date: "{fmt}"}}\n')
+    table = validate(frame([{"declaration_date": typed}]), formats=load_mapping(path).formats).table
+    assert table["declaration_date"].iloc[0] == pd.Timestamp("2031-11-23")
+
+
+_DIGIT_TEXT = st.text(alphabet=st.sampled_from(
+    ["0", "7", ".", "-", "a", " ", "０", "９", "٠", "٣", "۷", "७", "٫", "²", "½", "Ｃ", "é", "\u3000"]), max_size=8)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.one_of(st.none(), _DIGIT_TEXT), min_size=1, max_size=20))
+def test_folding_digits_leaves_only_ascii_digits_and_ascii_cells_alone(cells):
+    # The column shortcut (ASCII bytes only: returned as it is) must agree with folding
+    # each cell, and no decimal digit of another script may survive.
+    folded = _fold_digits(pd.Series(cells, dtype="str"))
+    assert folded.isna().tolist() == [cell is None for cell in cells]
+    for cell, result in zip(cells, folded):
+        if cell is not None:
+            assert result == (cell if cell.isascii() else _fold_cell(cell))
+            assert all(char.isascii() for char in result if char.isdecimal())
