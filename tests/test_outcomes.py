@@ -1,14 +1,21 @@
 """Outcome store: migrations, idempotent imports, conflicts, batches and hit-rate reports."""
 
+import os
 import re
+import shutil
 import sqlite3
+import tempfile
+import time
+from contextlib import contextmanager
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
 
 import detector
+from detector.errors import OutputFileError
 from detector import outcomes
 from detector.outcomes import MIGRATIONS, OutcomeError, OutcomeStore, default_db_path, read_outcomes
 from tests.conftest import REPO
@@ -120,6 +127,7 @@ def test_a_failing_migration_is_rolled_back_whole(tmp_path, monkeypatch):
 def test_a_database_from_a_newer_detector_is_refused(tmp_path):
     path = tmp_path / "outcomes.sqlite"
     with sqlite3.connect(path) as connection:
+        connection.execute(f"PRAGMA application_id = {outcomes.APPLICATION_ID}")
         connection.execute("PRAGMA user_version = 99")
     with pytest.raises(OutcomeError, match=r"made by a newer detector \(schema version 99"):
         OutcomeStore(path)
@@ -398,3 +406,385 @@ def test_an_empty_store_reports_nothing_without_failing(store):
     assert (report.inspections, report.frauds, report.unmatched) == (0, 0, 0)
     assert report.by_rule.empty and report.review.empty
     assert "none" in "\n".join(report.lines())
+
+
+# --------------------------------------------------------------------------- files that cannot be used
+
+ONE_OUTCOME = "declaration_id,inspected_on,result\nD1,2025-01-02,fraud\n"
+NOBODY = 65534
+
+
+def filled(path: Path) -> Path:
+    """An outcomes database holding one outcome and one batch."""
+    source = path.with_name("first.csv")
+    source.write_text(ONE_OUTCOME, encoding="utf-8")
+    with OutcomeStore(path) as opened:
+        opened.add_outcomes_file(source)
+        opened.record_batch(scored({"D1": "a", "D2": "c"}))
+    return path
+
+
+@pytest.fixture
+def shared_folder():
+    """A folder any user may enter: the read-only cases run as 'nobody' under root.
+
+    Root writes to any file whatever its mode, so ``chmod 0444`` proves nothing there
+    (containers and CI often run tests as root). Under root the read-only blocks drop
+    the effective user and group to nobody (:func:`unprivileged`), for whom the modes
+    hold, and take root back after. pytest's own temporary folders sit in a folder
+    only root may enter, so these cases use a folder under the system temp folder.
+    """
+    folder = Path(tempfile.mkdtemp(prefix="outcomes-"))
+    folder.chmod(0o755)
+    yield folder
+    for path in [folder, *folder.rglob("*")]:
+        if path.is_dir():
+            path.chmod(0o755)
+    shutil.rmtree(folder)
+
+
+@contextmanager
+def unprivileged():
+    """Run the block as a user whom file and folder modes bind (nobody, under root)."""
+    if os.geteuid() != 0:
+        yield
+        return
+    try:
+        os.setegid(NOBODY)
+        os.seteuid(NOBODY)
+    except PermissionError:
+        os.setegid(0)
+        pytest.skip("running as root without the right to change user: chmod cannot make a file read-only")
+    try:
+        yield
+    finally:
+        os.seteuid(0)
+        os.setegid(0)
+
+
+def test_a_locked_database_waits_a_bounded_time_then_says_who_to_wait_for(tmp_path):
+    """Before: `score --record` on a database another process held locked waited 5 s,
+    after writing the output, then 'cannot open the outcomes database: database is locked'."""
+    path = filled(tmp_path / "outcomes.sqlite")
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        started = time.monotonic()
+        with pytest.raises(OutcomeError) as caught:
+            OutcomeStore(path, timeout=0.3)
+        waited = time.monotonic() - started
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert str(caught.value) == (f"{path}: the outcomes database is in use by another program (still locked "
+                                 "after 0.3 s, e.g. by another `detector score --record` or `outcomes add`); "
+                                 "run again when it has finished")
+    assert 0.3 <= waited < 3
+
+
+def test_a_database_another_run_is_writing_is_refused_before_any_work(tmp_path, write_csv):
+    """Before: a database another run was writing opened fine, and recording the batch
+    after scoring ended in a traceback (sqlite3.OperationalError: database is locked)."""
+    path = filled(tmp_path / "outcomes.sqlite")
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        with OutcomeStore(path, timeout=0.1) as opened:
+            assert opened.outcomes()["declaration_id"].tolist() == ["D1"]  # reading still works
+            with pytest.raises(OutcomeError, match="in use by another program") as checked:
+                opened.check_writable()
+            with pytest.raises(OutcomeError, match="in use by another program") as recording:
+                opened.record_batch(scored({"D3": "a"}))
+            with pytest.raises(OutcomeError, match="in use by another program"):
+                opened.add_outcomes_file(write_csv("declaration_id,inspected_on,result\nD4,2025-01-02,fraud\n"))
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert str(checked.value).startswith(f"{path}: ") and str(recording.value) == str(checked.value)
+    with OutcomeStore(path) as reopened:
+        assert count(reopened, "batches") == 1 and count(reopened, "outcomes") == 1
+
+
+def test_a_read_only_database_can_be_reported_but_refuses_writes_before_any_work(shared_folder):
+    """Before: a database file of mode 0444 opened fine and recording the batch after
+    scoring ended in a traceback (sqlite3.OperationalError: attempt to write a readonly database)."""
+    folder = shared_folder / "office"
+    folder.mkdir(mode=0o777)
+    folder.chmod(0o777)
+    path = filled(folder / "outcomes.sqlite")
+    path.chmod(0o444)
+    before = path.read_bytes()
+    with unprivileged(), OutcomeStore(path) as opened:
+        assert opened.report(min_inspections=1).inspections == 1
+        with pytest.raises(OutcomeError) as checked:
+            opened.check_writable()
+        with pytest.raises(OutcomeError) as recording:
+            opened.record_batch(scored({"D3": "a"}))
+    assert str(checked.value) == (f"{path}: the outcomes database is read-only; ask for write access to it, "
+                                  "or choose another database with --db or DETECTOR_DB")
+    assert str(recording.value) == str(checked.value)
+    assert path.read_bytes() == before
+
+
+def test_a_database_in_a_read_only_folder_refuses_writes_before_any_work(shared_folder):
+    """Before: with the database's folder read-only (SQLite keeps its journal beside the
+    file) recording the batch after scoring ended in a traceback ('attempt to write a
+    readonly database'), and a new database there failed with 'unable to open database file'."""
+    folder = shared_folder / "archive"
+    folder.mkdir()
+    path = filled(folder / "outcomes.sqlite")
+    path.chmod(0o666)
+    folder.chmod(0o555)
+    with unprivileged():
+        with OutcomeStore(path) as opened:
+            with pytest.raises(OutcomeError) as checked:
+                opened.check_writable()
+        with pytest.raises(OutcomeError) as creating:
+            OutcomeStore(folder / "new.sqlite")
+        with pytest.raises(OutcomeError) as nesting:
+            OutcomeStore(folder / "2025" / "new.sqlite")
+    assert str(checked.value) == (
+        f"{path}: cannot write the outcomes database: its folder {folder} is read-only, and SQLite keeps "
+        "a journal file beside the database while it writes; ask for write access to the folder, "
+        "or choose another database with --db or DETECTOR_DB")
+    assert str(creating.value) == (
+        f"{folder / 'new.sqlite'}: cannot open or create the outcomes database; check that the file and its "
+        f"folder {folder} may be read and written, or choose another database with --db or DETECTOR_DB")
+    assert str(nesting.value).startswith(f"{folder / '2025' / 'new.sqlite'}: cannot create the folder "
+                                         f"{folder / '2025'} for the outcomes database: Permission denied")
+    assert sorted(p.name for p in folder.iterdir()) == ["first.csv", "outcomes.sqlite"]
+
+
+def _random_bytes(path: Path) -> None:
+    path.write_bytes(np.random.default_rng(7).bytes(8192))
+
+
+def _truncated(path: Path) -> None:
+    filled(path)
+    path.write_bytes(path.read_bytes()[:6000])
+
+
+def _csv_text(path: Path) -> None:
+    path.write_text(ONE_OUTCOME * 100, encoding="utf-8")
+
+
+def _other_programs_at_version_one(path: Path) -> None:
+    with sqlite3.connect(path) as connection:
+        connection.execute("CREATE TABLE customers (name TEXT)")
+        connection.execute("PRAGMA user_version = 1")
+
+
+def _other_programs_at_version_ninety_nine(path: Path) -> None:
+    with sqlite3.connect(path) as connection:
+        connection.execute("PRAGMA user_version = 99")
+
+
+def _a_table_dropped(path: Path) -> None:
+    filled(path)
+    with sqlite3.connect(path) as connection:
+        connection.execute("DROP TABLE batch_hits")
+
+
+def _newer_schema(path: Path) -> None:
+    filled(path)
+    with sqlite3.connect(path) as connection:
+        connection.execute("PRAGMA user_version = 7")
+
+
+DAMAGED = {
+    "random bytes": (_random_bytes, ": not an outcomes database: not an SQLite file (damaged, or another kind of "
+                                    "file); restore it from a backup, or choose the outcomes database with --db or "
+                                    "DETECTOR_DB"),
+    "truncated": (_truncated, ": the outcomes database is damaged (database disk image is malformed); restore it "
+                              "from a backup, or move it aside to start a new one"),
+    "a CSV file": (_csv_text, ": not an outcomes database: not an SQLite file"),
+    "another program's SQLite file": (_other_programs_at_version_one, ": an SQLite database of another program, "
+                                      "not an outcomes database; choose the outcomes database with --db or "
+                                      "DETECTOR_DB"),
+    "another program's at version 99": (_other_programs_at_version_ninety_nine, ": an SQLite database of another "
+                                        "program"),
+    "a table dropped": (_a_table_dropped, ": the outcomes database is damaged (table batch_hits missing); "
+                                          "restore it from a backup"),
+    "a newer schema": (_newer_schema, ": outcomes database made by a newer detector (schema version 7, this one "
+                                      "knows up to 1); upgrade detector to use it"),
+}
+
+
+@pytest.mark.parametrize("damage", DAMAGED.values(), ids=DAMAGED.keys())
+def test_a_damaged_or_foreign_database_is_refused_at_open_in_one_line_and_left_as_it_was(tmp_path, damage):
+    """Before: another program's SQLite file at user_version 1, or ours with a table
+    dropped, opened fine and recording a batch after scoring raised a traceback
+    (sqlite3.OperationalError: no such table); a truncated file said only 'cannot open
+    the outcomes database: database disk image is malformed'."""
+    make, message = damage
+    path = tmp_path / "outcomes.sqlite"
+    make(path)
+    before = path.read_bytes()
+    with pytest.raises(OutcomeError) as caught:
+        OutcomeStore(path)
+    assert str(caught.value).startswith(f"{path}{message}")
+    assert "\n" not in str(caught.value)
+    assert path.read_bytes() == before
+
+
+def test_damage_found_after_opening_is_one_line_too(tmp_path, write_csv):
+    """Before: a database whose pages after the first were overwritten opened fine, and
+    the report, an import or recording a batch ended in a traceback
+    (sqlite3.DatabaseError: database disk image is malformed)."""
+    path = filled(tmp_path / "outcomes.sqlite")
+    with path.open("r+b") as file:
+        file.seek(4096)
+        file.write(b"\xff" * (path.stat().st_size - 4096))
+    expected = (f"{path}: the outcomes database is damaged (database disk image is malformed); restore it "
+                "from a backup, or move it aside to start a new one")
+    with OutcomeStore(path) as opened:
+        for use in (opened.report, opened.outcomes, lambda: opened.record_batch(scored({"D9": "a"})),
+                    lambda: opened.add_outcomes_file(write_csv(ONE_OUTCOME))):
+            with pytest.raises(OutcomeError) as caught:
+                use()
+            assert str(caught.value) == expected
+
+
+def test_a_database_replaced_while_open_stores_nothing_and_says_so(tmp_path):
+    """Before: a database replaced by another file while open (`score -o DB --record`)
+    ended in a traceback (sqlite3.OperationalError: attempt to write a readonly database)."""
+    path = filled(tmp_path / "outcomes.sqlite")
+    with OutcomeStore(path) as opened:
+        replacement = tmp_path / "scored.csv"
+        replacement.write_text("declaration_id,lane\nD1,red\n", encoding="utf-8")
+        os.replace(replacement, path)
+        with pytest.raises(OutcomeError) as caught:
+            opened.record_batch(scored({"D1": "a"}))
+    assert str(caught.value) == (f"{path}: the outcomes database was replaced or deleted while in use (a file "
+                                 "written over it?); nothing was stored: put the database back, or choose another "
+                                 "database with --db or DETECTOR_DB")
+    assert path.read_text(encoding="utf-8") == "declaration_id,lane\nD1,red\n"
+
+
+def test_a_full_disk_stores_nothing_and_says_so(tmp_path):
+    """Before: a batch that did not fit on the disk ended in a traceback (SQLite had
+    rolled back already, so the second ROLLBACK failed: 'cannot rollback - no
+    transaction is active', raised while handling 'database or disk is full')."""
+    path = filled(tmp_path / "outcomes.sqlite")
+    with OutcomeStore(path) as opened:
+        pages = opened.connection.execute("PRAGMA page_count").fetchone()[0]
+        opened.connection.execute(f"PRAGMA max_page_count = {pages}")  # as if the disk had no room left
+        many = {f"D{n}": "ab" for n in range(900)}
+        with pytest.raises(OutcomeError) as caught:
+            opened.record_batch(scored(many))
+        assert count(opened, "batches") == 1
+    assert str(caught.value) == (f"{path}: the disk is full; nothing was written to the outcomes database; "
+                                 "free some space and run again")
+
+
+def test_a_migration_that_fills_the_disk_leaves_the_old_schema_and_says_so(tmp_path, monkeypatch):
+    """Before: 'cannot open the outcomes database: database or disk is full', which
+    says neither that nothing changed nor what to do."""
+    path = filled(tmp_path / "outcomes.sqlite")
+    pages = path.stat().st_size // 4096
+    filling = (f"PRAGMA max_page_count = {pages};\n"  # as if the disk had no room left
+               "CREATE TABLE officers AS WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n "
+               "WHERE i < 1000) SELECT i, randomblob(500) AS badge FROM n;")
+    monkeypatch.setattr(outcomes, "MIGRATIONS", MIGRATIONS + (filling,))
+    with pytest.raises(OutcomeError) as caught:
+        OutcomeStore(path)
+    assert str(caught.value) == (f"{path}: the disk is full; nothing was written to the outcomes database; "
+                                 "free some space and run again")
+    assert user_version(path) == len(MIGRATIONS) and "officers" not in tables(path)
+
+
+def test_check_writable_changes_nothing_in_the_file(tmp_path):
+    """The check before scoring writes the schema version back in a transaction it rolls back."""
+    path = filled(tmp_path / "outcomes.sqlite")
+    before = path.read_bytes()
+    with OutcomeStore(path) as opened:
+        opened.check_writable()
+        opened.check_writable()
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["first.csv", "outcomes.sqlite"]
+
+
+def _same_path(database: Path) -> Path:
+    return database
+
+
+def _relative_path(database: Path) -> Path:
+    os.chdir(database.parent)
+    return Path(database.name)
+
+
+def _symlink(database: Path) -> Path:
+    link = database.with_name("report.html")
+    link.symlink_to(database)
+    return link
+
+
+def _hard_link(database: Path) -> Path:
+    link = database.with_name("report.html")
+    os.link(database, link)
+    return link
+
+
+def _through_a_linked_folder(database: Path) -> Path:
+    folder = database.parent.parent / "linked"
+    folder.symlink_to(database.parent, target_is_directory=True)
+    return folder / database.name
+
+
+SAME_FILE = {"the same path": _same_path, "a relative path": _relative_path, "a symlink": _symlink,
+             "a hard link": _hard_link, "a symlinked folder": _through_a_linked_folder}
+
+
+@pytest.mark.parametrize("output_of", SAME_FILE.values(), ids=SAME_FILE.keys())
+def test_the_html_report_is_never_written_over_its_database(tmp_path, monkeypatch, output_of):
+    """Before: `detector outcomes report --html DB` replaced the database with the HTML page."""
+    monkeypatch.chdir(tmp_path)
+    folder = tmp_path / "office"
+    folder.mkdir()
+    path = filled(folder / "outcomes.sqlite")
+    before = path.read_bytes()
+    output = output_of(path)
+    with OutcomeStore(path, create=False) as opened:
+        report = opened.report(min_inspections=1)
+    with pytest.raises(OutcomeError) as caught:
+        report.to_html(output)
+    assert str(caught.value) == (f"{output}: is the outcomes database the report reads ({path}); write the "
+                                 "HTML report to another file, e.g. outcomes.html")
+    assert path.read_bytes() == before and output.read_bytes() == before
+
+
+def test_the_html_report_to_a_folder_or_an_unwritable_place_is_one_line(store, tmp_path):
+    """Before: `outcomes report --html FOLDER` ended in a traceback (IsADirectoryError)."""
+    report = store.report()
+    with pytest.raises(OutputFileError) as caught:
+        report.to_html(tmp_path)
+    assert str(caught.value) == f"{tmp_path}: is a folder; give a file name for the output"
+    assert [p.name for p in tmp_path.iterdir()] == ["outcomes.sqlite"]
+
+
+def test_importing_the_database_itself_says_so_and_changes_nothing(tmp_path):
+    """Before: `outcomes add DB` said 'unreadable encoding (UTF-16 or binary data); save
+    the file as UTF-8 CSV', advice that misleads about the database file."""
+    path = filled(tmp_path / "outcomes.sqlite")
+    before = path.read_bytes()
+    with OutcomeStore(path) as opened, pytest.raises(OutcomeError) as caught:
+        opened.add_outcomes_file(path)
+    assert str(caught.value) == (f"{path}: is the outcomes database itself; give the CSV or Parquet file of "
+                                 "inspection outcomes")
+    assert path.read_bytes() == before
+
+
+@pytest.mark.parametrize("name, content, message", [
+    ("missing.csv", None, "file not found"),
+    ("empty.csv", b"", "file is empty"),
+    ("binary.csv", bytes(range(256)) * 8, "unreadable encoding"),
+    ("broken.parquet", b"PAR1 not really", "not a readable Parquet file"),
+], ids=["missing", "empty", "binary", "not parquet"])
+def test_an_unreadable_outcomes_file_is_named_and_imports_nothing(store, tmp_path, name, content, message):
+    """An import refused for its file leaves the database as it was (passes before too)."""
+    path = tmp_path / name
+    if content is not None:
+        path.write_bytes(content)
+    with pytest.raises(detector.DetectorError, match=re.escape(f"{path}: {message}")):
+        store.add_outcomes_file(path)
+    assert count(store, "outcomes") == 0
