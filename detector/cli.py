@@ -9,21 +9,22 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from datetime import date
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Annotated, Optional
 
 import pandas as pd
 import typer
-import yaml
 
 import detector
 from detector.errors import DetectorError
 from detector.evaluation import format_comparison, format_evaluation, parse_budgets
-from detector.io import OUTPUT_FORMATS, output_format
+from detector.io import OUTPUT_FORMATS, STDOUT, output_format, refuse_overwriting
 from detector.rules import evaluate_rules
+from detector.rules.source import rule_text
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Score customs declarations for smuggling patterns and explain every flag.")
@@ -49,7 +50,7 @@ ModelOption = Annotated[Optional[Path], typer.Option(
     "--model", help="Anomaly model from `detector train` (default: fit one on the file itself).")]
 NoAnomalyOption = Annotated[bool, typer.Option(
     "--no-anomaly", help="Rules only: no anomaly model, risk from the rules alone.")]
-SeedOption = Annotated[int, typer.Option("--seed", help="Random seed; the same seed gives the same model.")]
+SeedOption = Annotated[int, typer.Option("--seed", min=0, help="Random seed; the same seed gives the same model.")]
 SupervisedOption = Annotated[Optional[Path], typer.Option(
     "--supervised", help="Supervised model from `detector train --labels/--outcomes`, blended into the risk.")]
 DbOption = Annotated[Optional[Path], typer.Option(
@@ -80,8 +81,18 @@ def _use_jemalloc() -> None:
         pass
 
 
+# C0 and C1 control characters other than tab and newline: a cell holding an escape
+# sequence must not reach the analyst's terminal through a summary or a table.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def _say(text: str, err: bool = False) -> None:
+    """Print ``text`` with control characters shown as ``\\xNN`` instead of run."""
+    typer.echo(_CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", str(text)), err=err)
+
+
 def _fail(message: str, code: int = 2) -> None:
-    typer.echo(f"error: {message}", err=True)
+    _say(f"error: {message}", err=True)
     raise typer.Exit(code)
 
 
@@ -94,14 +105,15 @@ def _user_errors():
 
 
 def _echo_table(frame: pd.DataFrame) -> None:
-    typer.echo(frame.to_string(index=False) if len(frame) else "(none)")
+    _say(frame.to_string(index=False) if len(frame) else "(none)")
 
 
 @app.command()
 def score(
     file: Annotated[Path, typer.Argument(help="Declarations CSV or Parquet file.")],
     output: Annotated[Optional[Path], typer.Option(
-        "-o", "--output", help="Output file (default: <input name>.scored.<format> in the current folder).")] = None,
+        "-o", "--output", help="Output file, or - for standard output (default: <input name>.scored.<format> "
+        "in the current folder).")] = None,
     rules: RulesOption = None,
     no_default_rules: NoDefaultOption = False,
     mapping: MappingOption = None,
@@ -127,7 +139,15 @@ def score(
 
     Without --model the anomaly part is fitted on FILE itself (1,000 rows or more).
     """
-    with _user_errors():
+    with _user_errors(), ExitStack() as opened:
+        chosen = output_format(output or "", fmt)
+        target = output or Path(f"{file.stem}.scored.{chosen}")
+        refuse_overwriting(target, file, model, supervised, _mapping_file(mapping),
+                           _database_path(db) if record or db else None)
+        # A batch that cannot be stored (locked, read-only, damaged) fails before any work.
+        store = opened.enter_context(_store(db)) if record or db else None
+        if store is not None:
+            store.check_writable()
         rule_set = detector.load_rules(rules, include_default=not no_default_rules)
         anomaly_model = _anomaly_model(model, no_anomaly)
         learned = _supervised_model(supervised)
@@ -140,20 +160,31 @@ def score(
             result = detector.score(declarations, rule_set, on_rule=lambda rule: done("rules"),
                                     model=anomaly_model, budget=capacity, seed=seed, supervised=learned,
                                     explore=_single_budget(explore, "--explore") if explore else 0.0)
-            chosen = output_format(output or "", fmt)
-            target = output or Path(f"{file.stem}.scored.{chosen}")
             done("writing")
             detector.write_output(result, target, chosen)
             done("done")
-        if record or db:
-            with _store(db) as store:
-                batch = store.record_batch(result, budget=capacity)
-    if not quiet:
+        if store is not None:
+            batch = store.record_batch(result, budget=capacity)
+    if quiet:
+        for line in result.summary.warnings():
+            _say(line, err=True)
+    else:
         for line in result.summary.lines():
-            typer.echo(line, err=True)
-        typer.echo(f"wrote {target}", err=True)
-        if record or db:
-            typer.echo(f"recorded as batch {batch} in {store.path}", err=True)
+            _say(line, err=True)
+        _say(f"wrote {'standard output' if str(target) == STDOUT else target}", err=True)
+        if store is not None:
+            _say(f"recorded as batch {batch} in {store.path}", err=True)
+
+
+def _mapping_file(mapping: str | None) -> Path | None:
+    """The mapping file read, when --mapping names a file (not a shipped mapping)."""
+    return Path(mapping) if mapping and Path(mapping).is_file() else None
+
+
+def _database_path(db: Path | None) -> Path:
+    from detector.outcomes import default_db_path
+
+    return db or default_db_path()
 
 
 def _single_budget(text: str, option: str = "--budget") -> float:
@@ -214,6 +245,7 @@ def train(
     with _user_errors():
         if labels and outcomes:
             raise DetectorError("--labels and --outcomes are two sources of labels; give one")
+        refuse_overwriting(output, history, _mapping_file(mapping), _database_path(db) if outcomes else None)
         declarations = detector.load_declarations(history, mapping, delimiter=delimiter, encoding=encoding)
         if labels or outcomes:
             path, lines = _train_supervised(declarations, labels, db if outcomes else None, output, seed,
@@ -227,8 +259,8 @@ def train(
             if fitted.missing_features:
                 lines.append(f"left out (inputs missing): {', '.join(fitted.missing_features)}")
     for line in lines:
-        typer.echo(line, err=True)
-    typer.echo(f"wrote {path}", err=True)
+        _say(line, err=True)
+    _say(f"wrote {path}", err=True)
 
 
 def _train_supervised(declarations, label_column: str | None, db: Path | None, output: Path, seed: int,
@@ -288,12 +320,16 @@ def validate(
 ) -> None:
     """Report row-level problems (row, column, value, problem); exit 1 if there are any."""
     with _user_errors():
+        if output:
+            refuse_overwriting(output, file, _mapping_file(mapping))
         declarations = detector.load_declarations(file, mapping, delimiter=delimiter, encoding=encoding)
         problems = declarations.problems
         if output:
             detector.io.write_table(problems, output, "csv")
     _echo_table(problems[["row", "column", "value", "problem"]])
-    typer.echo(f"{file}: {len(declarations)} rows, {int(declarations.invalid.sum())} invalid, "
+    for note in declarations.read_notes:
+        _say(f"read: {note}", err=True)
+    _say(f"{file}: {len(declarations)} rows, {int(declarations.invalid.sum())} invalid, "
                f"{len(problems)} problems", err=True)
     if len(problems):
         raise typer.Exit(1)
@@ -341,10 +377,10 @@ def evaluate(
         results = [detector.evaluate(table, label_column, column, budgets, source=str(file))
                    for column in columns]
     if as_json:
-        typer.echo(json.dumps([r.as_dict() for r in results], indent=2))
+        _say(json.dumps([r.as_dict() for r in results], indent=2))
     else:
         parts = [format_comparison(results)] if len(results) > 1 else []
-        typer.echo("\n\n".join(parts + [format_evaluation(r) for r in results]))
+        _say("\n\n".join(parts + [format_evaluation(r) for r in results]))
 
 
 # What `evaluate` compares by default: the rules alone, the anomaly alone, both.
@@ -355,7 +391,7 @@ _COMPARED = ("rule_score", "anomaly_score", "supervised_score", "risk_score")
 def generate(
     rows: Annotated[int, typer.Option("-n", "--rows", min=1, help="Number of declarations.")],
     output: Annotated[Path, typer.Option("-o", "--output", help="CSV, Parquet or JSONL file to write.")],
-    seed: Annotated[int, typer.Option("--seed", help="Random seed; the same seed gives the same file.")] = 0,
+    seed: Annotated[int, typer.Option("--seed", min=0, help="Random seed; the same seed gives the same file.")] = 0,
     fraud_rate: Annotated[float, typer.Option(
         "--fraud-rate", min=0.0, max=0.5, help="Share of rows with a planted scheme (label 1).")] = 0.02,
     start: Annotated[Optional[str], typer.Option(
@@ -374,7 +410,7 @@ def generate(
         except ValueError:
             raise DetectorError(f"--start {start!r}: expected a date YYYY-MM-DD") from None
         path = write_synthetic(output, rows, seed=seed, fraud_rate=fraud_rate, start=first, days=days)
-    typer.echo(f"wrote {rows} declarations to {path}", err=True)
+    _say(f"wrote {rows} declarations to {path}", err=True)
 
 
 def _store(db: Path | None, create: bool = True):
@@ -398,8 +434,8 @@ def outcomes_add(
         report = store.add_outcomes_file(file)
         where = store.path
     for line in report.lines():
-        typer.echo(line)
-    typer.echo(f"database: {where}", err=True)
+        _say(line)
+    _say(f"database: {where}", err=True)
     if len(report.conflicts):
         raise typer.Exit(1)
 
@@ -422,9 +458,9 @@ def outcomes_report(
         if html:
             report.to_html(html)
     for line in report.lines():
-        typer.echo(line)
+        _say(line)
     if html:
-        typer.echo(f"wrote {html}", err=True)
+        _say(f"wrote {html}", err=True)
 
 
 @rules_app.command("list")
@@ -435,6 +471,8 @@ def rules_list(rules: RulesOption = None, no_default_rules: NoDefaultOption = Fa
     _echo_table(pd.DataFrame(
         [(r.id, r.severity, r.pattern, r.title, r.source.name) for r in rule_set],
         columns=["id", "severity", "pattern", "title", "pack"]))
+    for pack in dict.fromkeys(r.source.resolve() for r in rule_set):
+        _say(f"pack: {pack}", err=True)
 
 
 @rules_app.command("show")
@@ -446,8 +484,8 @@ def rules_show(rule_id: Annotated[str, typer.Argument(help="Rule id, e.g. RE-ORI
     rule = rule_set.get(rule_id)
     if rule is None:
         _fail(f"no rule {rule_id}; `detector rules list` shows the loaded rules")
-    typer.echo(f"# {rule.source}")
-    typer.echo(yaml.safe_dump(rule.definition, sort_keys=False, allow_unicode=True, width=100).rstrip())
+    _say(f"# {rule.source.resolve()}")
+    _say(rule_text(rule))
 
 
 @rules_app.command("test")
@@ -463,9 +501,9 @@ def rules_test(path: Annotated[Optional[Path], typer.Argument(
     _echo_table(per_rule.reset_index()[["rule", "examples", "failed", "result"]])
     failures = results[~results["passed"]]
     if len(failures):
-        typer.echo("\nfailed examples:")
+        _say("\nfailed examples:")
         _echo_table(failures[["rule", "example", "detail", "note"]])
-    typer.echo(f"{len(rule_set)} rules, {len(results)} examples, {len(failures)} failed", err=True)
+    _say(f"{len(rule_set)} rules, {len(results)} examples, {len(failures)} failed", err=True)
     if len(failures):
         raise typer.Exit(1)
 

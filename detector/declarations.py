@@ -15,8 +15,7 @@ import pandas as pd
 from detector.features import derive
 from detector.io import ReadInfo, read_table
 from detector.schema import (
-    PROBLEM_COLUMNS, ColumnMapping, canonical_frame, load_mapping, ragged_row_problems, resolve_columns,
-    row_errors, validate,
+    PROBLEM_COLUMNS, ColumnMapping, canonical_frame, load_mapping, resolve_columns, row_errors, validate,
 )
 
 
@@ -53,6 +52,11 @@ class Declarations:
 
     def __len__(self) -> int:
         return len(self.raw)
+
+    @property
+    def read_notes(self) -> tuple[str, ...]:
+        """What the reader repaired, a line per kind (see :class:`detector.io.ReadInfo`)."""
+        return self.read_info.notes if self.read_info is not None else ()
 
     @property
     def unmapped(self) -> list[str]:
@@ -100,9 +104,8 @@ def load_declarations(
     resolved = resolve_columns(list(raw.columns), mapping, label)
     validated = validate(canonical_frame(raw, resolved, mapping), resolved, mapping.formats)
     problems = validated.problems
-    if info is not None and info.field_counts is not None:
-        ragged = ragged_row_problems(info.field_counts, info.header_fields)
-        problems = pd.concat([ragged, problems], ignore_index=True).sort_values(
+    if info is not None and info.problems is not None and len(info.problems):
+        problems = pd.concat([_with_fields(info.problems, resolved), problems], ignore_index=True).sort_values(
             "row", kind="stable").reset_index(drop=True)
     problems = problems[PROBLEM_COLUMNS]
     invalid, errors = row_errors(problems, len(raw))
@@ -110,3 +113,9 @@ def load_declarations(
         raw=raw, table=derive(validated.table), problems=problems, invalid=invalid,
         errors=errors, columns=resolved, source=label, read_info=info, mapping=mapping,
     )
+
+
+def _with_fields(read_problems: pd.DataFrame, resolved: dict[str, str]) -> pd.DataFrame:
+    """The reader's problems with the canonical field of each column ('' for none)."""
+    fields = {column: canonical for canonical, column in resolved.items()}
+    return read_problems.assign(field=read_problems["column"].map(fields).fillna("").astype("str"))

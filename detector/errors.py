@@ -15,6 +15,11 @@ class InputFileError(DetectorError):
     """A declarations file cannot be read at all (missing, empty, no header, ...)."""
 
 
+class OutputFileError(DetectorError):
+    """An output cannot be written where asked (a folder, the input itself, a full
+    disk, no permission); nothing is left half-written."""
+
+
 class MappingError(DetectorError):
     """A column-mapping YAML file is malformed or names columns the data lacks."""
 

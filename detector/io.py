@@ -15,9 +15,11 @@ import csv
 import gzip
 import io
 import os
+import re
+import sys
 import tempfile
 from collections import deque
-from concurrent.futures import Executor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from contextlib import contextmanager
 from itertools import islice
 from dataclasses import dataclass
@@ -31,12 +33,24 @@ import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
-from detector.errors import InputFileError
+from detector.errors import InputFileError, OutputFileError
 from detector.tables import first_bytes, string_buffers
 from detector.threads import thread_pool, threads_for
 
 OUTPUT_FORMATS = ("csv", "parquet", "jsonl")
+STDOUT = "-"  # an output name meaning standard output
+_FORMAT_OF_SUFFIX = {"": "csv", ".csv": "csv", ".txt": "csv", ".parquet": "parquet", ".pq": "parquet",
+                     ".jsonl": "jsonl", ".json": "jsonl", ".ndjson": "jsonl"}
 _SNIFF_BYTES = 64 * 1024
+_MAX_HEADER_BYTES = 64 * 1024 * 1024
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+_LINE_BREAK_BYTES = re.compile(rb"[\r\n]")
+# Bytes the file's encoding could not decode, as ``surrogateescape`` keeps them.
+_UNDECODED = re.compile("[\udc80-\udcff]")
+READ_PROBLEM_COLUMNS = ("row", "column", "value", "problem")
+# An inner line of a cell with this many fields or more (as many as a header of at
+# least this width) is taken for a swallowed row; narrower files rely on the quotes.
+_ROW_SHAPED_MIN_FIELDS = 4
 # Each block becomes one chunk of every column. pyarrow's 1 MiB default gives a
 # 270 MB file 270 chunks, and every later column-wise step pays a little per chunk;
 # 8 MiB blocks read as fast and leave a few dozen.
@@ -52,15 +66,21 @@ _PLAIN_NUMBER = r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$"
 
 @dataclass(frozen=True)
 class ReadInfo:
-    """How a file was read: its format, encoding and delimiter (CSV only)."""
+    """How a file was read: its format, encoding and delimiter (CSV only), and what the
+    reader had to repair.
+
+    ``problems`` lists the rows the reader could only read with a repair, one row per
+    problem (``row`` 1-based, ``column``, ``value``, ``problem``): a row with more or
+    fewer fields than the header, a quote that never closes, bytes that are not in
+    the file's encoding. ``notes`` says the same in a line per kind, for the summary.
+    """
 
     path: str
     format: str
     encoding: str | None = None
     delimiter: str | None = None
-    # Fields per data row, kept only when some row's count differs from the header's.
-    field_counts: np.ndarray | None = None
-    header_fields: int | None = None
+    problems: pd.DataFrame | None = None
+    notes: tuple[str, ...] = ()
 
 
 def read_table(
@@ -75,23 +95,52 @@ def read_table(
         (gzip-compressed CSV, such as ``history.csv.gz``, is read as it is).
     delimiter, encoding : str, optional
         For CSV; detected from the first 64 KiB when not given (UTF-8, UTF-8 with
-        BOM, else Latin-1; one of ``, ; TAB |``).
+        BOM, else Latin-1; one of ``, ; TAB |``). The encoding must write plain
+        ASCII as ASCII (UTF-8, Latin-1, cp1252, GB18030, ...), not UTF-16.
 
     Returns
     -------
     (DataFrame, ReadInfo)
         CSV cells are strings, empty cells empty strings; Parquet keeps its types.
+        Every record of the file is one row, in file order, whatever it holds.
     """
     path = Path(path)
     if not path.exists():
         raise InputFileError(f"{path}: file not found")
     if path.is_dir():
         raise InputFileError(f"{path}: is a folder, expected a CSV or Parquet file")
-    if path.stat().st_size == 0:
+    if path.is_file() and path.stat().st_size == 0:
         raise InputFileError(f"{path}: file is empty")
     if path.suffix.lower() in (".parquet", ".pq"):
         return _read_parquet(path), ReadInfo(str(path), "parquet")
-    return _read_csv(path, delimiter, encoding)
+    return _read_csv(path, _delimiter_option(delimiter), _encoding_option(path, encoding))
+
+
+def _delimiter_option(delimiter: str | None) -> str | None:
+    """The one-character delimiter asked for (``\\t`` and ``tab`` mean TAB)."""
+    if delimiter is None:
+        return None
+    if delimiter.lower() in ("\\t", "tab"):
+        return "\t"
+    if len(delimiter) != 1 or delimiter in '"\r\n':
+        raise InputFileError(f"delimiter {delimiter!r}: give one character such as , ; | or TAB "
+                             "(not a quote or a line break)")
+    return delimiter
+
+
+def _encoding_option(path: Path, encoding: str | None) -> str | None:
+    """Check an encoding asked for: known, and writing ASCII as ASCII, which the
+    delimiter and quote detection rely on (UTF-16 and UTF-32 do not)."""
+    if encoding is None:
+        return None
+    try:
+        name = codecs.lookup(encoding).name
+    except LookupError:
+        raise InputFileError(f"{path}: unknown encoding {encoding!r}; give e.g. utf-8, latin-1 or cp1252") from None
+    if "a,\n".encode(name, errors="replace") != b"a,\n":
+        raise InputFileError(f"{path}: encoding {encoding!r} is not supported (it does not write ASCII as "
+                             "ASCII); save the file as UTF-8 CSV")
+    return encoding
 
 
 def _read_parquet(path: Path) -> pd.DataFrame:
@@ -141,46 +190,50 @@ def _open_bytes(path: Path, compressed: bool):
     return gzip.open(path, "rb") if compressed else path.open("rb")
 
 
-def _read_csv(path: Path, delimiter: str | None, encoding: str | None):
-    compressed = _is_gzip(path)
+def _read_head(path: Path, compressed: bool) -> tuple[bytes, bool]:
+    """The first 64 KiB of the file, read on to the end of the header line when the
+    header is longer (files with thousands of columns); and whether that is all."""
     try:
         with _open_bytes(path, compressed) as handle:
-            sample = handle.read(_SNIFF_BYTES)
+            head = bytearray(handle.read(_SNIFF_BYTES))
+            complete = len(head) < _SNIFF_BYTES
+            while not complete and not _LINE_BREAK_BYTES.search(head):
+                if len(head) >= _MAX_HEADER_BYTES:
+                    raise InputFileError(f"{path}: the header row is longer than "
+                                         f"{_MAX_HEADER_BYTES >> 20} MiB; is this a CSV file?")
+                more = handle.read(_SNIFF_BYTES)
+                head += more
+                complete = len(more) < _SNIFF_BYTES
     except (OSError, EOFError) as exc:
         raise InputFileError(f"{path}: cannot read the file: {exc}") from exc
+    return bytes(head), complete
+
+
+def _read_csv(path: Path, delimiter: str | None, encoding: str | None):
+    compressed = _is_gzip(path)
+    sample, complete = _read_head(path, compressed)
     if not sample:
         raise InputFileError(f"{path}: file is empty")
-    detected = None if encoding else _detect_encoding(path, sample, complete=len(sample) < _SNIFF_BYTES)
+    detected = None if encoding else _detect_encoding(path, sample, complete=complete)
     encoding = encoding or detected
-    try:
-        text_sample = sample.decode(encoding, errors="ignore" if encoding.startswith("utf") else "strict")
-    except (LookupError, UnicodeDecodeError) as exc:
-        raise InputFileError(f"{path}: cannot decode as {encoding}: {exc}") from exc
-    text_sample = text_sample.lstrip("\ufeff")
+    text_sample = sample.decode(encoding, errors="ignore").lstrip("\ufeff")
     if not text_sample.strip():
         raise InputFileError(f"{path}: file has no header row (only blank lines)")
-    lines = text_sample.splitlines()
-    if len(sample) == _SNIFF_BYTES and len(lines) > 1:
+    lines = _LINE_BREAK.split(text_sample)
+    if not complete and len(lines) > 1:
         lines = lines[:-1]  # the last line of a partial sample may be cut
     delimiter = delimiter or _detect_delimiter(path, "\n".join(lines[:50]))
     header = [name.strip() for name in next(csv.reader([lines[0]], delimiter=delimiter))]
     _check_header(path, header)
-    field_counts = None
     try:
         frame = _read_csv_arrow(path, compressed, header, delimiter, encoding)
-    except (pa.ArrowInvalid, UnicodeDecodeError, OSError, EOFError):
-        # Ragged rows, stray quotes or a bad byte past the sample: the slow reader
-        # keeps every row; a UTF-8 guess that proves wrong falls back to Latin-1,
-        # which decodes any byte.
-        try:
-            frame, field_counts = _read_csv_python(path, compressed, header, delimiter, encoding)
-        except UnicodeDecodeError as exc:
-            if detected != "utf-8":
-                raise InputFileError(f"{path}: cannot decode as {encoding} at byte {exc.start}; "
-                                     "give the right --encoding") from exc
-            encoding = "latin-1"
-            frame, field_counts = _read_csv_python(path, compressed, header, delimiter, encoding)
-    return frame, ReadInfo(str(path), "csv", encoding, delimiter, field_counts, len(header))
+        problems = notes = None
+    except (_NeedsRecordReader, pa.ArrowInvalid, UnicodeDecodeError, OSError, EOFError):
+        # Ragged rows, stray or unclosed quotes, cells over several lines, a byte
+        # that is not in the encoding: the record reader keeps every row and says
+        # what it repaired.
+        frame, problems, notes = _read_csv_records(path, compressed, header, delimiter, encoding)
+    return frame, ReadInfo(str(path), "csv", encoding, delimiter, problems, notes or ())
 
 
 def _check_header(path: Path, header: list[str]) -> None:
@@ -193,60 +246,266 @@ def _check_header(path: Path, header: list[str]) -> None:
         seen.add(name)
 
 
+class _NeedsRecordReader(Exception):
+    """The fast reader's table may have merged rows: read the file record by record."""
+
+
 def _read_csv_arrow(path: Path, compressed: bool, names: list[str], delimiter: str,
                     encoding: str) -> pd.DataFrame:
-    """Fast path: pyarrow, every column as text; raises ArrowInvalid on any ragged row."""
+    """Fast path: pyarrow, every column as text.
+
+    pyarrow raises ArrowInvalid on a ragged row, but a quote that never closes makes it
+    read every following line into that one cell, as long as the field counts work
+    out. So the file's line breaks are counted beside the read (one pass at memory
+    speed): when there are more than the rows and header need, and some cell does
+    hold a line break, the file goes to the record reader, which tells a cell over
+    several lines from rows swallowed by a stray quote.
+    """
     source = pa.input_stream(str(path), compression="gzip" if compressed else None)
-    table = pa_csv.read_csv(
-        source,
-        read_options=pa_csv.ReadOptions(
-            column_names=names, skip_rows=1, encoding="utf8" if encoding.startswith("utf") else encoding,
-            block_size=_BLOCK_BYTES,
-        ),
-        parse_options=pa_csv.ParseOptions(delimiter=delimiter, newlines_in_values=True),
-        # large_string is what pandas' string dtype holds, so the hand-over is no copy.
-        convert_options=pa_csv.ConvertOptions(
-            column_types={name: pa.large_string() for name in names},
-            strings_can_be_null=False, quoted_strings_can_be_null=False,
-        ),
-    )
+    with ThreadPoolExecutor(1) as counter:
+        line_breaks = counter.submit(_count_line_breaks, path, compressed)
+        table = pa_csv.read_csv(
+            source,
+            read_options=pa_csv.ReadOptions(
+                column_names=names, skip_rows=1,
+                encoding="utf8" if encoding.startswith("utf") else encoding,
+                block_size=_BLOCK_BYTES,
+            ),
+            parse_options=pa_csv.ParseOptions(delimiter=delimiter, newlines_in_values=True),
+            # large_string is what pandas' string dtype holds, so the hand-over is no copy.
+            convert_options=pa_csv.ConvertOptions(
+                column_types={name: pa.large_string() for name in names},
+                strings_can_be_null=False, quoted_strings_can_be_null=False,
+            ),
+        )
+        if line_breaks.result() > table.num_rows + 1 and _holds_line_breaks(table):
+            raise _NeedsRecordReader
     return table.to_pandas()
 
 
-def _read_csv_python(path: Path, compressed: bool, names: list[str], delimiter: str,
-                     encoding: str) -> tuple[pd.DataFrame, np.ndarray | None]:
-    """Parse any CSV, ragged rows included: short rows are padded, extra cells are kept
-    in an ``extra_fields`` column so nothing the file holds is lost. Returns the table
-    and, when some row is ragged, the number of fields of every row."""
+def _count_line_breaks(path: Path, compressed: bool) -> int:
+    """Physical lines of the file: its newlines, plus one for a last line without."""
+    count, last = 0, b"\n"
+    with _open_bytes(path, compressed) as handle:
+        while block := handle.read(_BLOCK_BYTES):
+            count += block.count(b"\n")
+            last = block[-1:]
+    return count + (last != b"\n")
+
+
+def _holds_line_breaks(table: pa.Table) -> bool:
+    return any(pc.any(pc.match_substring_regex(column, r"[\r\n]")).as_py() for column in table.columns)
+
+
+def _read_csv_records(path: Path, compressed: bool, names: list[str], delimiter: str,
+                      encoding: str) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
+    """Read any CSV record by record, keeping every row and saying what was repaired.
+
+    - A row with fewer fields than the header is padded; extra fields are kept, joined,
+      in an ``extra_fields`` column (an input column of that name becomes
+      ``extra_fields_input``).
+    - A quote that never closes would swallow the following lines into one cell; a
+      cell over several lines is accepted only when none of its lines is row-shaped
+      (as many fields as the header). Otherwise the cell is read to the end of its
+      own line and the next line starts a row of its own.
+    - Bytes the encoding cannot decode (a Latin-1 name in a UTF-8 file) are read as
+      Latin-1 in that cell alone; the rest of the file keeps its encoding.
+    """
     width = len(names)
+    text = _decoded_text(path, compressed, encoding)
+    lines = io.StringIO(text, newline="").readlines()[1:]
+    records, unclosed = _records(lines, delimiter, width)
+    columns = [[row[i] if i < len(row) else "" for row in records] for i in range(width)]
+    extras = [delimiter.join(row[width:]) for row in records]
+    counts = np.fromiter(map(len, records), dtype=np.int64, count=len(records))
+    problems = [_ragged_problems(counts, width), _unclosed_problems(records, unclosed, names, width)]
+    notes = []
+    if _UNDECODED.search(text):
+        columns, undecoded = _latin1_cells(columns, names, encoding)
+        problems.append(undecoded)
+        notes.append(f"{len(undecoded)} cell(s) with bytes that are not {encoding}: read as Latin-1 in that "
+                     "cell alone (see errors)")
+    frame = pd.DataFrame({name: pd.Series(values, dtype="str") for name, values in zip(names, columns)})
+    if any(extras):
+        if "extra_fields" in frame.columns:
+            frame = frame.rename(columns={"extra_fields": unclashing_name("extra_fields", frame.columns)})
+            notes.append("input column extra_fields renamed extra_fields_input: extra_fields holds the cells "
+                         "of rows longer than the header")
+        frame["extra_fields"] = pd.Series(extras, dtype="str")
+    if unclosed:
+        notes.append(f"{len(unclosed)} row(s) with a quote that never closes: read to the end of the line, "
+                     "the following lines as rows of their own (see errors)")
+    ragged = int((counts != width).sum())
+    if ragged:
+        notes.append(f"{ragged} row(s) with more or fewer fields than the header (see errors)")
+    found = pd.concat(problems, ignore_index=True).sort_values("row", kind="stable").reset_index(drop=True)
+    return frame, found, notes
+
+
+def _decoded_text(path: Path, compressed: bool, encoding: str) -> str:
+    """The whole file as text; bytes the encoding cannot decode are kept as lone
+    surrogates (``surrogateescape``) so that only their cells need a second look."""
     try:
-        with io.TextIOWrapper(_open_bytes(path, compressed), encoding=encoding, newline="", errors="strict") as handle:
-            reader = csv.reader(handle, delimiter=delimiter, strict=False)
-            next(reader, None)
-            records = [row for row in reader if row]
+        with _open_bytes(path, compressed) as handle:
+            data = handle.read()
     except (OSError, EOFError) as exc:  # a truncated or corrupt gzip stream
         raise InputFileError(f"{path}: cannot read the gzip-compressed file: {exc}") from exc
-    padded = [row[:width] + [""] * (width - len(row)) for row in records]
-    frame = pd.DataFrame(padded, columns=names, dtype="str") if padded else pd.DataFrame(
-        {name: pd.Series(dtype="str") for name in names})
-    extras = [delimiter.join(row[width:]) for row in records]
-    if any(extras):
-        frame["extra_fields"] = pd.Series(extras, dtype="str")
-    counts = np.array([len(row) for row in records], dtype=np.int64)
-    return frame, (counts if (counts != width).any() else None)
+    try:
+        return data.decode(encoding)
+    except UnicodeDecodeError:
+        return data.decode(encoding, errors="surrogateescape")
+
+
+class _Lines:
+    """The physical lines of a file, fed to ``csv.reader`` one at a time; the position
+    can be set back so that lines a stray quote swallowed are read again as rows."""
+
+    def __init__(self, lines: list[str]):
+        self.lines, self.position = lines, 0
+
+    def __iter__(self):
+        return self
+
+    def __next__(self) -> str:
+        if self.position >= len(self.lines):
+            raise StopIteration
+        self.position += 1
+        return self.lines[self.position - 1]
+
+
+def _records(lines: list[str], delimiter: str, width: int) -> tuple[list[list[str]], list[int]]:
+    """Parse lines into records; return them and the records whose quote never closed."""
+    source = _Lines(lines)
+    reader = csv.reader(source, delimiter=delimiter, strict=False)
+    records: list[list[str]] = []
+    unclosed: list[int] = []
+    start = 0
+    for record in reader:
+        end = source.position
+        if end - start > 1 and _swallows_rows(lines, start + 1, end, delimiter, width):
+            record = _fields_of_line(lines[start], delimiter)
+            unclosed.append(len(records))
+            source.position = end = start + 1
+        if record:  # a blank line is no row (pyarrow skips them too)
+            records.append(record)
+        start = end
+    return records, unclosed
+
+
+def _fields_of_line(line: str, delimiter: str) -> list[str]:
+    """One physical line's fields, an open quote running to the end of the line."""
+    return next(csv.reader([line.rstrip("\r\n")], delimiter=delimiter, strict=False), [])
+
+
+def _swallows_rows(lines: list[str], first: int, end: int, delimiter: str, width: int) -> bool:
+    """Whether the record on ``lines[first - 1:end]`` (several lines) is a stray quote
+    that swallowed rows rather than a cell over several lines.
+
+    A cell over several lines that a CSV writer quoted closes its quote before a
+    delimiter or the end of a line, and its inner lines are text. A quote that never
+    closes either runs to the end of the file or is "closed" by the opening quote of a
+    later cell (followed by that cell's text), which the strict parser refuses; and
+    the rows it swallowed are inner lines with as many fields as the header.
+    """
+    try:
+        list(csv.reader(lines[first - 1:end], delimiter=delimiter, strict=True))
+    except csv.Error:
+        return True
+    return width >= _ROW_SHAPED_MIN_FIELDS and any(
+        len(_fields_of_line(lines[i], delimiter)) >= width for i in range(first, end - 1))
+
+
+def _problem_frame(rows, column, value, problem) -> pd.DataFrame:
+    return pd.DataFrame({"row": np.asarray(rows, dtype=np.int64) + 1, "column": column, "value": value,
+                         "problem": problem}, columns=READ_PROBLEM_COLUMNS)
+
+
+def _ragged_problems(counts: np.ndarray, width: int) -> pd.DataFrame:
+    rows = np.flatnonzero(counts != width)
+    return _problem_frame(rows, "(row)", counts[rows].astype(str), f"expected {width} fields as in the header")
+
+
+def _unclosed_problems(records, unclosed: list[int], names: list[str], width: int) -> pd.DataFrame:
+    cells = [min(len(records[i]), width) - 1 for i in unclosed]
+    return _problem_frame(
+        unclosed, [names[c] if len(records[i]) <= width else "extra_fields" for i, c in zip(unclosed, cells)],
+        [records[i][-1] if records[i] else "" for i in unclosed],
+        "a quote opens in this cell and never closes: read to the end of its line, "
+        "the next lines as rows of their own")
+
+
+def _latin1_cells(columns: list[list[str]], names: list[str], encoding: str):
+    """Read the bytes ``encoding`` could not decode as Latin-1, cell by cell, and list
+    those cells; every other character keeps the file's encoding."""
+    fixed, parts = [], []
+    for name, values in zip(names, columns):
+        series = pd.Series(values, dtype=object)
+        bad = np.flatnonzero(series.str.contains(_UNDECODED.pattern, regex=True).to_numpy(dtype=bool))
+        if len(bad):
+            repaired = series.iloc[bad].str.replace(_UNDECODED.pattern, _as_latin1, regex=True)
+            series.iloc[bad] = repaired
+            parts.append(_problem_frame(bad, name, repaired.to_numpy(),
+                                        f"bytes that are not {encoding}, read as Latin-1: check the text"))
+        fixed.append(series.tolist() if len(bad) else values)
+    return fixed, pd.concat(parts, ignore_index=True)
+
+
+def _as_latin1(match: re.Match) -> str:
+    """A byte kept by ``surrogateescape`` (U+DC80..U+DCFF), read as Latin-1."""
+    return chr(ord(match.group()) - 0xDC00)
+
+
+def unclashing_name(name: str, taken) -> str:
+    """``<name>_input`` (or ``_input2``, ...): the new name of an input column whose
+    name the detector needs for a column of its own, so both are kept."""
+    taken = set(taken)
+    candidate, number = f"{name}_input", 2
+    while candidate in taken:
+        candidate, number = f"{name}_input{number}", number + 1
+    return candidate
 
 
 # --------------------------------------------------------------------------- writing
 
 
 def output_format(path: str | Path, explicit: str | None = None) -> str:
-    """Choose the output format from ``explicit`` or the file extension (default CSV)."""
+    """Choose the output format from ``explicit`` or the file extension.
+
+    A name without an extension (or ``-``, standard output) is CSV; an extension that
+    is none of the formats (``out.xlsx``, ``out.csv.gz``) is an error rather than a
+    CSV file under a name that promises something else.
+    """
     if explicit:
         if explicit not in OUTPUT_FORMATS:
-            raise InputFileError(f"unknown output format '{explicit}'; expected {', '.join(OUTPUT_FORMATS)}")
+            raise OutputFileError(f"unknown output format '{explicit}'; expected {', '.join(OUTPUT_FORMATS)}")
         return explicit
-    suffix = Path(path).suffix.lower()
-    return {".parquet": "parquet", ".pq": "parquet", ".jsonl": "jsonl", ".json": "jsonl"}.get(suffix, "csv")
+    suffix = "" if str(path) == STDOUT else Path(path).suffix.lower()
+    if suffix not in _FORMAT_OF_SUFFIX:
+        raise OutputFileError(f"{path}: unknown output extension '{suffix}'; name the file .csv, .parquet or "
+                              ".jsonl, or give the format (--format csv|parquet|jsonl)")
+    return _FORMAT_OF_SUFFIX[suffix]
+
+
+def refuse_overwriting(output: str | Path, *inputs: str | Path | None) -> None:
+    """Raise when ``output`` is one of the files the run reads (the declarations, a
+    model, a mapping, the outcome database), whatever the names: a symlink or a hard
+    link to the input is the same file."""
+    for source in inputs:
+        if source is not None and same_file(output, source):
+            raise OutputFileError(f"{output}: is the same file as the input {source}; choose another output "
+                                  "so that the input is not overwritten")
+
+
+def same_file(path: str | Path, other: str | Path) -> bool:
+    """Whether two names reach the same file (same device and inode: through a relative
+    path, a symlink, a symlinked folder or a hard link); False when either is missing
+    or is standard output."""
+    if STDOUT in (str(path), str(other)):
+        return False
+    try:
+        return os.path.samefile(path, other)
+    except OSError:
+        return False
 
 
 def write_table(frame: pd.DataFrame, path: str | Path, fmt: str | None = None) -> Path:
@@ -255,18 +514,21 @@ def write_table(frame: pd.DataFrame, path: str | Path, fmt: str | None = None) -
 
 
 def write_chunks(chunks: Iterable[pd.DataFrame], path: str | Path, fmt: str | None = None) -> Path:
-    """Write a stream of same-shaped frames atomically as one CSV, Parquet or JSON-lines
-    file, holding one chunk in memory at a time; return the path."""
-    path = Path(path)
+    """Write a stream of same-shaped frames as one CSV, Parquet or JSON-lines file,
+    holding one chunk in memory at a time; return the path (see :func:`output_file`
+    for where and how the bytes go)."""
     fmt = output_format(path, fmt)
     writer = schema = None
     header_written = False
-    with atomic_file(path) as temporary, open(temporary, "wb") as sink:
+    with output_file(path) as sink:
         try:
             for chunk in chunks:
+                chunk = _writable(chunk)
                 if fmt == "jsonl":
+                    # 15 significant digits (pandas' most) rather than its default 10,
+                    # so numbers of a Parquet input come out as they went in.
                     sink.write(chunk.to_json(orient="records", lines=True, date_format="iso",
-                                             force_ascii=False).encode("utf-8"))
+                                             force_ascii=False, double_precision=15).encode("utf-8"))
                     continue
                 table = _to_arrow(chunk)
                 if fmt == "csv":
@@ -281,7 +543,50 @@ def write_chunks(chunks: Iterable[pd.DataFrame], path: str | Path, fmt: str | No
         finally:
             if writer is not None:
                 writer.close()
-    return path
+    return Path(path)
+
+
+@contextmanager
+def output_file(path: str | Path) -> Iterator:
+    """A binary file to write an output into, without ever replacing what is not a
+    regular file.
+
+    - ``-`` is standard output.
+    - A device or a FIFO (``/dev/null``, a named pipe) is written straight into: it
+      is where the user wants the bytes, and renaming a file over it would destroy it.
+    - A symlink is followed: its target is written, the link stays.
+    - A regular file, or a new name, is written through :func:`atomic_file`, so a
+      failed run leaves the old file (or nothing) and never half a file.
+    """
+    if str(path) == STDOUT:
+        yield sys.stdout.buffer
+        sys.stdout.buffer.flush()
+        return
+    target = _write_target(Path(path))
+    if target.exists() and not target.is_file():
+        with _output_errors(path), open(target, "wb") as handle:
+            yield handle
+        return
+    with atomic_file(target) as temporary, open(temporary, "wb") as handle:
+        yield handle
+
+
+def _write_target(path: Path) -> Path:
+    """Where writing ``path`` lands: the target of a symlink; a folder is refused."""
+    target = path.resolve() if path.is_symlink() else path
+    if target.is_dir():
+        raise OutputFileError(f"{path}: is a folder; give a file name for the output")
+    return target
+
+
+@contextmanager
+def _output_errors(path: str | Path):
+    """A full disk, a missing permission or a read-only file system while writing
+    becomes one line naming the output."""
+    try:
+        yield
+    except OSError as exc:
+        raise OutputFileError(f"{path}: cannot write: {exc.strerror or exc}; nothing was written") from exc
 
 
 def _write_csv_rows(table: pa.Table, sink, header: bool) -> None:
@@ -314,15 +619,23 @@ def _write_csv_rows(table: pa.Table, sink, header: bool) -> None:
 @contextmanager
 def atomic_file(path: str | Path) -> Iterator[Path]:
     """A temporary file beside ``path`` to write; it replaces ``path`` when the block
-    ends normally and is removed when it raises, so no reader ever sees half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    ends normally and is removed when it raises, so no reader ever sees half a file.
+
+    Only a regular file (or a new name) is replaced: a symlink's target is written
+    and the link kept; a folder, a device or a FIFO is refused, never renamed over.
+    """
+    path = _write_target(Path(path))
+    if path.exists() and not path.is_file():
+        raise OutputFileError(f"{path}: is not a regular file (a device, pipe or socket); give a file name")
+    with _output_errors(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
     os.close(handle)
     try:
-        yield Path(temporary)
-        os.chmod(temporary, 0o666 & ~_umask())  # mkstemp makes it private; give it the usual mode
-        os.replace(temporary, path)
+        with _output_errors(path):
+            yield Path(temporary)
+            os.chmod(temporary, 0o666 & ~_umask())  # mkstemp makes it private; give it the usual mode
+            os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
@@ -332,6 +645,36 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def _writable(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with every input column one every output format can hold.
+
+    A Parquet input may pass through columns of lists, records, maps or raw bytes that
+    no rule reads; CSV has no lists and JSON no bytes. Such a column is written as the
+    text of each cell (bytes decoded as UTF-8, other bytes as ``\\xNN``), the same
+    in every format. Only columns of Python objects are looked at.
+    """
+    converted = {name: _cells_as_text(frame[name]) for name in frame.columns
+                 if frame[name].dtype == object and _needs_text(frame[name])}
+    return frame.assign(**converted) if converted else frame
+
+
+def _needs_text(column: pd.Series) -> bool:
+    try:
+        kind = pa.array(column, from_pandas=True).type
+    except (pa.ArrowException, TypeError, ValueError):
+        return True
+    return pa.types.is_nested(kind) or pa.types.is_binary(kind) or pa.types.is_large_binary(kind) \
+        or pa.types.is_fixed_size_binary(kind)
+
+
+def _cells_as_text(column: pd.Series) -> pd.Series:
+    codes, distinct = pd.factorize(column.map(lambda cell: cell.tolist() if isinstance(cell, np.ndarray) else cell)
+                                   .map(lambda cell: cell if cell is None or isinstance(cell, (bytes, str))
+                                        else repr(cell)))
+    texts = [value.decode("utf-8", "backslashreplace") if isinstance(value, bytes) else value for value in distinct]
+    return pd.Series(pd.array(texts + [""], dtype="str").take(codes), index=column.index)
 
 
 def _to_arrow(frame: pd.DataFrame) -> pa.Table:

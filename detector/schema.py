@@ -394,16 +394,6 @@ def empty_problems() -> pd.DataFrame:
         "row": pd.Series(dtype="int64"), **{c: pd.Series(dtype="str") for c in PROBLEM_COLUMNS[1:]}})
 
 
-def ragged_row_problems(field_counts, expected: int) -> pd.DataFrame:
-    """Rows of a CSV whose number of fields differs from the header's, as problems."""
-    counts = np.asarray(field_counts)
-    rows = np.flatnonzero(counts != expected)
-    return pd.concat([empty_problems(), pd.DataFrame({
-        "row": rows + 1, "column": "(row)", "field": "", "value": counts[rows].astype(str),
-        "problem": f"expected {expected} fields as in the header",
-    })], ignore_index=True)
-
-
 def row_errors(problems: pd.DataFrame, n_rows: int) -> tuple[np.ndarray, pd.Series]:
     """Per row: whether it is invalid, and its problems joined into one readable cell."""
     rows = problems["row"].to_numpy(dtype="int64") - 1

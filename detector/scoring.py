@@ -15,6 +15,8 @@ import pandas as pd
 
 from detector.declarations import Declarations
 from detector.errors import DetectorError
+from detector.features import available_features
+from detector.io import unclashing_name
 from detector.risk import LANES, OUTPUT_COLUMNS, RiskPolicy, combine
 from detector.rules import RuleResults, RuleSet, evaluate_rules, load_rules
 from detector.tables import choose_text
@@ -62,8 +64,11 @@ def anomaly_part(declarations: Declarations, model, seed: int = 0) -> tuple[Anom
             return None, (f"warning: anomaly part skipped: {len(table):,} rows, fewer than the "
                           f"{MIN_SELF_FIT_ROWS:,} needed to fit on the file itself; train a model on "
                           "history (`detector train`) and pass it with --model")
-        from detector.anomaly import AnomalyModel
+        from detector.anomaly import AnomalyModel, chosen_features
 
+        if not available_features(table.columns, chosen_features())[0]:
+            return None, ("warning: anomaly part skipped: the file has none of the values, weights, "
+                          "quantities, parties or descriptions its features need; scored with the rules alone")
         fitted, scores = AnomalyModel.fit_score(table, trees=SELF_FIT_TREES, seed=seed)
         return AnomalyPart(fitted, scores, True), (
             f"anomaly: fitted on this file ({len(table):,} rows, {SELF_FIT_TREES} trees, seed {seed})")
@@ -71,6 +76,14 @@ def anomaly_part(declarations: Declarations, model, seed: int = 0) -> tuple[Anom
     span = f", {trained['date_from']} to {trained['date_to']}" if trained.get("date_from") else ""
     return AnomalyPart(model, model.score(table), False), (
         f"anomaly: model trained on {trained['rows']:,} rows{span}")
+
+
+def _keep_clashing_columns(raw: pd.DataFrame, added) -> tuple[pd.DataFrame, dict[str, str]]:
+    """Rename the input columns named like a column the output adds (``status``,
+    ``lane``, ...) to ``<name>_input``, so both are kept; return the table and the
+    renames."""
+    renamed = {name: unclashing_name(name, [*raw.columns, *added]) for name in added if name in raw.columns}
+    return (raw.rename(columns=renamed) if renamed else raw), renamed
 
 
 def _supervised_line(model) -> str:
@@ -92,7 +105,8 @@ class ScoreSummary:
     rule_hits: dict[str, int]
     skipped_rules: dict[str, str]
     rules_evaluated: int
-    replaced_columns: list[str] = field(default_factory=list)
+    renamed_columns: dict[str, str] = field(default_factory=dict)
+    read_notes: tuple[str, ...] = ()
     anomaly: str = "anomaly: off (rules only)"
     supervised: str = ""
 
@@ -110,10 +124,15 @@ class ScoreSummary:
             lines.append("top rules: " + ", ".join(f"{r} {n}" for n, r in ranked[:top]))
         for rule_id, why in sorted(self.skipped_rules.items()):
             lines.append(f"skipped {rule_id}: {why}")
-        if self.replaced_columns:
-            lines.append("replaced input column(s) named like output columns: "
-                         + ", ".join(self.replaced_columns))
+        lines.extend(f"read: {note}" for note in self.read_notes)
+        lines.extend(self.warnings())
         return lines
+
+    def warnings(self) -> list[str]:
+        """What changed the layout of the user's own columns: said even when the rest
+        of the summary is not wanted (``--quiet``)."""
+        return [f"warning: input column {old} renamed {new} (the output has a column {old} of its own)"
+                for old, new in self.renamed_columns.items()]
 
 
 @dataclass
@@ -257,16 +276,15 @@ def score(declarations: Declarations, rules: RuleSet | None = None,
         columns[after:after] = ["rule_score", *added]
     status = choose_text(["valid", "invalid"], declarations.invalid.astype(np.int64))
     scored = risk.assign(status=status, errors=declarations.errors.array)
-    raw = declarations.raw
-    replaced = [c for c in columns if c in raw.columns]
-    output = pd.concat([raw.drop(columns=replaced).reset_index(drop=True), scored[columns]], axis=1)
+    raw, renamed = _keep_clashing_columns(declarations.raw, columns)
+    output = pd.concat([raw.reset_index(drop=True), scored[columns]], axis=1)
     counts = results.hits.sum().astype(int).to_dict()
     lane_counts = pd.Series(risk["lane"]).value_counts().to_dict()
     summary = ScoreSummary(
         source=declarations.source, rows=len(declarations), invalid_rows=int(declarations.invalid.sum()),
         lanes={lane: int(lane_counts.get(lane, 0)) for lane in LANES}, rule_hits=counts,
-        skipped_rules=results.skipped, rules_evaluated=results.hits.shape[1], replaced_columns=replaced,
-        anomaly=anomaly_line,
+        skipped_rules=results.skipped, rules_evaluated=results.hits.shape[1], renamed_columns=renamed,
+        anomaly=anomaly_line, read_notes=declarations.read_notes,
         supervised=_supervised_line(supervised),
     )
     return ScoreResult(output, results, summary, declarations, part, policy, supervised)

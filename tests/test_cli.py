@@ -1,8 +1,10 @@
 """The command line through typer's CliRunner: exit codes and what the user reads."""
 
+import os
 from pathlib import Path
 
 import pandas as pd
+import pytest
 from typer.testing import CliRunner
 
 from detector.cli import app
@@ -295,3 +297,134 @@ def test_train_a_supervised_model_from_labels_or_outcomes_and_score_with_it(tmp_
     assert both.exit_code == 2 and "give one" in both.stderr
     missing = invoke("train", history, "--labels", "verdict")
     assert missing.exit_code == 2 and "no label column 'verdict'" in missing.stderr
+
+
+def _score(source, out, *extra):
+    return invoke("score", source, "-o", out, "--rules", PACK, "--no-default-rules", "--no-anomaly", *extra)
+
+
+def _device(folder: Path, name: str, minor: int) -> Path:
+    """A private copy of /dev/null (minor 3) or /dev/full (minor 7), so that a writer
+    that replaces devices destroys only this node, not the machine's."""
+    import stat
+
+    node = folder / name
+    try:
+        os.mknod(node, stat.S_IFCHR | 0o666, os.makedev(1, minor))
+    except PermissionError:
+        pytest.skip("creating a device node needs root (CAP_MKNOD)")
+    return node
+
+
+def test_score_to_a_device_keeps_the_device(write_csv, tmp_path):
+    """Before: `-o /dev/null` as root replaced the device node with a regular file (the
+    atomic rename)."""
+    import stat
+
+    null = _device(tmp_path, "null", 3)
+    result = _score(write_csv(ROWS), null, "--quiet")
+    assert result.exit_code == 0, result.output
+    assert stat.S_ISCHR(os.stat(null).st_mode)
+
+
+def test_score_into_a_fifo_writes_into_it(write_csv, tmp_path):
+    """Before: a named pipe given as -o was replaced by a regular file."""
+    import stat
+    import threading
+
+    fifo = tmp_path / "pipe.csv"
+    os.mkfifo(fifo)
+    received = []
+    reader = threading.Thread(target=lambda: received.append(fifo.read_bytes()))
+    reader.start()
+    result = _score(write_csv(ROWS), fifo, "--quiet")
+    reader.join(timeout=60)
+    assert result.exit_code == 0, result.output
+    assert stat.S_ISFIFO(os.stat(fifo).st_mode)
+    assert received and received[0].count(b"\n") == 4
+
+
+def test_score_through_a_symlink_writes_its_target_and_keeps_the_link(write_csv, tmp_path):
+    target, link = tmp_path / "real.csv", tmp_path / "link.csv"
+    target.write_text("old\n")
+    link.symlink_to(target)
+    assert _score(write_csv(ROWS), link, "--quiet").exit_code == 0
+    assert link.is_symlink() and "declaration_id" in target.read_text()
+
+
+def test_score_to_standard_output(write_csv):
+    result = _score(write_csv(ROWS), "-")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[0].startswith('"declaration_id"') and len(result.stdout.splitlines()) == 4
+    assert "wrote standard output" in result.stderr
+
+
+def test_output_that_is_an_input_is_refused_before_anything_runs(write_csv, tmp_path):
+    """Before: `-o` naming the input (or a hard link or symlink to it) replaced the
+    declarations with the scored file; `outcomes report --html DB` replaced the database."""
+    source = write_csv(ROWS)
+    hard, soft = tmp_path / "hard.csv", tmp_path / "soft.csv"
+    os.link(source, hard)
+    soft.symlink_to(source)
+    for out in (source, hard, soft):
+        result = _score(source, out)
+        assert result.exit_code == 2 and "same file as the input" in result.stderr
+    assert source.read_text() == ROWS
+    problems = invoke("validate", source, "-o", source)
+    assert problems.exit_code == 2 and source.read_text() == ROWS
+
+
+@pytest.mark.parametrize("name, message", [("out.xlsx", "unknown output extension '.xlsx'"),
+                                           ("out.csv.gz", "unknown output extension '.gz'")])
+def test_unknown_output_extension_is_an_error(write_csv, tmp_path, name, message):
+    """Before: `-o out.xlsx` silently wrote CSV under that name."""
+    result = _score(write_csv(ROWS), tmp_path / name)
+    assert result.exit_code == 2 and message in result.stderr
+    assert not (tmp_path / name).exists()
+
+
+@pytest.mark.parametrize("where, message", [("folder", "is a folder"), ("under_a_file", "cannot write"),
+                                            ("full", "No space left")])
+def test_unwritable_outputs_are_one_clear_line(write_csv, tmp_path, where, message):
+    """Before: a folder, a path under a file or a full disk as -o ended in a traceback."""
+    out = {"folder": lambda: tmp_path, "under_a_file": lambda: write_csv("x", "plain.txt") / "out.csv",
+           "full": lambda: _device(tmp_path, "full", 7)}[where]()
+    result = _score(write_csv(ROWS), out)
+    assert result.exit_code == 2 and message in result.stderr, result.output
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_terminal_escapes_in_cells_are_not_printed_raw(write_csv):
+    """Before: an escape sequence in a cell (`\\x1b]0;pwned\\x07`) reached the terminal
+    through `validate`'s table and the summary."""
+    path = write_csv("declaration_id,hs_code\nA,\x1b]0;pwned\x07\n")
+    result = invoke("validate", path)
+    assert "\x1b" not in result.output and "\x07" not in result.output
+    assert "\\x1b]0;pwned\\x07" in result.stdout
+
+
+def test_a_negative_seed_is_one_clear_line(write_csv, tmp_path):
+    result = invoke("score", write_csv(ROWS), "-o", tmp_path / "o.csv", "--seed", "-1")
+    assert result.exit_code == 2 and "--seed" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_quiet_still_warns_about_renamed_input_columns(write_csv, tmp_path):
+    result = _score(write_csv("declaration_id,hs_code,lane\nA,2805,old\n"), tmp_path / "o.csv", "--quiet")
+    assert result.exit_code == 0
+    assert result.stderr.strip() == ("warning: input column lane renamed lane_input (the output has a column "
+                                     "lane of its own)")
+
+
+def test_rules_show_prints_the_pack_text_as_written_with_its_real_path(tmp_path):
+    """Before: `rules show` printed a re-serialisation of the parsed rule (comments
+    gone) and the path of the copy it was loaded from could not be seen."""
+    pack = tmp_path / "mine.yaml"
+    text = Path(PACK).read_text()
+    first = text.index("  - id:")
+    pack.write_text(text[:first] + "  # analyst note: keep this one\n" + text[first:])
+    rule_id = text[first:].split()[2]
+    result = invoke("rules", "show", rule_id, "--rules", pack, "--no-default-rules")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[0] == f"# {pack.resolve()}"
+    assert result.stdout.splitlines()[1] == f"  - id: {rule_id}"

@@ -13,7 +13,6 @@ from hypothesis import strategies as st
 import detector.io
 from detector.errors import InputFileError
 from detector.io import read_table, write_chunks, write_table
-from detector.schema import ragged_row_problems
 
 
 def test_reads_every_cell_as_text_keeping_leading_zeros(write_csv):
@@ -75,7 +74,7 @@ def test_ragged_rows_are_kept_and_reported(write_csv):
     assert frame["declaration_id"].tolist() == ["A", "B", "C"]
     assert frame["description"].tolist() == ["", "x", "ok"]
     assert frame["extra_fields"].tolist() == ["", "extra", ""]
-    problems = ragged_row_problems(info.field_counts, 3)
+    problems = info.problems
     assert problems["row"].tolist() == [1, 2]
     assert problems["value"].tolist() == ["2", "4"]
 
@@ -226,3 +225,159 @@ def _current_umask():
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def _rows_text(count: int, quoted: bool) -> list[str]:
+    cell = '"{}"' if quoted else "{}"
+    return [",".join(cell.format(v) for v in (f"D{n}", "2846901920", f"cerium oxide {n}", "CN"))
+            for n in range(count)]
+
+
+@pytest.mark.parametrize("quoted", [False, True])
+def test_an_unclosed_quote_does_not_swallow_the_rows_after_it(write_csv, quoted):
+    """Before: `"oops` in row 10 of 100,000 read every following row into that cell:
+    11 rows out, all valid, and `validate` said nothing."""
+    lines = _rows_text(3_000, quoted)
+    lines[9] = lines[9][:-4 if quoted else -2] + ('"oops' if not quoted else '"oops')
+    frame, info = read_table(write_csv("declaration_id,hs_code,description,origin_country\n"
+                                       + "\n".join(lines) + "\n"))
+    assert frame["declaration_id"].tolist() == [f"D{n}" for n in range(3_000)]
+    assert frame["origin_country"].iloc[10:].eq("CN").all()
+    assert info.problems["row"].tolist() == [10]
+    assert info.problems["column"].tolist() == ["origin_country"]
+    assert "never closes" in info.problems["problem"].iloc[0]
+    assert any("quote that never closes" in note for note in info.notes)
+
+
+def test_a_cell_over_several_lines_is_still_one_cell(write_csv):
+    """A quoted address over three lines is text, not swallowed rows."""
+    text = ('declaration_id,hs_code,remarks,origin_country\nA,2846,"Room 5\nBldg 3, Zone 2\nXiamen",CN\n'
+            'B,2805,"x, y",VN\n')
+    frame, info = read_table(write_csv(text))
+    assert frame["remarks"].tolist() == ["Room 5\nBldg 3, Zone 2\nXiamen", "x, y"]
+    assert info.problems is None or info.problems.empty
+
+
+def test_a_latin1_byte_past_the_sample_garbles_no_utf8_cell(write_csv):
+    """Before: one Latin-1 byte after the first 64 KiB made the reader re-read the whole
+    file as Latin-1, so every UTF-8 name came out garbled ('ZÃ¼rich')."""
+    rows = [f"D{n},2846,Zürich Trading {n}" for n in range(4_000)]
+    data = ("declaration_id,hs_code,consignee\n" + "\n".join(rows) + "\n").encode("utf-8")
+    data += "D4000,2846,Société Générale\n".encode("latin-1")
+    frame, info = read_table(write_csv(data))
+    assert len(data) > 64 * 1024 and info.encoding == "utf-8"
+    assert frame["consignee"].iloc[:4000].str.startswith("Zürich").all()
+    assert frame["consignee"].iloc[4000] == "Société Générale"
+    assert info.problems[["row", "column"]].values.tolist() == [[4001, "consignee"]]
+    assert "read as Latin-1" in info.problems["problem"].iloc[0]
+
+
+def test_a_header_longer_than_the_sample_is_read_in_full(write_csv):
+    """Before: a header longer than the 64 KiB sample was cut (4,002 columns read as
+    2,851) and every row was invalid."""
+    names = ["declaration_id", "hs_code", *(f"attribute_number_{n:05d}" for n in range(4_000))]
+    values = ["D1", "2846", *("x" for _ in range(4_000))]
+    frame, info = read_table(write_csv(",".join(names) + "\n" + ",".join(values) + "\n"))
+    assert len(",".join(names)) > 64 * 1024
+    assert frame.columns.tolist() == names
+    assert frame.iloc[0].tolist() == values
+    assert info.problems is None
+
+
+@pytest.mark.parametrize("option, message", [
+    ({"delimiter": "ab"}, "give one character"),
+    ({"delimiter": '"'}, "give one character"),
+    ({"encoding": "utf-16"}, "not supported"),
+    ({"encoding": "klingon"}, "unknown encoding"),
+])
+def test_bad_reading_options_are_one_clear_line(write_csv, option, message):
+    """Before: `--delimiter ab` and `--encoding utf-16` ended in tracebacks from deep in
+    the CSV readers."""
+    with pytest.raises(InputFileError, match=message):
+        read_table(write_csv("declaration_id,hs_code\nA,2805\n"), **option)
+
+
+def test_tab_can_be_given_as_backslash_t(write_csv):
+    frame, info = read_table(write_csv("declaration_id\ths_code\nA\t2805\n"), delimiter="\\t")
+    assert info.delimiter == "\t" and frame["hs_code"].tolist() == ["2805"]
+
+
+def test_an_input_column_named_extra_fields_is_kept(write_csv):
+    """Before: an input column named `extra_fields` was overwritten by the cells of
+    ragged rows."""
+    frame, info = read_table(write_csv("declaration_id,hs_code,extra_fields\nA,2805,mine\nB,2846,ours,spill\n"))
+    assert frame["extra_fields_input"].tolist() == ["mine", "ours"]
+    assert frame["extra_fields"].tolist() == ["", "spill"]
+    assert any("extra_fields_input" in note for note in info.notes)
+
+
+fuzz_cell = st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"),
+                    max_size=10)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(rows=st.lists(st.lists(fuzz_cell, min_size=0, max_size=6), min_size=1, max_size=12),
+       quoting=st.sampled_from([csv.QUOTE_MINIMAL, csv.QUOTE_ALL]),
+       delimiter=st.sampled_from([",", ";", "\t", "|"]),
+       encoding=st.sampled_from(["utf-8", "utf-8-sig", "latin-1"]),
+       header_width=st.sampled_from([2, 3, 4, 6, 9, 2_500]), broken=st.none() | st.integers(0, 11),
+       latin1_row=st.none() | st.integers(0, 11))
+def test_fuzz_every_record_comes_out_once_in_order(tmp_path_factory, rows, quoting, delimiter, encoding,
+                                                   header_width, broken, latin1_row):
+    """Quoted cells with delimiters, quotes and line breaks, three encodings, headers up
+    to 2,500 columns (past the 64 KiB sample), ragged rows, an unclosed quote in an
+    all-quoted file and a Latin-1 cell in a UTF-8 file: every record comes back once,
+    in order, under its own id. (The unclosed quote is put in a row without a cell over
+    several lines: the repair reads the opening line of the record to its end.)"""
+    header = ["declaration_id", "hs_code", *(f"column_{n}" for n in range(header_width - 2))]
+    out = io.StringIO(newline="")
+    # A CSV writer quotes a cell holding a character of its line terminator: with
+    # "\r\n" both line-break characters are quoted, as spreadsheet exports do.
+    writer = csv.writer(out, delimiter=delimiter, quoting=quoting, lineterminator="\r\n")
+    writer.writerow(header)
+    latin1 = "latin-1" if encoding == "latin-1" else None
+    lines = []
+    for number, cells in enumerate(rows):
+        if latin1:
+            cells = [c.encode("latin-1", "replace").decode("latin-1") for c in cells]
+        line = io.StringIO(newline="")
+        csv.writer(line, delimiter=delimiter, quoting=quoting, lineterminator="\r\n").writerow(
+            [f"id{number}", *cells])
+        lines.append(line.getvalue())
+    if broken is not None and broken < len(lines) and quoting == csv.QUOTE_ALL \
+            and lines[broken].count("\n") == 1:
+        lines[broken] = lines[broken][:-2] + f'{delimiter}"oops\r\n'
+    data = (out.getvalue() + "".join(lines)).encode("utf-8-sig" if encoding == "utf-8-sig" else encoding,
+                                                   errors="replace")
+    if latin1_row is not None and latin1_row < len(rows) and encoding == "utf-8":
+        split = data.index(f"id{latin1_row}".encode()) + len(f"id{latin1_row}")
+        data = data[:split] + b"\xe9" + data[split:]
+    path = tmp_path_factory.mktemp("fuzz") / "declarations.csv"
+    path.write_bytes(data)
+    frame, _ = read_table(path, delimiter=delimiter)
+    ids = frame["declaration_id"].str.replace("é", "", regex=False).tolist()
+    assert ids == [f"id{n}" for n in range(len(rows))]
+    assert frame.columns[:len(header)].tolist() == header
+
+
+def test_list_map_and_byte_columns_passing_through_are_written_as_text(tmp_path):
+    """Before: a Parquet input with an unmapped list, map or non-UTF-8 bytes column
+    crashed on writing (ArrowInvalid for CSV, ArrowTypeError for a map in every format,
+    UnicodeDecodeError for JSON lines)."""
+    frame = pd.DataFrame({"declaration_id": ["A", "B"], "tags": [["x", "y"], None],
+                          "blob": [b"ok", b"\xe9t\xe9"], "attrs": [[("k", "v")], [("a", "b")]]})
+    for name in ("o.csv", "o.jsonl", "o.parquet"):
+        write_table(frame, tmp_path / name)
+    written = pd.read_csv(tmp_path / "o.csv", dtype=str, keep_default_na=False)
+    assert written["tags"].tolist() == ["['x', 'y']", ""]
+    assert written["blob"].tolist() == ["ok", "\\xe9t\\xe9"]
+    assert pd.read_json(tmp_path / "o.jsonl", lines=True)["attrs"].tolist() == ["[('k', 'v')]", "[('a', 'b')]"]
+
+
+def test_jsonl_keeps_the_numbers_of_a_parquet_input(tmp_path):
+    """Before: JSON lines rounded numbers to 10 significant digits (0.1000000000001 -> 0.1)."""
+    write_table(pd.DataFrame({"declared_value": [0.1000000000001, 123456789.125]}), tmp_path / "o.jsonl")
+    import json
+
+    lines = (tmp_path / "o.jsonl").read_text().splitlines()
+    assert [json.loads(line)["declared_value"] for line in lines] == [0.1000000000001, 123456789.125]

@@ -50,11 +50,25 @@ def test_summary_counts_lanes_rules_and_skips(write_csv):
     assert "2 rows read, 0 invalid" in text and "skipped T-LICENCE-001" in text
 
 
-def test_output_columns_already_in_the_input_are_replaced(write_csv):
-    path = write_csv("declaration_id,hs_code,lane\nA,2805,old\n")
+def test_input_columns_named_like_output_columns_are_kept_renamed(write_csv):
+    """Before: input columns named `status`, `lane`, `errors`, ... were dropped from
+    the output, with one summary line that `--quiet` hid."""
+    path = write_csv("declaration_id,hs_code,lane,status,status_input\nA,2805,old,open,mine\n")
     result = score(load_declarations(path), small_rules())
-    assert result.output.columns.tolist().count("lane") == 1
-    assert result.summary.replaced_columns == ["lane"]
+    columns = result.output.columns.tolist()
+    assert columns.count("lane") == 1 and columns.count("status") == 1
+    assert result.output[["lane_input", "status_input2", "status_input"]].iloc[0].tolist() == ["old", "open", "mine"]
+    assert result.summary.renamed_columns == {"lane": "lane_input", "status": "status_input2"}
+    assert "warning: input column lane renamed lane_input" in "\n".join(result.summary.warnings())
+
+
+def test_a_file_of_the_two_required_columns_scores_with_the_rules_alone(write_csv):
+    """Before: a valid file of only declaration_id and hs_code failed with exit 2 from
+    1,000 rows on (no anomaly feature could be computed), while 999 rows scored."""
+    rows = "".join(f"D{n},2846901920\n" for n in range(1_200))
+    result = score(load_declarations(write_csv("declaration_id,hs_code\n" + rows)), small_rules())
+    assert len(result.output) == 1_200 and result.anomaly is None
+    assert "anomaly part skipped" in result.summary.anomaly
 
 
 def test_scoring_is_deterministic(write_csv, tmp_path):
