@@ -81,7 +81,7 @@ _SHOWN_PROBLEMS = 5
 APPLICATION_ID = 0x44455443
 # How long to wait for another run's write to the database to finish before saying it
 # is in use. Recording a scored batch takes about 6 s per million declarations (the
-# 20,869-row sample in 0.12 s), so this covers a colleague's run of two million or an
+# 20,867-row sample in 0.12 s), so this covers a colleague's run of two million or an
 # import, and still answers a lock that will not go away in seconds.
 LOCK_WAIT_SECONDS = 15.0
 # Where SQLite's own words are replaced by what the analyst can do about them.
