@@ -125,3 +125,19 @@ def test_explain_lists_every_piece_of_evidence_strongest_first():
         assert f"[{rule_id}] {evidence.set_index('source').loc[rule_id, 'reason']}" in out.loc[row, "reasons"]
     with pytest.raises(IndexError):
         result.explain(len(out))
+
+
+def test_blind_set_figures_do_not_fall():
+    """A floor, not a target: the figures the shipped packs reach on declarations
+    written by someone who had not read the rules (tests/data/blind/README.md)."""
+    from pathlib import Path
+
+    from detector import load_rules
+
+    path = Path(__file__).parent / "data" / "blind" / "set_a.csv"
+    output = score(load_declarations(path), load_rules()).output
+    smuggling, honest = output[output["label"] == "1"], output[output["label"] == "0"]
+    assert (smuggling["lane"] != "green").sum() >= 29
+    assert (smuggling[smuggling["scheme"] == "unlicensed_export"]["lane"] != "green").sum() >= 3
+    assert (honest["lane"] == "red").sum() <= 2
+    assert (honest["lane"] == "yellow").sum() <= 7
