@@ -35,8 +35,8 @@ Examples
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
+from numbers import Integral, Real
 from pathlib import Path
 
 import numpy as np
@@ -49,7 +49,7 @@ from detector.errors import DetectorError
 from detector.features import (FEATURES_BY_NAME, HS_LEVELS, PAIRINGS, PARTIES, PEER_MIN_ROWS,
                                FeatureStatistics, available_features, canonical_table, feature_frame,
                                training_record, with_hs_levels)
-from detector.modelfile import ModelFileError, json_bytes, npy, npy_bytes, read_model, tree_problem, write_model
+from detector.modelfile import Array, Json, ModelFileError, json_bytes, npy_bytes, read_model, tree_problem, write_model
 from detector.tables import (by_rank, column_text, formatted, join_per_row, join_texts, readable_number,
                              text_scalar, with_thousands)
 from detector.threads import thread_pool, threads_for
@@ -60,6 +60,14 @@ FORMAT_VERSION = 1
 BASELINE_ROWS = 2048
 # Rows scored per block: bounds the float32 copy of the features and the leaf arrays.
 CHUNK_ROWS = 1 << 16
+# Bounds of a forest, at fit and in a file. Each tree is built once at load, and a tree
+# of max_samples rows has fewer than 2 * max_samples nodes; loading holds about 300
+# bytes a node (20 features), so 2**21 sampled rows (8,192 trees of 256, 80 times the
+# default) load in about 1 GB.
+MAX_TREES = 10_000
+MAX_SAMPLED_ROWS = 1 << 21
+# scikit-learn's random_state takes 0 to 2**32 - 1.
+MAX_SEED = 2 ** 32 - 1
 
 
 # The table columns explanations quote.
@@ -86,12 +94,53 @@ def chosen_features(features=None) -> list[str]:
         return list(DEFAULT_FEATURES)
     if isinstance(features, str):
         features = list(FEATURES_BY_NAME) if features == "all" else [f.strip() for f in features.split(",") if f.strip()]
-    unknown = [f for f in features if f not in FEATURES_BY_NAME]
+    try:
+        features = list(features)
+    except TypeError:
+        raise DetectorError(f"anomaly features must be a list of names, 'all' or None; got {features!r}") from None
+    unknown = [f for f in features if not isinstance(f, str) or f not in FEATURES_BY_NAME]
     if unknown or not features:
-        raise DetectorError(f"unknown anomaly feature(s) {', '.join(unknown) or '(none given)'}; "
+        raise DetectorError(f"unknown anomaly feature(s) {', '.join(map(str, unknown)) or '(none given)'}; "
                             f"known: {', '.join(FEATURES_BY_NAME)}")
-    return list(features)
+    return features
 
+
+def whole_number(value, name: str, low: int, high: int | None = None) -> int:
+    """``value`` as an int in [low, high]; a DetectorError naming ``name`` otherwise."""
+    if isinstance(value, Integral) and not isinstance(value, bool) and value >= low and (high is None or value <= high):
+        return int(value)
+    span = f"{low:,} or more" if high is None else f"from {low:,} to {high:,}"
+    raise DetectorError(f"{name} must be a whole number {span}, got {value!r}")
+
+
+def check_seed(seed) -> int:
+    """The seed as an int, refused when numpy and scikit-learn would refuse it (0 to 2**32 - 1)."""
+    return whole_number(seed, "seed", 0, MAX_SEED)
+
+
+def forest_size_problem(trees, max_samples) -> str | None:
+    """Why a forest of ``trees`` trees of ``max_samples`` rows is too big to fit or to
+    load (see :data:`MAX_SAMPLED_ROWS`), or None."""
+    try:
+        whole_number(trees, "trees", 1, MAX_TREES)
+        whole_number(max_samples, "max_samples", 1)
+    except DetectorError as exc:
+        return str(exc)
+    if trees * max_samples > MAX_SAMPLED_ROWS:
+        return (f"{trees:,} trees of {max_samples:,} rows draw {trees * max_samples:,} rows; a forest draws at most "
+                f"{MAX_SAMPLED_ROWS:,} ({MAX_SAMPLED_ROWS // 256:,} trees of 256)")
+    return None
+
+
+def drawn_rows(max_samples, rows: int) -> int:
+    """Rows each tree draws from ``rows`` training rows, as scikit-learn's IsolationForest
+    reads ``max_samples``: "auto" is min(256, rows), a fraction of the rows, or a count
+    (at most the rows)."""
+    if max_samples == "auto":
+        return min(256, rows)
+    if isinstance(max_samples, Real) and not isinstance(max_samples, (Integral, bool)) and 0 < max_samples <= 1:
+        return max(1, int(max_samples * rows))
+    return min(whole_number(max_samples, "max_samples ('auto', a fraction in (0, 1] or a row count)", 1), rows)
 
 
 # ----------------------------------------------------------------------------- forest
@@ -180,17 +229,17 @@ class _Forest:
         return cls(arrays, n_features, int(forest.max_samples_))
 
     @staticmethod
-    def check(arrays: dict[str, np.ndarray], n_features: int) -> str | None:
-        """What is structurally wrong with the arrays, or None."""
+    def check(arrays: dict[str, np.ndarray], n_features: int, trees: int, max_samples: int) -> str | None:
+        """What is structurally wrong with the arrays of ``trees`` trees of ``max_samples`` rows, or None."""
         offsets = arrays["offsets"]
         size = len(arrays["left"])
-        if any(len(arrays[k]) != size or arrays[k].ndim != 1 for k in _TREE_ARRAYS if k != "offsets"):
+        if any(len(arrays[k]) != size for k in _TREE_ARRAYS if k != "offsets"):
             return "tree arrays differ in length"
         left, right = arrays["left"], arrays["right"]
         leaf = left < 0
         if np.any(leaf != (right < 0)) or np.any(leaf & ((left != -1) | (right != -1))):
             return "a node has one child"
-        problem = tree_problem(offsets, left, right, leaf, arrays["feature"], n_features)
+        problem = tree_problem(offsets, left, right, leaf, arrays["feature"], n_features, trees, 2 * max_samples - 1)
         if problem:
             return problem
         if not np.all(np.isfinite(arrays["threshold"][~leaf])) or np.any(arrays["n_node_samples"] < 1):
@@ -284,17 +333,24 @@ class AnomalyModel:
             Features to fit on; :data:`DEFAULT_FEATURES` when None. Those whose inputs
             the table lacks are left out and listed in :attr:`missing_features`.
         trees : int
-            Number of isolation trees.
+            Number of isolation trees, 1 to :data:`MAX_TREES`.
         seed : int
-            ``random_state`` of the forest: the same table and seed give the same model.
-        max_samples : int or "auto"
-            Training rows drawn per tree ("auto" = min(256, rows)).
+            ``random_state`` of the forest, 0 to 2**32 - 1: the same table and seed give
+            the same model.
+        max_samples : int, float or "auto"
+            Training rows drawn per tree ("auto" = min(256, rows), a fraction of the rows,
+            or a count); trees times these rows is at most :data:`MAX_SAMPLED_ROWS`.
         peer_min_rows : int
-            An HS6 (then HS4) group needs this many training rows to be a peer group.
+            An HS6 (then HS4) group needs this many training rows (1 or more) to be a peer group.
 
         Returns
         -------
         AnomalyModel
+
+        Raises
+        ------
+        DetectorError
+            Fewer than 2 rows, no computable feature, or an argument out of its range.
         """
         return cls._fit(table, features, trees, seed, max_samples, peer_min_rows)[0]
 
@@ -318,9 +374,14 @@ class AnomalyModel:
              peer_min_rows: int = PEER_MIN_ROWS, fingerprint: bool = True) -> tuple[AnomalyModel, np.ndarray]:
         from sklearn.ensemble import IsolationForest
 
+        seed = check_seed(seed)
+        peer_min_rows = whole_number(peer_min_rows, "peer_min_rows", 1)
         table = with_hs_levels(canonical_table(table))
         if len(table) < 2:
             raise DetectorError(f"cannot fit an anomaly model on {len(table)} declaration(s); need at least 2")
+        problem = forest_size_problem(trees, drawn_rows(max_samples, len(table)))
+        if problem:
+            raise DetectorError(f"cannot fit the anomaly model: {problem}")
         features, missing = available_features(table.columns, chosen_features(features))
         if not features:
             raise DetectorError("no anomaly feature can be computed: the table lacks the values, weights, "
@@ -510,42 +571,48 @@ class AnomalyModel:
         ModelFileError
             Not a zip, no manifest, another format or format version, a feature list
             this version does not know or that the members contradict, a missing or
-            unexpected member, a member whose sha256 differs from the manifest, or tree
+            unexpected member, a member whose sha256 differs from the manifest, a
+            member or array larger than a model holds (checked from the zip directory
+            and each array's header before it is read; see :mod:`detector.modelfile`),
+            more trees or bigger ones than :data:`MAX_TREES` and
+            :data:`MAX_SAMPLED_ROWS` or the model's own parameters allow, or tree
             arrays that do not form valid trees.
         """
-        expected = {"statistics.json", "training_strangeness.npy", *(f"trees/{k}.npy" for k in _TREE_ARRAYS)}
+        nodes = 2 * MAX_SAMPLED_ROWS  # fewer than 2 per row drawn
+        expected = {"statistics.json": Json(), "training_strangeness.npy": Array(np.float64),
+                    "trees/offsets.npy": Array(np.int64, MAX_TREES + 1),
+                    **{f"trees/{k}.npy": Array(np.float64 if k == "threshold" else np.int64, nodes)
+                       for k in _TREE_ARRAYS if k != "offsets"}}
         manifest, data = read_model(path, FORMAT, FORMAT_VERSION, expected, kind="anomaly model")
         where = f"model file {path}"
         features = manifest.get("features")
-        unknown = [f for f in features or [] if f not in FEATURES_BY_NAME] if isinstance(features, list) else None
+        unknown = ([f for f in features if not isinstance(f, str) or f not in FEATURES_BY_NAME]
+                   if isinstance(features, list) else None)
         if not features or unknown is None or unknown or len(set(features)) != len(features):
             raise ModelFileError(f"{where}: feature list {features!r} is not one this detector computes"
                                  + (f" (unknown: {', '.join(map(str, unknown))})" if unknown else ""))
         return cls._from_members(manifest, data, where)
 
     @classmethod
-    def _from_members(cls, manifest: dict, data: dict[str, bytes], where: str) -> AnomalyModel:
+    def _from_members(cls, manifest: dict, data: dict, where: str) -> AnomalyModel:
         features = manifest["features"]
         try:
-            statistics = json.loads(data["statistics.json"])
+            statistics = data["statistics.json"]
             stats = FeatureStatistics.from_json(statistics)
             medians = {f: float(statistics["medians"][f]) for f in features}
             baseline = {f: float(statistics["baseline_bits"][f]) for f in features}
             counted = {n for n in features if n in PAIRINGS or n in PARTIES}
             if set(stats.counts) != counted or set(statistics["medians"]) != set(features):
                 raise ValueError("the statistics are for another feature list")
-            arrays = {k: npy(data[f"trees/{k}.npy"], np.int64 if k != "threshold" else np.float64)
-                      for k in _TREE_ARRAYS}
-            strangeness = npy(data["training_strangeness.npy"], np.float64)
+            arrays = {k: data[f"trees/{k}.npy"] for k in _TREE_ARRAYS}
+            strangeness = data["training_strangeness.npy"]
             params, training = dict(manifest["params"]), dict(manifest["training"])
-            max_samples = int(params["max_samples"])
+            trees, max_samples = params["trees"], params["max_samples"]
         except (ValueError, KeyError, TypeError, AttributeError, IndexError) as exc:
             raise ModelFileError(f"{where}: malformed model contents: {exc}") from None
-        problem = _Forest.check(arrays, len(features))
-        if problem is None and (strangeness.ndim != 1 or len(strangeness) == 0 or np.any(np.diff(strangeness) < 0)):
+        problem = forest_size_problem(trees, max_samples) or _Forest.check(arrays, len(features), trees, max_samples)
+        if problem is None and (len(strangeness) == 0 or np.any(np.diff(strangeness) < 0)):
             problem = "training scores are missing or not sorted"
-        if problem is None and max_samples < 1:
-            problem = "max_samples must be positive"
         if problem:
             raise ModelFileError(f"{where}: malformed model contents: {problem}")
         return cls(features, list(manifest.get("missing_features", [])), training, params, medians, baseline,

@@ -32,8 +32,8 @@ unpickled; the trees are checked before scikit-learn's compiled predictor reads 
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
+from numbers import Real
 from pathlib import Path
 
 import numpy as np
@@ -42,11 +42,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 import detector
+from detector.anomaly import MAX_TREES, check_seed, whole_number
 from detector.errors import DetectorError
 from detector.features import (FEATURES_BY_NAME, PAIRINGS, PARTIES, PEER_MIN_ROWS, FeatureStatistics,
                                available_features, canonical_table, feature_frame, training_record,
                                with_hs_levels)
-from detector.modelfile import ModelFileError, json_bytes, npy, npy_bytes, read_model, tree_problem, write_model
+from detector.modelfile import Array, Json, ModelFileError, json_bytes, npy_bytes, read_model, tree_problem, write_model
 from detector.tables import (by_rank, column_text, formatted, join_per_row, join_texts, readable_number,
                              text_scalar)
 
@@ -64,6 +65,10 @@ ENCODED: tuple[tuple[str, ...], ...] = (
 SMOOTHING = 5.0
 FOLDS = 5
 MIN_LABELLED = 50
+# Trees (max_iter, at most MAX_TREES) times leaves per tree: a tree of L leaves has
+# 2L - 1 nodes, so this bounds the nodes a model holds and a file may claim (the
+# default 500 x 127 is 33 times below it).
+MAX_TREE_LEAVES = 1 << 21
 # How reasons name the encoded columns.
 _NAMES = {"hs2": "HS", "hs4": "HS", "hs6": "HS", "office_id": "office", "origin_country": "origin",
           "export_country": "leaving", "transport_mode": "by", "package_type": "packed in"}
@@ -87,6 +92,20 @@ def outcome_labels(values) -> np.ndarray:
         raise DetectorError(f"labels must be 1 (fraud), 0 (clean) or empty (not inspected); "
                             f"{int(bad.sum())} are not: {shown}")
     return numbers.to_numpy(dtype=np.float64, na_value=np.nan)
+
+
+def boosting_size_problem(max_iter, max_leaf_nodes) -> str | None:
+    """Why ``max_iter`` trees of ``max_leaf_nodes`` leaves are too many to fit or to
+    load (see :data:`MAX_TREE_LEAVES`), or None."""
+    try:
+        whole_number(max_iter, "max_iter", 1, MAX_TREES)
+        whole_number(max_leaf_nodes, "max_leaf_nodes", 2)
+    except DetectorError as exc:
+        return str(exc)
+    if max_iter * max_leaf_nodes > MAX_TREE_LEAVES:
+        return (f"{max_iter:,} trees of {max_leaf_nodes:,} leaves hold {max_iter * max_leaf_nodes:,} leaves; "
+                f"a model holds at most {MAX_TREE_LEAVES:,}")
+    return None
 
 
 def _encoder_name(columns: tuple[str, ...]) -> str:
@@ -117,17 +136,23 @@ class _Encoder:
         return cls(columns, prior, grouped.sum().astype(np.float64), grouped.size().astype(np.float64))
 
     def counts(self, keys: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-        """(frauds, inspections) in the history per row; 0 and 0 for unseen values."""
+        """(frauds, inspections) in the history per row; 0 and 0 for unseen values, and
+        for every value when the column was empty in the history (nothing learned)."""
         place = pd.Index(self.frauds.index).get_indexer(keys.fillna(_PAIR).to_numpy(dtype=object))
         found = place >= 0
-        frauds = np.where(found, self.frauds.to_numpy()[np.maximum(place, 0)], 0.0)
-        return frauds, np.where(found, self.inspections.to_numpy()[np.maximum(place, 0)], 0.0)
+        frauds, seen = np.zeros(len(place)), np.zeros(len(place))
+        frauds[found], seen[found] = self.frauds.to_numpy()[place[found]], self.inspections.to_numpy()[place[found]]
+        return frauds, seen
 
     def encode(self, keys: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-        """(smoothed fraud share, inspections) per row; the prior and 0 for unseen values."""
+        """(smoothed fraud share, inspections) per row; the prior and 0 for unseen values,
+        NaN for missing ones. An encoder that learned no value (its columns were empty in
+        every inspected row) gives the prior and 0 to every row, missing or not: the
+        column tells nothing, and a constant input is one the trees never split on (an
+        all-missing one they cannot even bin), so no explanation names it."""
         frauds, seen = self.counts(keys)
         share = (frauds + SMOOTHING * self.prior) / (seen + SMOOTHING)
-        missing = keys.isna().to_numpy()
+        missing = keys.isna().to_numpy() & (len(self.frauds) > 0)
         return np.where(missing, np.nan, share), np.where(missing, np.nan, seen)
 
     def as_json(self) -> dict:
@@ -196,13 +221,15 @@ class _Trees:
         return cls(arrays, n_features, float(np.ravel(classifier._baseline_prediction)[0]))
 
     @staticmethod
-    def check(arrays: dict[str, np.ndarray], n_features: int) -> str | None:
-        """What is structurally wrong with the arrays, or None."""
+    def check(arrays: dict[str, np.ndarray], n_features: int, trees: int, leaves: int) -> str | None:
+        """What is structurally wrong with the arrays of ``trees`` trees of at most
+        ``leaves`` leaves, or None."""
         size = len(arrays["value"])
-        if any(arrays[k].ndim != 1 or len(arrays[k]) != size for k in _NODE_ARRAYS if k != "offsets"):
+        if any(len(arrays[k]) != size for k in _NODE_ARRAYS if k != "offsets"):
             return "tree arrays differ in length"
         leaf = arrays["leaf"].astype(bool)
-        problem = tree_problem(arrays["offsets"], arrays["left"], arrays["right"], leaf, arrays["feature"], n_features)
+        problem = tree_problem(arrays["offsets"], arrays["left"], arrays["right"], leaf, arrays["feature"], n_features,
+                               trees, 2 * leaves - 1)
         if problem:
             return problem
         # +inf is a real threshold: a split that sends only missing values right.
@@ -288,13 +315,28 @@ class SupervisedModel:
             One boolean column per rule, one row per row of ``table``
             (``score(...).rule_results.hits``).
         seed : int
-            Folds of the out-of-fold encoding and the classifier's ``random_state``.
+            Folds of the out-of-fold encoding and the classifier's ``random_state``,
+            0 to 2**32 - 1.
         learning_rate, max_iter, max_leaf_nodes
             Of ``HistGradientBoostingClassifier`` (no early stopping: the same data
-            and seed give the same model).
+            and seed give the same model): a positive learning rate, 1 to
+            :data:`~detector.anomaly.MAX_TREES` trees of 2 leaves or more, trees times
+            leaves at most :data:`MAX_TREE_LEAVES`.
+
+        Raises
+        ------
+        DetectorError
+            Labels other than 1, 0 or empty, too few inspections or a single outcome,
+            or an argument out of its range.
         """
         from sklearn.ensemble import HistGradientBoostingClassifier
 
+        seed = check_seed(seed)
+        problem = boosting_size_problem(max_iter, max_leaf_nodes)
+        if problem:
+            raise DetectorError(f"cannot fit the supervised model: {problem}")
+        if not isinstance(learning_rate, Real) or isinstance(learning_rate, bool) or not 0 < learning_rate < np.inf:
+            raise DetectorError(f"learning_rate must be a positive number, got {learning_rate!r}")
         table = with_hs_levels(canonical_table(table)).reset_index(drop=True)
         labels = outcome_labels(labels)
         if len(labels) != len(table):
@@ -325,6 +367,10 @@ class SupervisedModel:
             out_of_fold[cols] = (share, seen * FOLDS / (FOLDS - 1))
         base, _ = feature_frame(train, features, stats, training=True)
         matrix = cls._assemble(base, features, rules, hits, encoded, out_of_fold)
+        # scikit-learn cannot bin a column without a single value (a feature whose inputs
+        # no inspected row has, e.g. every origin code invalid); as a constant it is a
+        # column the trees never split on, so no prediction or explanation uses it.
+        matrix[:, np.isnan(matrix).all(axis=0)] = 0.0
         classifier = HistGradientBoostingClassifier(
             learning_rate=learning_rate, max_iter=max_iter, max_leaf_nodes=max_leaf_nodes,
             early_stopping=False, random_state=seed).fit(matrix, y)
@@ -446,8 +492,14 @@ class SupervisedModel:
 
     @classmethod
     def load(cls, path: str | Path) -> SupervisedModel:
-        """Read a model written by :meth:`save`, refusing anything else (ModelFileError)."""
-        expected = {"statistics.json", "encoders.json", *(f"trees/{k}.npy" for k in _NODE_ARRAYS)}
+        """Read a model written by :meth:`save`, refusing anything else (ModelFileError):
+        besides the checks of :func:`detector.modelfile.read_model`, more trees or bigger
+        ones than the model's parameters and :data:`MAX_TREE_LEAVES` allow, and trees
+        that would make the predictor read outside its arrays."""
+        nodes = 2 * MAX_TREE_LEAVES  # fewer than 2 per leaf
+        expected = {"statistics.json": Json(), "encoders.json": Json(),
+                    **{f"trees/{k}.npy": Array(dtype, MAX_TREES + 1 if k == "offsets" else nodes)
+                       for k, dtype in _NODE_ARRAYS.items()}}
         manifest, data = read_model(path, FORMAT, FORMAT_VERSION, expected, kind="supervised model")
         where = f"model file {path}"
         try:
@@ -456,17 +508,18 @@ class SupervisedModel:
             if unknown:
                 raise ValueError(f"unknown feature(s) {', '.join(unknown)}")
             rules = [str(r) for r in manifest["rules"]]
-            encoders = [_Encoder.from_json(e) for e in json.loads(data["encoders.json"])]
+            encoders = [_Encoder.from_json(e) for e in data["encoders.json"]]
             columns = cls._column_names(features, rules, [e.columns for e in encoders])
             if columns != manifest["columns"]:
                 raise ValueError("the column list does not match the features, rules and encoders")
-            stats = FeatureStatistics.from_json(json.loads(data["statistics.json"]))
-            arrays = {k: npy(data[f"trees/{k}.npy"], dtype) for k, dtype in _NODE_ARRAYS.items()}
+            stats = FeatureStatistics.from_json(data["statistics.json"])
+            arrays = {k: data[f"trees/{k}.npy"] for k in _NODE_ARRAYS}
             baseline = float(manifest["baseline"])
             training, params = dict(manifest["training"]), dict(manifest["params"])
+            trees, leaves = params["max_iter"], params["max_leaf_nodes"]
         except (ValueError, KeyError, TypeError, AttributeError, IndexError) as exc:
             raise ModelFileError(f"{where}: malformed model contents: {exc}") from None
-        problem = _Trees.check(arrays, len(columns))
+        problem = boosting_size_problem(trees, leaves) or _Trees.check(arrays, len(columns), trees, leaves)
         if problem:
             raise ModelFileError(f"{where}: malformed model contents: {problem}")
         return cls(columns, features, rules, training, params, stats, encoders,

@@ -1,6 +1,7 @@
 import hashlib
 import io
 import json
+import re
 import zipfile
 
 import numpy as np
@@ -94,6 +95,37 @@ def test_same_seed_same_model_other_seed_other_trees(synthetic):
     assert again.score(later).equals(model.score(later))
     other = AnomalyModel.fit(history, trees=50, seed=2)
     assert not np.array_equal(other.score(later)["anomaly_score"], model.score(later)["anomaly_score"])
+
+
+@pytest.mark.parametrize("options, message", [
+    (dict(seed=-1), "seed must be a whole number from 0 to 4,294,967,295, got -1"),
+    (dict(seed=2 ** 32), "seed must be a whole number from 0 to 4,294,967,295, got 4294967296"),
+    (dict(trees=0), "trees must be a whole number from 1 to 10,000, got 0"),
+    (dict(trees=2.5), "trees must be a whole number from 1 to 10,000, got 2.5"),
+    (dict(trees=100_000_000), "trees must be a whole number from 1 to 10,000, got 100000000"),
+    (dict(trees=9000), "9,000 trees of 256 rows draw 2,304,000 rows; a forest draws at most 2,097,152"),
+    (dict(trees=1000, max_samples=0.9), "1,000 trees of 3,600 rows draw 3,600,000 rows"),
+    (dict(max_samples=0), "max_samples ('auto', a fraction in (0, 1] or a row count) must be a whole number 1 or"),
+    (dict(peer_min_rows=-3), "peer_min_rows must be a whole number 1 or more, got -3"),
+    (dict(features=[["value_per_kg_vs_hs"]]), "unknown anomaly feature(s) ['value_per_kg_vs_hs']; known:"),
+    (dict(features=5), "anomaly features must be a list of names, 'all' or None; got 5"),
+], ids=["seed-negative", "seed-too-big", "no-trees", "trees-fraction", "a-hundred-million-trees",
+        "too-many-sampled-rows", "fraction-of-rows-too-many", "no-samples", "peer-min-negative",
+        "feature-not-a-name", "features-not-a-list"])
+def test_fit_arguments_out_of_range_are_one_clear_error(synthetic, options, message):
+    """Before: scikit-learn or numpy refused them with a traceback of their own (seed -1,
+    0 trees), or 100,000,000 trees were grown until the machine gave out."""
+    history = synthetic[0]
+    with pytest.raises(detector.DetectorError, match=re.escape(message)):
+        AnomalyModel.fit(history, **options)
+
+
+def test_a_negative_seed_is_one_clear_error_when_scoring_a_file_on_its_own():
+    """Before: `detector score FILE --seed -1` (the model fitted on the file) ended in
+    scikit-learn's InvalidParameterError traceback."""
+    declarations = detector.load_declarations(generate(1200, seed=5))
+    with pytest.raises(detector.DetectorError, match=re.escape("seed must be a whole number from 0 to 4,294,967,295")):
+        detector.score(declarations, detector.load_rules(), seed=-1)
 
 
 def test_explanation_names_a_planted_value_per_kg(synthetic):

@@ -179,6 +179,48 @@ def test_one_label_per_declaration_is_required():
         SupervisedModel.fit(declarations([shipment()] * 60), [1, 0] * 29 + [1])
 
 
+@pytest.mark.parametrize("column, emptied", [
+    ("office_id", lambda raw: raw.assign(office_id="")),
+    ("origin_country", lambda raw: raw.drop(columns=["origin_country"]).assign(country_of_origin="XQ")),
+], ids=["office-empty", "origin-by-alias-all-invalid"])
+def test_an_encoded_column_empty_among_the_inspected_rows_encodes_to_the_prior(column, emptied):
+    """Before: `detector train --labels` crashed with IndexError in the target encoder
+    when an encoded column held no valid value among the labelled rows (an empty
+    office_id, or a column picked up by alias whose codes are all invalid)."""
+    rules = detector.load_rules()
+    raw = generate(600, seed=5, fraud_rate=0.1)
+    history = detector.load_declarations(emptied(raw))
+    assert history.table[column].isna().all()
+    hits = detector.score(history, rules, model=None).rule_results.hits
+    labels = raw["label"].to_numpy(dtype=object)
+    model = SupervisedModel.fit(history, labels, hits, seed=0, max_iter=20)
+    learned = encoder(model, column)
+    assert len(learned.frauds) == 0
+    share, seen = learned.encode(pd.Series(["CN", "0101"], dtype="string"))  # values a later file holds
+    assert np.allclose(share, learned.prior) and (seen == 0).all()
+    said = model.explain(history, hits)
+    named = {"office_id": "office", "origin_country": "origin "}[column]
+    assert said.str.len().gt(0).any() and not said.str.contains(named).any()
+
+
+@pytest.mark.parametrize("options, message", [
+    (dict(seed=-1), "seed must be a whole number from 0 to 4,294,967,295, got -1"),
+    (dict(seed=2 ** 32), "seed must be a whole number from 0 to 4,294,967,295"),
+    (dict(max_iter=0), "max_iter must be a whole number from 1 to 10,000, got 0"),
+    (dict(max_iter=10 ** 9), "max_iter must be a whole number from 1 to 10,000, got 1000000000"),
+    (dict(max_iter=5000, max_leaf_nodes=1000), "5,000 trees of 1,000 leaves hold 5,000,000 leaves"),
+    (dict(max_leaf_nodes=1), "max_leaf_nodes must be a whole number 2 or more, got 1"),
+    (dict(learning_rate=float("nan")), "learning_rate must be a positive number, got nan"),
+], ids=["seed-negative", "seed-too-big", "no-trees", "a-billion-trees", "too-many-leaves", "one-leaf",
+        "learning-rate-nan"])
+def test_fit_arguments_out_of_range_are_one_clear_error(options, message):
+    """Before: scikit-learn refused them with a traceback of its own (seed -1, one leaf),
+    or a billion trees were fitted until the machine gave out."""
+    labels = [1, 0, 0, 0, 0] * 12
+    with pytest.raises(detector.DetectorError, match=re.escape(message)):
+        SupervisedModel.fit(declarations([shipment(exporter=f"E{i % 3}") for i in range(60)]), labels, **options)
+
+
 # ----------------------------------------------------------------------------- determinism and files
 
 
