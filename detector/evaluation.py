@@ -93,6 +93,29 @@ def labels_of(table: pd.DataFrame, column: str, source: str = "table") -> np.nda
     return values.to_numpy(dtype=np.int64)
 
 
+def finite_numbers(table: pd.DataFrame, column: str, source: str = "table", empty: float | None = None) -> np.ndarray:
+    """A column as finite floats; a clear error naming the first cell that is not one.
+
+    Infinity would rank its row above every real score and NaN or text below them, and
+    the curves would fail on them; a score file holding either is broken, not ranked.
+    ``empty`` is the value of an empty cell, or None when every cell needs a number.
+    """
+    cells = table[column]
+    values = pd.to_numeric(cells, errors="coerce").to_numpy(dtype="float64", na_value=np.nan, copy=True)
+    bad = ~np.isfinite(values)
+    if empty is not None:
+        blank = (cells.isna() | (cells.astype("str").str.strip() == "")).to_numpy()
+        values[blank] = empty
+        bad &= ~blank
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        cell = cells.iloc[row]
+        cell = cell.item() if isinstance(cell, np.generic) else cell  # inf, not np.float64(inf)
+        raise DetectorError(f"{source}: row {row + 1}, column '{column}': value {cell!r} is not a finite "
+                            f"number{'' if empty is None else ' or empty'} ({int(bad.sum()):,} such cells)")
+    return values
+
+
 def expected_found(scores: np.ndarray, hits: np.ndarray, k: int) -> float:
     """Expected sum of ``hits`` among the top ``k`` scores, ties broken at random.
 
@@ -126,7 +149,8 @@ def evaluate(
     Parameters
     ----------
     table : DataFrame
-        Scored declarations with a label column (0/1).
+        Scored declarations with a label column (0/1) and a finite number in every
+        cell of the score column (an empty revenue cell counts as 0).
     budgets : tuple of float
         Percent of rows inspected; a budget inspects ``floor(rows * budget / 100)``
         rows, so a budget smaller than one row inspects none (precision NaN).
@@ -144,15 +168,11 @@ def evaluate(
     if score_column not in table.columns:
         raise DetectorError(f"{source}: no score column '{score_column}'")
     labels = labels_of(table, label_column, source)
-    scores = pd.to_numeric(table[score_column], errors="coerce").to_numpy(dtype="float64")
-    if np.isnan(scores).all():
-        raise DetectorError(f"{source}: score column '{score_column}' holds no numbers")
-    scores = np.where(np.isnan(scores), np.nanmin(scores) - 1.0, scores)  # unscored rows last
+    scores = finite_numbers(table, score_column, source)
     n, frauds = len(labels), int(labels.sum())
     revenue = None
     if revenue_column in table.columns:
-        revenue = pd.to_numeric(table[revenue_column], errors="coerce").fillna(0).to_numpy(dtype="float64")
-        revenue = np.where(labels == 1, revenue, 0.0)
+        revenue = np.where(labels == 1, finite_numbers(table, revenue_column, source, empty=0.0), 0.0)
     rows = []
     for budget in budgets:
         k = int(math.floor(n * budget / 100 + 1e-9))

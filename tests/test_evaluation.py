@@ -1,6 +1,7 @@
 """Metrics checked against values computed by hand on small tables."""
 
 import math
+import re
 
 import numpy as np
 import pandas as pd
@@ -101,3 +102,22 @@ def test_json_form_has_no_nan():
     result = evaluate(table([0.9, 0.1], [0, 0]), budgets=(1,))
     data = result.as_dict()
     assert data["roc_auc"] is None and data["budgets"][0]["precision"] is None
+
+
+@pytest.mark.parametrize("cell", [math.inf, -math.inf, math.nan, "inf", "high", ""],
+                         ids=["inf", "minus-inf", "nan", "inf-text", "text", "empty"])
+def test_a_score_that_is_not_a_finite_number_is_one_clear_error(cell):
+    """Before: inf crashed roc_auc_score with 'Input contains infinity', and NaN, text
+    or an empty cell silently ranked the row last."""
+    frame = table([0.9, 0.1, cell, 0.5], [1, 0, 1, 0])
+    with pytest.raises(DetectorError, match=rf"scored.csv: row 3, column 'risk_score': value {re.escape(repr(cell))} "
+                                            r"is not a finite number \(1 such cells\)"):
+        evaluate(frame, budgets=(50,), source="scored.csv")
+
+
+def test_revenue_must_be_a_finite_number_or_empty():
+    """Before: an infinite revenue made every revenue share NaN, and text counted as 0."""
+    with pytest.raises(DetectorError, match=r"row 1, column 'revenue': value inf is not a finite number or empty"):
+        evaluate(table([0.9, 0.1], [1, 0], revenue=[math.inf, 5.0]), budgets=(50,))
+    result = evaluate(table([0.9, 0.1, 0.5], [1, 0, 1], revenue=["100", "", "300"]), budgets=(50,))
+    assert result.budgets["revenue_share"].tolist() == [0.25]
