@@ -33,8 +33,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from functools import lru_cache
+from numbers import Integral, Real
 from pathlib import Path
 from typing import Iterator
 
@@ -45,11 +46,22 @@ from detector.errors import DetectorError
 from detector.features import usd_rates
 from detector.io import write_chunks
 
-__all__ = ["CHUNK_ROWS", "COLUMNS", "DECLARATION_COLUMNS", "ENTRY_ERROR_RATE", "PATTERNS", "SCHEMES",
-           "SCHEME_SHARES", "Scheme", "generate", "generate_chunks", "write_synthetic"]
+__all__ = ["CHUNK_ROWS", "COLUMNS", "DECLARATION_COLUMNS", "ENTRY_ERROR_RATE", "MAX_DAYS", "MAX_FRAME_ROWS",
+           "MAX_ROWS", "PATTERNS", "SCHEMES", "SCHEME_SHARES", "Scheme", "generate", "generate_chunks",
+           "write_synthetic"]
 
 CHUNK_ROWS = 100_000
 """Rows per internal chunk: memory is bounded by one chunk, whatever ``rows`` is."""
+
+MAX_ROWS = 10 ** 10
+"""Most rows of one file: each row's id holds a distinct 10-digit serial."""
+
+MAX_FRAME_ROWS = 10_000_000
+"""Most rows :func:`generate` holds in one frame (about 400 bytes a row);
+:func:`write_synthetic` streams up to :data:`MAX_ROWS`."""
+
+MAX_DAYS = 36_525
+"""Longest period a file covers, 100 years: every day's volume is laid out in memory."""
 
 ENTRY_ERROR_RATE = 0.002
 """Share of rows with one mistyped cell (bad date, negative weight, letter O in an HS
@@ -1179,7 +1191,7 @@ def _place(rng, slot_days: np.ndarray, single: int, series: np.ndarray) -> tuple
 # ---------------------------------------------------------------------------- finishing
 
 
-_SERIALS = 10 ** 10  # 10-digit serials
+_SERIALS = MAX_ROWS  # 10-digit serials
 _HALF_BITS = 17  # a Feistel network on 2 x 17 bits covers them (2**34 > 10**10)
 
 
@@ -1408,15 +1420,24 @@ def _take(draft: dict, selector) -> dict:
 # -------------------------------------------------------------------------- public API
 
 
-def _check(rows: int, seed: int, fraud_rate: float, days: int) -> None:
-    if rows < 0:
-        raise DetectorError(f"rows must be 0 or more, got {rows}")
-    if seed < 0:
-        raise DetectorError(f"seed must be 0 or more, got {seed}")
-    if not 0 <= fraud_rate <= 0.5:
-        raise DetectorError(f"fraud rate must be between 0 and 0.5, got {fraud_rate}")
-    if days < 1:
-        raise DetectorError(f"days must be 1 or more, got {days}")
+def _check(rows, seed, fraud_rate, start, days) -> None:
+    """Refuse arguments that cannot make a file, or would make one without end."""
+    _check_whole("rows", rows, 0, MAX_ROWS, " (ids hold 10-digit serials)")
+    _check_whole("seed", seed, 0)
+    if not isinstance(fraud_rate, Real) or isinstance(fraud_rate, bool) or not 0 <= fraud_rate <= 0.5:
+        raise DetectorError(f"fraud rate must be between 0 and 0.5, got {fraud_rate!r}")
+    _check_whole("days", days, 1, MAX_DAYS, " (100 years)")
+    # Declaration dates and ids are written with four-digit years.
+    if (not isinstance(start, date) or start.year < 1000
+            or date.fromordinal(start.toordinal()) > date.max - timedelta(days=days - 1)):
+        raise DetectorError(f"start must be a date from 1000-01-01 on whose {days:,} days end by 9999-12-31, "
+                            f"got {start!r}")
+
+
+def _check_whole(name: str, value, low: int, high: int | None = None, why: str = "") -> None:
+    if not isinstance(value, Integral) or isinstance(value, bool) or value < low or (high is not None and value > high):
+        span = f"{low:,} or more" if high is None else f"from {low:,} to {high:,}{why}"
+        raise DetectorError(f"{name} must be a whole number {span}, got {value!r}")
 
 
 def generate_chunks(rows: int, *, seed: int = 0, fraud_rate: float = 0.02,
@@ -1430,22 +1451,28 @@ def generate_chunks(rows: int, *, seed: int = 0, fraud_rate: float = 0.02,
     Parameters
     ----------
     rows : int
-        Declarations in total.
+        Declarations in total, 0 to :data:`MAX_ROWS`.
     seed : int
-        Seeds the parties (drawn once) and every chunk; same arguments, same rows.
+        Seeds the parties (drawn once) and every chunk; same arguments, same rows. 0 or more.
     fraud_rate : float
-        Share of rows with ``label`` 1, split over :data:`SCHEMES` by their shares.
+        Share of rows with ``label`` 1, 0 to 0.5, split over :data:`SCHEMES` by their shares.
     start : date
-        Date of the first declaration.
+        Date of the first declaration; the whole period stays in years 1000 to 9999.
     days : int
-        Days covered; rows are sorted by date, with weekly and seasonal volume.
+        Days covered, 1 to :data:`MAX_DAYS`; rows are sorted by date, with weekly and
+        seasonal volume.
+
+    Raises
+    ------
+    DetectorError
+        An argument out of its range, when called (not when the first chunk is asked for).
 
     Yields
     ------
     DataFrame
         :data:`COLUMNS`: the canonical fields as text, then ``label`` and ``pattern``.
     """
-    _check(rows, seed, fraud_rate, days)  # now, not when the first chunk is asked for
+    _check(rows, seed, fraud_rate, start, days)  # now, not when the first chunk is asked for
     return (_generate_chunk(index, rows, seed, fraud_rate, start, days) for index in range(-(-rows // CHUNK_ROWS)))
 
 
@@ -1455,7 +1482,7 @@ def generate(rows: int, **options) -> pd.DataFrame:
     Parameters
     ----------
     rows : int
-        Declarations in total; the frame holds them all, so keep this to a few million.
+        Declarations in total, at most :data:`MAX_FRAME_ROWS`: the frame holds them all.
     **options
         ``seed``, ``fraud_rate``, ``start``, ``days`` as for :func:`generate_chunks`.
 
@@ -1464,6 +1491,7 @@ def generate(rows: int, **options) -> pd.DataFrame:
     DataFrame
         :data:`COLUMNS`, indexed 0..rows-1; equal to the chunks concatenated.
     """
+    _check_whole("rows", rows, 0, MAX_FRAME_ROWS, " in one frame (write_synthetic streams more)")
     chunks = list(generate_chunks(rows, **options))
     if not chunks:
         return pd.DataFrame({name: pd.Series(dtype="int64" if name == "label" else "str") for name in COLUMNS})

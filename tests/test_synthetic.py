@@ -8,6 +8,7 @@ are not the only bad cells, schemes or hard negatives that silently vanish.
 
 import gc
 import os
+import re
 import subprocess
 import sys
 import weakref
@@ -337,11 +338,36 @@ def test_written_files_load_like_the_frame(tmp_path, suffix):
     assert (loaded.invalid == detector.load_declarations(expected).invalid).all()
 
 
-@pytest.mark.parametrize("arguments", [dict(rows=-1), dict(rows=10, fraud_rate=0.9), dict(rows=10, days=0),
-                                       dict(rows=10, seed=-1)])
-def test_impossible_arguments_are_clear_errors(arguments):
-    with pytest.raises(DetectorError):
-        list(generate_chunks(**arguments))
+@pytest.mark.parametrize("arguments, message", [
+    (dict(rows=-1), "rows must be a whole number from 0 to 10,000,000,000 (ids hold 10-digit serials), got -1"),
+    (dict(rows=10 ** 11), "rows must be a whole number from 0 to 10,000,000,000"),
+    (dict(rows=2.5), "rows must be a whole number from 0 to 10,000,000,000 (ids hold 10-digit serials), got 2.5"),
+    (dict(rows=10, fraud_rate=0.9), "fraud rate must be between 0 and 0.5, got 0.9"),
+    (dict(rows=10, fraud_rate=float("nan")), "fraud rate must be between 0 and 0.5, got nan"),
+    (dict(rows=10, days=0), "days must be a whole number from 1 to 36,525 (100 years), got 0"),
+    (dict(rows=10, days=100_000_000), "days must be a whole number from 1 to 36,525 (100 years), got 100000000"),
+    (dict(rows=10, seed=-1), "seed must be a whole number 0 or more, got -1"),
+    (dict(rows=10, seed=1.5), "seed must be a whole number 0 or more, got 1.5"),
+    (dict(rows=10, start="2025-01-01"), "start must be a date from 1000-01-01 on whose 365 days end by 9999-12-31"),
+    (dict(rows=10, start=date(9999, 6, 1)), "start must be a date from 1000-01-01 on whose 365 days"),
+    (dict(rows=10, start=date(999, 12, 31), days=5), "start must be a date from 1000-01-01 on whose 5 days"),
+], ids=["rows-negative", "rows-beyond-serials", "rows-fraction", "fraud-rate-high", "fraud-rate-nan", "no-days",
+        "a-hundred-million-days", "seed-negative", "seed-fraction", "start-text", "past-year-9999",
+        "three-digit-year"])
+def test_impossible_arguments_are_one_clear_error_when_called(arguments, message):
+    """Before: `generate --days 100000000` laid out a hundred million days and ran to
+    6 GB, a fraction of rows or seed failed deep inside numpy, and dates past 9999 or
+    before 1000 made ids and dates the schema rejects."""
+    with pytest.raises(DetectorError, match=re.escape(message)):
+        generate_chunks(**arguments)
+
+
+def test_a_frame_of_more_rows_than_memory_holds_is_refused_before_generating():
+    """Before: generate(100_000_000) built chunk after chunk until memory ran out;
+    write_synthetic streams that many."""
+    with pytest.raises(DetectorError, match=re.escape(
+            "rows must be a whole number from 0 to 10,000,000 in one frame (write_synthetic streams more)")):
+        generate(100_000_000)
 
 
 def test_no_rows_give_an_empty_frame_with_the_columns():
