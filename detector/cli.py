@@ -220,7 +220,7 @@ def train(
     history: Annotated[Path, typer.Argument(help="Declarations to learn from.")],
     output: Annotated[Path, typer.Option("-o", "--output", help="Model file to write.")] = Path("model.zip"),
     mapping: MappingOption = None,
-    trees: Annotated[int, typer.Option("--trees", min=10, help="Trees in the isolation forest.")] = 100,
+    trees: Annotated[int, typer.Option("--trees", min=10, max=10_000, help="Trees in the isolation forest.")] = 100,
     seed: SeedOption = 0,
     features: Annotated[Optional[str], typer.Option(
         "--features", help="Comma-separated features, or 'all' (default: the peer and pairing features).")]
@@ -389,14 +389,14 @@ _COMPARED = ("rule_score", "anomaly_score", "supervised_score", "risk_score")
 
 @app.command()
 def generate(
-    rows: Annotated[int, typer.Option("-n", "--rows", min=1, help="Number of declarations.")],
+    rows: Annotated[int, typer.Option("-n", "--rows", min=1, max=10**10, help="Number of declarations.")],
     output: Annotated[Path, typer.Option("-o", "--output", help="CSV, Parquet or JSONL file to write.")],
     seed: Annotated[int, typer.Option("--seed", min=0, help="Random seed; the same seed gives the same file.")] = 0,
     fraud_rate: Annotated[float, typer.Option(
         "--fraud-rate", min=0.0, max=0.5, help="Share of rows with a planted scheme (label 1).")] = 0.02,
     start: Annotated[Optional[str], typer.Option(
         "--start", help="First declaration date, YYYY-MM-DD (default 2025-01-01).")] = None,
-    days: Annotated[int, typer.Option("--days", min=1, help="Days covered.")] = 365,
+    days: Annotated[int, typer.Option("--days", min=1, max=36_525, help="Days covered.")] = 365,
 ) -> None:
     """Write labelled synthetic declarations with planted smuggling schemes.
 

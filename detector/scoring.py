@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from detector.anomaly import check_seed
 from detector.declarations import Declarations
 from detector.errors import DetectorError
 from detector.features import available_features
@@ -247,6 +248,7 @@ def score(declarations: Declarations, rules: RuleSet | None = None,
     """
     if explore and budget is None:
         raise DetectorError("an exploration share needs an inspection budget (e.g. budget=2, explore=10)")
+    seed = check_seed(seed)  # the forest and the exploration draw both take it
     rules = rules if rules is not None else load_rules()
     policy = policy or RiskPolicy()
     results = evaluate_rules(rules, declarations.table, on_rule)

@@ -141,3 +141,13 @@ def test_blind_set_figures_do_not_fall():
     assert (smuggling[smuggling["scheme"] == "unlicensed_export"]["lane"] != "green").sum() >= 3
     assert (honest["lane"] == "red").sum() <= 2
     assert (honest["lane"] == "yellow").sum() <= 7
+
+
+def test_a_seed_out_of_range_is_one_clear_error_with_the_rules_alone(write_csv):
+    """Before: `score(..., model=None, budget=2, explore=10, seed=-1)` reached numpy's
+    default_rng and raised its ValueError from deep in the budget draw."""
+    from detector.errors import DetectorError
+
+    declarations = load_declarations(write_csv("declaration_id,hs_code\nA,2805\n"))
+    with pytest.raises(DetectorError, match="seed"):
+        score(declarations, small_rules(), model=None, budget=2, explore=10, seed=-1)
