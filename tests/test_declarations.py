@@ -110,7 +110,10 @@ def test_parquet_list_struct_map_and_binary_columns_become_marked_rows(tmp_path)
     decl = load_declarations(path)
     assert decl.table["hs_code"].tolist()[0] == "2805301200"
     assert decl.table[["exporter", "consignee", "declarant"]].isna().all().all()
-    assert decl.problems[["row", "column", "problem"]].values.tolist() == [
+    # pyarrow before 20 infers a record's fields in sorted order: either order is the type.
+    problems = decl.problems.replace({"problem": {"struct<city: string, name: string>": "struct<name: string, city: "
+                                                  "string>"}}, regex=True)
+    assert problems[["row", "column", "problem"]].values.tolist() == [
         [1, "exporter", "expected one value per cell, found a list (type list<item: string>)"],
         [1, "consignee", "expected one value per cell, found a record (type struct<name: string, city: string>)"],
         [1, "declarant", "expected one value per cell, found several values (as in a map or list column)"],
