@@ -277,7 +277,7 @@ def _train_supervised(declarations, label_column: str | None, db: Path | None, o
             stored = store.outcomes()
         fraud = stored.set_index("declaration_id")["result"].map({"fraud": 1.0, "clean": 0.0})
         labels = declarations.table["declaration_id"].map(fraud)
-    hits = evaluate_rules(rule_set, declarations.table).hits
+    hits = evaluate_rules(rule_set, declarations.table, opaque=declarations.opaque_fields).hits
     fitted = SupervisedModel.fit(declarations, labels.to_numpy(dtype=object), hits, seed=seed)
     trained = fitted.training
     return fitted.save(output), [

@@ -15,7 +15,7 @@ import pandas as pd
 from detector.features import derive
 from detector.io import ReadInfo, read_table
 from detector.schema import (
-    PROBLEM_COLUMNS, ColumnMapping, canonical_frame, load_mapping, resolve_columns, row_errors, validate,
+    OPAQUE, PROBLEM_COLUMNS, ColumnMapping, canonical_frame, load_mapping, resolve_columns, row_errors, validate,
 )
 
 
@@ -52,6 +52,11 @@ class Declarations:
 
     def __len__(self) -> int:
         return len(self.raw)
+
+    @property
+    def opaque_fields(self) -> frozenset[str]:
+        """Fields whose codes the mapping declares anonymised (``opaque``)."""
+        return frozenset(name for name, fmt in self.mapping.formats.items() if fmt == OPAQUE)
 
     @property
     def read_notes(self) -> tuple[str, ...]:

@@ -151,3 +151,30 @@ def test_a_seed_out_of_range_is_one_clear_error_with_the_rules_alone(write_csv):
     declarations = load_declarations(write_csv("declaration_id,hs_code\nA,2805\n"))
     with pytest.raises(DetectorError, match="seed"):
         score(declarations, small_rules(), model=None, budget=2, explore=10, seed=-1)
+
+
+def test_rules_comparing_anonymised_codes_with_real_countries_are_skipped(write_csv):
+    """Before: with the BACUDA mapping's opaque origins, RE-ORIGIN-004 ('origin with no
+    rare-earth production', a lookup in a table of real countries) hit every
+    rare-earth line. A rule comparing the opaque field with another field still runs."""
+    from detector import load_rules
+    from detector.rules import parse_rules
+
+    rules = load_rules()
+    path = write_csv(
+        "sgd.id,sgd.date,importer.id,declarant.id,country,office.id,tariff.code,quantity,gross.weight,"
+        "fob.value,cif.value,total.taxes,illicit,revenue\n"
+        "SGD1,25-06-02,IMP826164,DEC4819,QLRUMZ,OFFICE0,2846901920,1,1657,7202.0,7595.0,3346.0,0,0.0\n")
+    result = score(load_declarations(path, "wco_bacuda"), rules, model=None)
+    assert "RE-ORIGIN-004" in result.summary.skipped_rules
+    assert "anonymised" in result.summary.skipped_rules["RE-ORIGIN-004"]
+    assert "RE-ORIGIN-004" not in result.output["rule_hits"].iloc[0]
+    own = parse_rules([{
+        "id": "T-SAME-001", "title": "t", "description": "d", "pattern": "p", "severity": "low",
+        "when": {"compare_fields": {"left": "origin_country", "op": "==", "right": "origin_country"}},
+        "reason": "r", "examples": {"hit": [{"origin_country": "CN"}], "miss": [{"origin_country": ""}]}}],
+        Path("inline.yaml"))
+    from detector.rules import RuleSet
+
+    again = score(load_declarations(path, "wco_bacuda"), RuleSet(own), model=None)
+    assert again.summary.skipped_rules == {} and again.output["rule_hits"].iloc[0] == "T-SAME-001"

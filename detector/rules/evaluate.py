@@ -16,7 +16,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from detector.rules.model import SEVERITIES, AllOf, Condition, Leaf, Not, Rule, RuleSet
+from detector.rules.model import SEVERITIES, AllOf, AnyOf, Condition, Leaf, Not, Rule, RuleSet
 from detector.rules.predicates import PREDICATES, Context, TableCache
 from detector.tables import text_scalar
 from detector.threads import thread_pool
@@ -130,11 +130,27 @@ def _as_text(values: pd.Series, spec: str) -> pa.Array:
     return pa.array(values.astype("str"), from_pandas=True).cast(pa.large_string())
 
 
+def compared_with_pack_values(condition: Condition) -> set[str]:
+    """The fields a condition compares with values the pack supplies (``equals``,
+    ``in``, ``not_in``, an ``in_table`` match), as opposed to other fields of the row."""
+    if isinstance(condition, Leaf):
+        if condition.name in ("equals", "in", "not_in"):
+            return {condition.args["field"]}
+        return set(condition.args["match"]) if condition.name == "in_table" else set()
+    children = condition.children if isinstance(condition, (AllOf, AnyOf)) else (condition.child,)
+    return set().union(*map(compared_with_pack_values, children))
+
+
 def evaluate_rules(rule_set: RuleSet, table: pd.DataFrame,
-                   on_rule: Callable[[Rule], None] | None = None) -> RuleResults:
+                   on_rule: Callable[[Rule], None] | None = None,
+                   opaque: frozenset[str] = frozenset()) -> RuleResults:
     """Evaluate every rule whose fields the table has; skip the rest with the reason.
 
     ``on_rule`` is called after each rule (the CLI advances its progress bar).
+    ``opaque`` names fields of anonymised codes (a mapping's ``opaque`` format): a rule
+    that compares one with a country of the pack or its tables could only be wrong
+    (``not in producer countries`` would hit every row), so it is skipped, with the
+    reason; comparing such fields with each other still runs.
     """
     hits: dict[str, np.ndarray] = {}
     reasons: dict[str, pd.Series] = {}
@@ -143,8 +159,12 @@ def evaluate_rules(rule_set: RuleSet, table: pd.DataFrame,
     runnable = []
     for rule in rule_set:
         absent = missing_fields(rule, table.columns)
+        anonymised = sorted(compared_with_pack_values(rule.when) & opaque)
         if absent:
             skipped[rule.id] = f"needs column(s) the file lacks: {', '.join(absent)}"
+        elif anonymised:
+            skipped[rule.id] = (f"compares {', '.join(anonymised)} with the pack's values, but the mapping "
+                                "declares anonymised codes there (opaque)")
         else:
             runnable.append(rule)
     # Rules only read the table, and what they share in the cache is the same whoever
