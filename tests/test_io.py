@@ -315,7 +315,9 @@ fuzz_cell = st.text(alphabet=st.characters(blacklist_categories=("Cs",), blackli
                     max_size=10)
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+# derandomize: CI runs the same 150 files every time, so a pass or a failure repeats.
+@settings(max_examples=150, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(rows=st.lists(st.lists(fuzz_cell, min_size=0, max_size=6), min_size=1, max_size=12),
        quoting=st.sampled_from([csv.QUOTE_MINIMAL, csv.QUOTE_ALL]),
        delimiter=st.sampled_from([",", ";", "\t", "|"]),
@@ -345,7 +347,7 @@ def test_fuzz_every_record_comes_out_once_in_order(tmp_path_factory, rows, quoti
             [f"id{number}", *cells])
         lines.append(line.getvalue())
     if broken is not None and broken < len(lines) and quoting == csv.QUOTE_ALL \
-            and lines[broken].count("\n") == 1:
+            and not re.search("[\r\n]", lines[broken][:-2]):
         lines[broken] = lines[broken][:-2] + f'{delimiter}"oops\r\n'
     data = (out.getvalue() + "".join(lines)).encode("utf-8-sig" if encoding == "utf-8-sig" else encoding,
                                                    errors="replace")
