@@ -74,7 +74,6 @@ class Rule:
     reference_dirs: tuple[Path, ...] = ()
     valid_from: date | None = None
     valid_to: date | None = None
-    named: frozenset[str] = frozenset()
     definition: dict = field(default_factory=dict, compare=False, hash=False, repr=False)
 
 

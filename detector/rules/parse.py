@@ -25,7 +25,7 @@ from detector.features import DERIVED_FIELDS
 from detector.reference import iso_dates, load_reference, reference_path, require_cells, require_columns
 from detector.resources import default_packs_dir
 from detector.rules.model import SEVERITIES, AllOf, AnyOf, Condition, Example, Leaf, Not, Rule, RuleSet
-from detector.rules.predicates import (MAX_PHRASE_LENGTH, MAX_WITHIN_DAYS, OPERATORS, PREDICATES, Arg,
+from detector.rules.predicates import (MAX_PHRASE_LENGTH, OPERATORS, PREDICATES, Arg, Predicate,
                                        compile_regex, field_kind)
 from detector.schema import FIELDS_BY_NAME
 
@@ -60,8 +60,6 @@ RULE_ID = re.compile(r"^[A-Z][A-Z0-9]*(-[A-Z0-9]+)+$")
 RULE_KEYS = {"id", "title", "description", "pattern", "severity", "when", "reason", "references",
              "examples", "valid_from", "valid_to"}
 REQUIRED_RULE_KEYS = ("id", "title", "description", "pattern", "severity", "when", "reason", "examples")
-# Argument names that are Python keywords or clash with the table argument.
-_PYTHON_NAMES = {"table": "table_name", "as": "name"}
 _TEMPLATE_SPEC = re.compile(r"^\.\d{1,2}f$")
 
 
@@ -260,9 +258,7 @@ class _RuleParser:
         self.path = path
         self.label = f"rule #{number}"
         self.reference_dirs = reference_dirs
-        self.fields: set[str] = set()
-        self.needs: set[frozenset[str]] = set()
-        self.named: set[str] = set()
+        self.scope = _RuleScope(self.fail, reference_dirs, self.condition)
         self.depth = 0  # conditions open around the one being parsed
 
     def fail(self, message: str) -> RulePackError:
@@ -302,9 +298,9 @@ class _RuleParser:
             id=rule_id, title=item["title"].strip(), description=item["description"].strip(),
             pattern=item["pattern"].strip(), severity=item["severity"], when=when,
             reason=item["reason"].strip(), references=tuple(references), examples=examples,
-            fields=frozenset(self.fields), needs=tuple(sorted(self.needs, key=sorted)),
+            fields=frozenset(self.scope.fields), needs=tuple(sorted(self.scope.needs, key=sorted)),
             source=self.path, reference_dirs=self.reference_dirs,
-            valid_from=valid_from, valid_to=valid_to, named=frozenset(self.named),
+            valid_from=valid_from, valid_to=valid_to,
             definition=dict(item),
         )
 
@@ -352,209 +348,31 @@ class _RuleParser:
             value = {predicate.shorthand: value}
         if not isinstance(value, dict):
             raise self.fail(f"{where}.{key}: expected a mapping of arguments")
-        return Leaf(key, self._arguments(key, predicate.args, value, f"{where}.{key}"))
+        return Leaf(key, self._arguments(predicate, value, f"{where}.{key}"))
 
-    def _arguments(self, name: str, specs: tuple[Arg, ...], given: dict, where: str) -> dict:
-        if name in ("keywords", "regex") and "field" in given and "fields" not in given:
-            given = {("fields" if k == "field" else k): v for k, v in given.items()}
-        known = {a.name for a in specs}
+    def _arguments(self, predicate: Predicate, given: dict, where: str) -> dict:
+        """The predicate's arguments, each checked by the checker of its kind, then
+        together by the predicate's own check; keyed by the function's parameters."""
+        for alias, name in predicate.aliases.items():
+            if alias in given and name not in given:
+                given = {(name if k == alias else k): v for k, v in given.items()}
+        known = {a.name for a in predicate.args}
         unknown = set(given) - known
         if unknown:
             raise self.fail(f"{where}: unknown argument(s) {', '.join(sorted(map(str, unknown)))}; "
                             f"expected {', '.join(sorted(known))}")
         args: dict[str, Any] = {}
-        for spec in specs:
+        for spec in predicate.args:
             if spec.name not in given:
                 if spec.required:
                     raise self.fail(f"{where}: missing argument '{spec.name}'")
-                if spec.default is not None:
-                    args[_PYTHON_NAMES.get(spec.name, spec.name)] = self._argument(
-                        spec, spec.default, where)
-                continue
-            args[_PYTHON_NAMES.get(spec.name, spec.name)] = self._argument(spec, given[spec.name], where)
-        self._check_combination(name, args, where)
+                if spec.default is None:
+                    continue
+            value = given.get(spec.name, spec.default)
+            args[spec.keyword] = ARGUMENT_KINDS[spec.kind](self.scope, spec, value, f"{where}.{spec.name}")
+        if predicate.check is not None:
+            predicate.check(self.scope, args, where)
         return args
-
-    def _argument(self, spec: Arg, value: Any, where: str) -> Any:
-        at = f"{where}.{spec.name}"
-        kind = spec.kind
-        if kind == "field":
-            name = self._field(value, at, spec.field_kind)
-            self.needs.add(frozenset([name]))
-            return name
-        if kind == "fields":
-            values = [value] if isinstance(value, str) else value
-            if not isinstance(values, list) or not values:
-                raise self.fail(f"{at}: expected a field name or a list of field names")
-            names = [self._field(v, at, spec.field_kind) for v in values]
-            if spec.any_of:  # text searched in any of the fields: one present is enough
-                self.needs.add(frozenset(names))
-            else:
-                self.needs.update(frozenset([n]) for n in names)
-            return names
-        if kind == "number":
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise self.fail(f"{at}: expected a number, got {value!r}")
-            return float(value)
-        if kind == "int":
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise self.fail(f"{at}: expected a whole number >= 0, got {value!r}")
-            return value
-        if kind == "value":
-            if not isinstance(value, (str, int, float, date)) or isinstance(value, bool):
-                raise self.fail(f"{at}: expected a single text, number or date, got {value!r}")
-            return value
-        if kind == "values":
-            if not isinstance(value, list) or not value or not all(
-                    isinstance(v, (str, int, float, date)) and not isinstance(v, bool) for v in value):
-                raise self.fail(f"{at}: expected a non-empty list of texts, numbers or dates")
-            return value
-        if kind in ("text", "choice"):
-            if not isinstance(value, str) or not value:
-                raise self.fail(f"{at}: expected text, got {value!r}")
-            if spec.choices and value not in spec.choices:
-                raise self.fail(f"{at}: expected one of {', '.join(spec.choices)}, got {value!r}")
-            return value
-        if kind == "texts":
-            if not isinstance(value, list) or not value or not all(isinstance(v, str) and v.strip() for v in value):
-                raise self.fail(f"{at}: expected a non-empty list of phrases")
-            return value
-        if kind == "digits":
-            prefixes = value if isinstance(value, list) else [value]
-            if not all(isinstance(p, str) for p in prefixes):
-                raise self.fail(f"{at}: quote each HS prefix (\"0101\", not 0101): YAML reads an unquoted "
-                                f"0101 as the number 65 and drops leading zeros; got {value!r}")
-            if not prefixes or not all(re.fullmatch(r"\d{1,10}", p) for p in prefixes):
-                raise self.fail(f"{at}: expected a list of HS prefixes of digits (quote them: \"0101\")")
-            return prefixes
-        if kind == "op":
-            if value not in OPERATORS:
-                raise self.fail(f"{at}: expected one of {' '.join(OPERATORS)}, got {value!r}")
-            return value
-        if kind == "pattern":
-            if not isinstance(value, str) or not value:
-                raise self.fail(f"{at}: expected a regular expression")
-            try:
-                compile_regex(value)
-            except ValueError as exc:
-                raise self.fail(f"{at}: {exc}") from None
-            return value
-        if kind == "table":
-            if not isinstance(value, str):
-                raise self.fail(f"{at}: expected a reference table name")
-            try:
-                load_reference(value, self.reference_dirs)
-            except ReferenceTableError as exc:
-                raise self.fail(f"{at}: {exc}") from None
-            return value
-        if kind == "match":
-            if not isinstance(value, dict) or not value:
-                raise self.fail(f"{at}: expected a mapping field -> table column")
-            match = {}
-            for field, column in value.items():
-                self.needs.add(frozenset([self._field(field, at, None)]))
-                spec_ = {"column": column, "by": "exact"} if isinstance(column, str) else column
-                if not isinstance(spec_, dict) or set(spec_) - {"column", "by"} or \
-                        spec_.get("by", "exact") not in ("exact", "prefix") or "column" not in spec_:
-                    raise self.fail(f"{at}.{field}: expected a column name or "
-                                    "{column: NAME, by: exact|prefix}")
-                match[field] = {"column": str(spec_["column"]), "by": spec_.get("by", "exact")}
-            if sum(s["by"] == "prefix" for s in match.values()) > 1:
-                raise self.fail(f"{at}: at most one field may match by prefix")
-            return match
-        if kind == "where":
-            if not isinstance(value, dict):
-                raise self.fail(f"{at}: expected a mapping table column -> value(s)")
-            wanted = {}
-            for column, values in value.items():
-                wanted[str(column)] = values if isinstance(values, list) else [values]
-                if not all(isinstance(v, str) for v in wanted[str(column)]):
-                    raise self.fail(f"{at}.{column}: quote the value(s): table cells are text, and YAML "
-                                    f"reads an unquoted 0101 as the number 65; got {values!r}")
-            return wanted
-        if kind == "cond":
-            return self.condition(value, at)
-        if kind == "name":
-            if not isinstance(value, str) or not re.fullmatch(r"[a-z_][a-z0-9_]*", value):
-                raise self.fail(f"{at}: expected a lower-case name such as parcels")
-            if value in FIELDS_BY_NAME or value in DERIVED_FIELDS:
-                raise self.fail(f"{at}: '{value}' is already a field name")
-            self.named.add(value)
-            return value
-        raise AssertionError(f"unhandled argument kind {kind}")
-
-    def _field(self, name: Any, at: str, kind: str | None) -> str:
-        actual = field_kind(name) if isinstance(name, str) else None
-        if actual is None:
-            raise self.fail(f"{at}: unknown field {name!r}; fields are the canonical columns "
-                            f"({', '.join(FIELDS_BY_NAME)}) and derived fields ({', '.join(DERIVED_FIELDS)})")
-        if kind and actual != kind:
-            raise self.fail(f"{at}: field '{name}' is {actual}, this argument needs a {kind} field")
-        self.fields.add(name)
-        return name
-
-    def _check_combination(self, name: str, args: dict, where: str) -> None:
-        if name == "keywords":
-            if bool(args.get("any")) == bool(args.get("table_name")):
-                raise self.fail(f"{where}: give either 'any: [phrases]' or 'table:' with 'column:'")
-            long = [phrase for phrase in args.get("any") or [] if len(phrase) > MAX_PHRASE_LENGTH]
-            if long:
-                raise self.fail(f"{where}.any: phrase {long[0][:40]!r}... is {len(long[0])} characters; "
-                                f"at most {MAX_PHRASE_LENGTH}")
-            if args.get("table_name"):
-                if not args.get("column"):
-                    raise self.fail(f"{where}: 'table:' needs 'column:' naming the phrase column")
-                self._require(args["table_name"], [args["column"]], where, cells={args["column"]: "phrase"})
-        if name == "between" and args.get("min") is None and args.get("max") is None:
-            raise self.fail(f"{where}: give min, max or both")
-        if name == "compare_fields":
-            left, right = field_kind(args["left"]), field_kind(args["right"])
-            if left != right:
-                raise self.fail(f"{where}: cannot compare {left} field '{args['left']}' "
-                                f"with {right} field '{args['right']}'")
-            if left == "text" and args["op"] not in ("==", "!="):
-                raise self.fail(f"{where}: text fields compare only with == or !=")
-        if name in ("equals", "in", "not_in"):
-            self._check_values(args["field"], [args["value"]] if name == "equals" else args["values"], where)
-        if name == "in_table":
-            cells = {spec["column"]: "key" for spec in args["match"].values()}
-            if args.get("valid_on"):
-                cells.update({"valid_from": "date", "valid_to": "date"})
-            self._require(args["table_name"], list(dict.fromkeys([*cells, *(args.get("where") or {})])),
-                          where, cells)
-        if name in ("group_count", "group_sum") and args.get("within_days") is not None:
-            if args["within_days"] > MAX_WITHIN_DAYS:
-                raise self.fail(f"{where}.within_days: at most {MAX_WITHIN_DAYS:,} days (a century); "
-                                f"got {args['within_days']:,}; leave it out to count over the whole file")
-            self.needs.add(frozenset([args["date"]]))
-
-    def _check_values(self, field: str, values: list, where: str) -> None:
-        """Values compared with ``field`` must be of its kind: numbers with a number,
-        dates (YYYY-MM-DD) with a date, quoted text with text (an unquoted 0101 is 65)."""
-        kind = field_kind(field)
-        if kind == "number" and not all(isinstance(v, (int, float)) for v in values):
-            raise self.fail(f"{where}: field '{field}' is a number; give numbers")
-        if kind == "date":
-            written = np.array([v.isoformat() if type(v) is date else str(v) for v in values], dtype=object)
-            if not iso_dates(written).all():
-                raise self.fail(f"{where}: field '{field}' is a date; give dates as YYYY-MM-DD, got {values!r}")
-        if kind == "text" and not all(isinstance(v, str) for v in values):
-            raise self.fail(f"{where}: field '{field}' is text; quote the value(s) (YAML reads an "
-                            f"unquoted 0101 as the number 65), got {values!r}")
-
-    def _require(self, table_name: str, columns: list[str], where: str,
-                 cells: dict[str, str] | None = None) -> None:
-        """The table has ``columns``, and the cells of each column in ``cells`` pass the
-        check it names in ``_CELL_CHECKS``."""
-        try:
-            path = reference_path(table_name, self.reference_dirs)
-            table = load_reference(table_name, self.reference_dirs)
-            require_columns(table, table_name, columns)
-            for column, check in (cells or {}).items():
-                is_bad, expected = _CELL_CHECKS[check]
-                require_cells(table, path, column, is_bad(table[column].to_numpy(dtype=object)), expected)
-        except ReferenceTableError as exc:
-            raise self.fail(f"{where}: {exc}") from None
 
     def _check_template(self, template: str) -> None:
         try:
@@ -564,8 +382,8 @@ class _RuleParser:
         for _literal, name, spec, conversion in parsed:
             if name is None:
                 continue
-            if name not in self.named:
-                self._field(name, f"reason {{{name}}}", None)
+            if name not in self.scope.named:
+                self.scope.field(name, f"reason {{{name}}}", None)
             if conversion or (spec and not _TEMPLATE_SPEC.match(spec)):
                 raise self.fail(f"reason {{{name}}}: only {{field}} or {{field:.2f}} are supported")
 
@@ -605,3 +423,198 @@ class _RuleParser:
                     raise self.fail(f"{at}.{field}: expected a single value")
             checked.append(dict(row))
         return Example(kind == "hit", tuple(checked), note, number)
+
+
+# ---------------------------------------------------------------- argument kinds
+
+
+class _RuleScope:
+    """What checking a rule's arguments may use and records: where mistakes are
+    reported, the pack's reference tables, nested conditions (group ``where:``), and
+    the fields the rule reads, needs and names (``as:``)."""
+
+    def __init__(self, fail: Callable[[str], RulePackError], reference_dirs: tuple[Path, ...],
+                 condition: Callable[[Any, str], Condition]):
+        self.fail = fail
+        self.reference_dirs = reference_dirs
+        self.condition = condition
+        self.fields: set[str] = set()
+        self.needs: set[frozenset[str]] = set()
+        self.named: set[str] = set()
+
+    def field(self, name: Any, at: str, kind: str | None) -> str:
+        """``name`` if it is a canonical or derived field (of ``kind`` when given); the
+        rule reads it."""
+        actual = field_kind(name) if isinstance(name, str) else None
+        if actual is None:
+            raise self.fail(f"{at}: unknown field {name!r}; fields are the canonical columns "
+                            f"({', '.join(FIELDS_BY_NAME)}) and derived fields ({', '.join(DERIVED_FIELDS)})")
+        if kind and actual != kind:
+            raise self.fail(f"{at}: field '{name}' is {actual}, this argument needs a {kind} field")
+        self.fields.add(name)
+        return name
+
+    def require(self, table_name: str, columns: list[str], where: str,
+                cells: dict[str, str] | None = None) -> None:
+        """The table has ``columns``, and the cells of each column in ``cells`` pass the
+        check it names in ``_CELL_CHECKS``."""
+        try:
+            path = reference_path(table_name, self.reference_dirs)
+            table = load_reference(table_name, self.reference_dirs)
+            require_columns(table, table_name, columns)
+            for column, check in (cells or {}).items():
+                is_bad, expected = _CELL_CHECKS[check]
+                require_cells(table, path, column, is_bad(table[column].to_numpy(dtype=object)), expected)
+        except ReferenceTableError as exc:
+            raise self.fail(f"{where}: {exc}") from None
+
+
+def _field(scope: _RuleScope, spec: Arg, value: Any, at: str) -> str:
+    name = scope.field(value, at, spec.field_kind)
+    scope.needs.add(frozenset([name]))
+    return name
+
+
+def _fields(scope: _RuleScope, spec: Arg, value: Any, at: str) -> list[str]:
+    values = [value] if isinstance(value, str) else value
+    if not isinstance(values, list) or not values:
+        raise scope.fail(f"{at}: expected a field name or a list of field names")
+    names = [scope.field(v, at, spec.field_kind) for v in values]
+    if spec.any_of:  # text searched in any of the fields: one present is enough
+        scope.needs.add(frozenset(names))
+    else:
+        scope.needs.update(frozenset([n]) for n in names)
+    return names
+
+
+def _number(scope: _RuleScope, spec: Arg, value: Any, at: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise scope.fail(f"{at}: expected a number, got {value!r}")
+    return float(value)
+
+
+def _whole_number(scope: _RuleScope, spec: Arg, value: Any, at: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise scope.fail(f"{at}: expected a whole number >= 0, got {value!r}")
+    return value
+
+
+def _is_scalar(value: Any) -> bool:
+    """A text, number or date as YAML gives it (a YAML ``true`` is no value to compare)."""
+    return isinstance(value, (str, int, float, date)) and not isinstance(value, bool)
+
+
+def _value(scope: _RuleScope, spec: Arg, value: Any, at: str) -> Any:
+    if not _is_scalar(value):
+        raise scope.fail(f"{at}: expected a single text, number or date, got {value!r}")
+    return value
+
+
+def _values(scope: _RuleScope, spec: Arg, value: Any, at: str) -> list:
+    if not isinstance(value, list) or not value or not all(map(_is_scalar, value)):
+        raise scope.fail(f"{at}: expected a non-empty list of texts, numbers or dates")
+    return value
+
+
+def _text(scope: _RuleScope, spec: Arg, value: Any, at: str) -> str:
+    if not isinstance(value, str) or not value:
+        raise scope.fail(f"{at}: expected text, got {value!r}")
+    if spec.choices and value not in spec.choices:
+        raise scope.fail(f"{at}: expected one of {', '.join(spec.choices)}, got {value!r}")
+    return value
+
+
+def _phrases(scope: _RuleScope, spec: Arg, value: Any, at: str) -> list[str]:
+    if not isinstance(value, list) or not value or not all(isinstance(v, str) and v.strip() for v in value):
+        raise scope.fail(f"{at}: expected a non-empty list of phrases")
+    return value
+
+
+def _hs_prefixes(scope: _RuleScope, spec: Arg, value: Any, at: str) -> list[str]:
+    prefixes = value if isinstance(value, list) else [value]
+    if not all(isinstance(p, str) for p in prefixes):
+        raise scope.fail(f"{at}: quote each HS prefix (\"0101\", not 0101): YAML reads an unquoted "
+                         f"0101 as the number 65 and drops leading zeros; got {value!r}")
+    if not prefixes or not all(re.fullmatch(r"\d{1,10}", p) for p in prefixes):
+        raise scope.fail(f"{at}: expected a list of HS prefixes of digits (quote them: \"0101\")")
+    return prefixes
+
+
+def _operator(scope: _RuleScope, spec: Arg, value: Any, at: str) -> str:
+    if not isinstance(value, str) or value not in OPERATORS:  # a list or mapping is unhashable
+        raise scope.fail(f"{at}: expected one of {' '.join(OPERATORS)}, got {value!r}")
+    return value
+
+
+def _pattern(scope: _RuleScope, spec: Arg, value: Any, at: str) -> str:
+    if not isinstance(value, str) or not value:
+        raise scope.fail(f"{at}: expected a regular expression")
+    try:
+        compile_regex(value)
+    except ValueError as exc:
+        raise scope.fail(f"{at}: {exc}") from None
+    return value
+
+
+def _table(scope: _RuleScope, spec: Arg, value: Any, at: str) -> str:
+    if not isinstance(value, str):
+        raise scope.fail(f"{at}: expected a reference table name")
+    try:
+        load_reference(value, scope.reference_dirs)
+    except ReferenceTableError as exc:
+        raise scope.fail(f"{at}: {exc}") from None
+    return value
+
+
+def _match(scope: _RuleScope, spec: Arg, value: Any, at: str) -> dict[str, dict]:
+    """``{field: column}`` or ``{field: {column: C, by: exact|prefix}}``, at most one by prefix."""
+    if not isinstance(value, dict) or not value:
+        raise scope.fail(f"{at}: expected a mapping field -> table column")
+    match = {}
+    for field, column in value.items():
+        scope.needs.add(frozenset([scope.field(field, at, None)]))
+        given = {"column": column, "by": "exact"} if isinstance(column, str) else column
+        if not isinstance(given, dict) or set(given) - {"column", "by"} or \
+                given.get("by", "exact") not in ("exact", "prefix") or "column" not in given:
+            raise scope.fail(f"{at}.{field}: expected a column name or "
+                             "{column: NAME, by: exact|prefix}")
+        match[field] = {"column": str(given["column"]), "by": given.get("by", "exact")}
+    if sum(s["by"] == "prefix" for s in match.values()) > 1:
+        raise scope.fail(f"{at}: at most one field may match by prefix")
+    return match
+
+
+def _where(scope: _RuleScope, spec: Arg, value: Any, at: str) -> dict[str, list[str]]:
+    if not isinstance(value, dict):
+        raise scope.fail(f"{at}: expected a mapping table column -> value(s)")
+    wanted = {}
+    for column, values in value.items():
+        wanted[str(column)] = values if isinstance(values, list) else [values]
+        if not all(isinstance(v, str) for v in wanted[str(column)]):
+            raise scope.fail(f"{at}.{column}: quote the value(s): table cells are text, and YAML "
+                             f"reads an unquoted 0101 as the number 65; got {values!r}")
+    return wanted
+
+
+def _condition(scope: _RuleScope, spec: Arg, value: Any, at: str) -> Condition:
+    return scope.condition(value, at)
+
+
+def _name(scope: _RuleScope, spec: Arg, value: Any, at: str) -> str:
+    """A name for a group's totals in the reason template; it may not hide a field."""
+    if not isinstance(value, str) or not re.fullmatch(r"[a-z_][a-z0-9_]*", value):
+        raise scope.fail(f"{at}: expected a lower-case name such as parcels")
+    if value in FIELDS_BY_NAME or value in DERIVED_FIELDS:
+        raise scope.fail(f"{at}: '{value}' is already a field name")
+    scope.named.add(value)
+    return value
+
+
+# How each kind of argument (``Arg.kind``) is checked: a checker takes the rule's scope,
+# the argument, the pack's value and where it stands, and returns the checked value.
+ARGUMENT_KINDS: dict[str, Callable[[_RuleScope, Arg, Any, str], Any]] = {
+    "field": _field, "fields": _fields, "number": _number, "int": _whole_number,
+    "value": _value, "values": _values, "text": _text, "choice": _text, "texts": _phrases,
+    "digits": _hs_prefixes, "op": _operator, "pattern": _pattern, "table": _table,
+    "match": _match, "where": _where, "cond": _condition, "name": _name,
+}

@@ -3,18 +3,23 @@
 Each predicate is a short function over the whole declarations table that returns a
 pandas ``BooleanArray``: True, False, or missing where the row's value is unknown
 (combinators then apply Kleene logic, and an unknown final result is no hit). Each is
-registered with the arguments it takes, so a rule pack is checked before it runs, the
-way pandera registers its checks. Text matching runs on pyarrow's RE2 engine: linear
-time whatever the pattern, which is what makes user-written regexes safe to run.
+registered where it is defined (``@predicate``) with the arguments it takes and its own
+checks across them, so a rule pack is checked before it runs, the way pandera registers
+its checks; its docstring is its documentation. Text matching runs on pyarrow's RE2
+engine: linear time whatever the pattern, which is what makes user-written regexes safe
+to run.
 """
 
 from __future__ import annotations
 
+import inspect
 import operator
 import re
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
+from datetime import date
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Protocol
 
 import numpy as np
 import pandas as pd
@@ -22,7 +27,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from detector.features import DERIVED_FIELDS
-from detector.reference import load_reference
+from detector.reference import iso_dates, load_reference
 from detector.schema import FIELDS_BY_NAME
 
 MAX_PATTERN_LENGTH = 200
@@ -206,14 +211,114 @@ def _any_of(results: list[pd.arrays.BooleanArray]) -> pd.arrays.BooleanArray:
     return combined
 
 
+# ------------------------------------------------------------------------ registry
+
+
+@dataclass(frozen=True)
+class Arg:
+    """One argument of a predicate: its kind names the checker the parser runs on it
+    (``ARGUMENT_KINDS`` in :mod:`detector.rules.parse`)."""
+
+    name: str
+    kind: str  # field, fields, number, int, value, values, text, texts, digits, op, pattern, table, match, where, cond, name, choice
+    required: bool = True
+    field_kind: str | None = None  # 'number' / 'text' / 'date' restriction for fields
+    choices: tuple[str, ...] = ()
+    default: Any = None
+    any_of: bool = False  # for 'fields': the predicate runs on whichever are present
+
+    @property
+    def keyword(self) -> str:
+        """The predicate function's parameter: pack names that are Python keywords or
+        clash with the table argument are renamed."""
+        return _PYTHON_NAMES.get(self.name, self.name)
+
+
+_PYTHON_NAMES = {"table": "table_name", "as": "name"}
+
+
+class PackScope(Protocol):
+    """What a predicate's own checks may use while its rule is parsed (the parser
+    provides it): report a mistake at the rule, and check a reference table."""
+
+    def fail(self, message: str) -> Exception: ...
+
+    def require(self, table_name: str, columns: list[str], where: str,
+                cells: dict[str, str] | None = None) -> None: ...
+
+
+Check = Callable[[PackScope, dict[str, Any], str], None]
+
+
+@dataclass(frozen=True)
+class Predicate:
+    """A registered predicate: its function, the arguments a pack gives it and the
+    checks across them that no single argument's kind can make."""
+
+    name: str
+    function: Callable
+    args: tuple[Arg, ...]
+    shorthand: str | None = None  # ``missing: F`` means ``missing: {field: F}``
+    aliases: dict[str, str] = dataclass_field(default_factory=dict)  # ``field:`` accepted for ``fields:``
+    check: Check | None = None
+
+    @property
+    def doc(self) -> str:
+        """What the predicate is true for: the first paragraph of its docstring, one line."""
+        return " ".join(inspect.getdoc(self.function).split("\n\n")[0].split())
+
+
+PREDICATES: dict[str, Predicate] = {}
+
+
+def predicate(name: str, *args: Arg, shorthand: str | None = None, aliases: dict[str, str] | None = None,
+              check: Check | None = None) -> Callable[[Callable], Callable]:
+    """Register the decorated function as predicate ``name`` taking ``args``; ``check``
+    runs on the checked arguments together (``scope``, ``args``, ``where``).
+
+    Registration order is the order packs' error messages list the predicates in.
+    """
+    def register(function: Callable) -> Callable:
+        PREDICATES[name] = Predicate(name, function, args, shorthand, aliases or {}, check)
+        return function
+    return register
+
+
 # -------------------------------------------------------------------- the predicates
 
 
+def _check_values(scope: PackScope, field: str, values: list, where: str) -> None:
+    """Values compared with ``field`` must be of its kind: numbers with a number,
+    dates (YYYY-MM-DD) with a date, quoted text with text (an unquoted 0101 is 65)."""
+    kind = field_kind(field)
+    if kind == "number" and not all(isinstance(v, (int, float)) for v in values):
+        raise scope.fail(f"{where}: field '{field}' is a number; give numbers")
+    if kind == "date":
+        written = np.array([v.isoformat() if type(v) is date else str(v) for v in values], dtype=object)
+        if not iso_dates(written).all():
+            raise scope.fail(f"{where}: field '{field}' is a date; give dates as YYYY-MM-DD, got {values!r}")
+    if kind == "text" and not all(isinstance(v, str) for v in values):
+        raise scope.fail(f"{where}: field '{field}' is text; quote the value(s) (YAML reads an "
+                         f"unquoted 0101 as the number 65), got {values!r}")
+
+
+def _check_value(scope: PackScope, args: dict[str, Any], where: str) -> None:
+    _check_values(scope, args["field"], [args["value"]], where)
+
+
+def _check_listed_values(scope: PackScope, args: dict[str, Any], where: str) -> None:
+    _check_values(scope, args["field"], args["values"], where)
+
+
+@predicate("equals", Arg("field", "field"), Arg("value", "value"), check=_check_value)
 def equals(table: pd.DataFrame, ctx: Context, field: str, value: Any) -> pd.arrays.BooleanArray:
+    """The field equals the value (text case-insensitive; on a date field, a date YYYY-MM-DD)."""
     return in_(table, ctx, field, [value])
 
 
+@predicate("in", Arg("field", "field"), Arg("values", "values"), check=_check_listed_values)
 def in_(table: pd.DataFrame, ctx: Context, field: str, values: list) -> pd.arrays.BooleanArray:
+    """The field is one of the values (text case-insensitive; on a date field, dates YYYY-MM-DD)."""
     column = table[field]
     if field_kind(field) == "number":
         result = column.isin([float(v) for v in values]).to_numpy()
@@ -225,19 +330,31 @@ def in_(table: pd.DataFrame, ctx: Context, field: str, values: list) -> pd.array
     return boolean(result, column.isna().to_numpy())
 
 
+@predicate("not_in", Arg("field", "field"), Arg("values", "values"), check=_check_listed_values)
 def not_in(table: pd.DataFrame, ctx: Context, field: str, values: list) -> pd.arrays.BooleanArray:
+    """The field is none of the values (a missing field stays unknown)."""
     return ~in_(table, ctx, field, values)
 
 
+@predicate("compare", Arg("field", "field", field_kind="number"), Arg("op", "op"), Arg("value", "number"))
 def compare(table: pd.DataFrame, ctx: Context, field: str, op: str, value: float) -> pd.arrays.BooleanArray:
+    """The number field compares with the value as ``op`` says (``< <= > >= == !=``)."""
     column = table[field].to_numpy(dtype="float64")
     unknown = np.isnan(column)
     with np.errstate(invalid="ignore"):
         return boolean(OPERATORS[op](column, float(value)), unknown)
 
 
+def _check_bounds(scope: PackScope, args: dict[str, Any], where: str) -> None:
+    if args.get("min") is None and args.get("max") is None:
+        raise scope.fail(f"{where}: give min, max or both")
+
+
+@predicate("between", Arg("field", "field", field_kind="number"), Arg("min", "number", False),
+           Arg("max", "number", False), check=_check_bounds)
 def between(table: pd.DataFrame, ctx: Context, field: str, min: float | None = None,
             max: float | None = None) -> pd.arrays.BooleanArray:
+    """The number field lies in the inclusive range; give ``min``, ``max`` or both."""
     column = table[field].to_numpy(dtype="float64")
     result = np.ones(len(column), dtype=bool)
     with np.errstate(invalid="ignore"):
@@ -248,7 +365,20 @@ def between(table: pd.DataFrame, ctx: Context, field: str, min: float | None = N
     return boolean(result, np.isnan(column))
 
 
+def _check_comparable(scope: PackScope, args: dict[str, Any], where: str) -> None:
+    left, right = field_kind(args["left"]), field_kind(args["right"])
+    if left != right:
+        raise scope.fail(f"{where}: cannot compare {left} field '{args['left']}' "
+                         f"with {right} field '{args['right']}'")
+    if left == "text" and args["op"] not in ("==", "!="):
+        raise scope.fail(f"{where}: text fields compare only with == or !=")
+
+
+@predicate("compare_fields", Arg("left", "field"), Arg("op", "op"), Arg("right", "field"),
+           check=_check_comparable)
 def compare_fields(table: pd.DataFrame, ctx: Context, left: str, op: str, right: str) -> pd.arrays.BooleanArray:
+    """Two fields of the same kind in the same row compare as ``op`` says (text only
+    with ``==`` or ``!=``)."""
     a, b = table[left], table[right]
     unknown = (a.isna() | b.isna()).to_numpy()
     if field_kind(left) == "text":
@@ -258,17 +388,43 @@ def compare_fields(table: pd.DataFrame, ctx: Context, left: str, op: str, right:
     return boolean(result, unknown)
 
 
+@predicate("missing", Arg("field", "field"), shorthand="field")
 def missing(table: pd.DataFrame, ctx: Context, field: str) -> pd.arrays.BooleanArray:
+    """The cell is empty or unusable (``missing: FIELD`` for short)."""
     return boolean(table[field].isna().to_numpy())
 
 
+@predicate("present", Arg("field", "field"), shorthand="field")
 def present(table: pd.DataFrame, ctx: Context, field: str) -> pd.arrays.BooleanArray:
+    """The cell has a usable value (``present: FIELD`` for short)."""
     return boolean(table[field].notna().to_numpy())
 
 
+def _check_phrases(scope: PackScope, args: dict[str, Any], where: str) -> None:
+    """Phrases come from ``any`` or from a table's column, not both, and are short
+    enough for RE2 (a longer phrase could make the pattern too large)."""
+    if bool(args.get("any")) == bool(args.get("table_name")):
+        raise scope.fail(f"{where}: give either 'any: [phrases]' or 'table:' with 'column:'")
+    long = [phrase for phrase in args.get("any") or [] if len(phrase) > MAX_PHRASE_LENGTH]
+    if long:
+        raise scope.fail(f"{where}.any: phrase {long[0][:40]!r}... is {len(long[0])} characters; "
+                         f"at most {MAX_PHRASE_LENGTH}")
+    if args.get("table_name"):
+        if not args.get("column"):
+            raise scope.fail(f"{where}: 'table:' needs 'column:' naming the phrase column")
+        scope.require(args["table_name"], [args["column"]], where, cells={args["column"]: "phrase"})
+
+
+@predicate("keywords", Arg("fields", "fields", field_kind="text", any_of=True), Arg("any", "texts", False),
+           Arg("table", "table", False), Arg("column", "text", False),
+           Arg("match", "choice", False, choices=("word", "whole"), default="word"),
+           aliases={"field": "fields"}, check=_check_phrases)
 def keywords(table: pd.DataFrame, ctx: Context, fields: list[str], any: list[str] | None = None,
              table_name: str | None = None, column: str | None = None,
              match: str = "word") -> pd.arrays.BooleanArray:
+    """A phrase of ``any`` (or of the reference ``table``'s ``column``) occurs in one of
+    the text fields as whole words, or is the whole text with ``match: whole``;
+    case-insensitive, spaces flexible."""
     phrases = list(any or [])
     if table_name:
         phrases += [p for p in load_reference(table_name, ctx.reference_dirs)[column] if p]
@@ -276,17 +432,37 @@ def keywords(table: pd.DataFrame, ctx: Context, fields: list[str], any: list[str
     return _any_of([_match(ctx, f, pattern) for f in fields if f in table for pattern in patterns])
 
 
+@predicate("regex", Arg("fields", "fields", field_kind="text", any_of=True), Arg("pattern", "pattern"),
+           aliases={"field": "fields"})
 def regex(table: pd.DataFrame, ctx: Context, fields: list[str], pattern: str) -> pd.arrays.BooleanArray:
+    """The RE2 pattern (at most 200 characters) is found in one of the text fields, case-insensitive."""
     return _any_of([_match(ctx, f, pattern) for f in fields if f in table])
 
 
+@predicate("hs_prefix", Arg("prefixes", "digits"),
+           Arg("field", "field", False, field_kind="text", default="hs_code"))
 def hs_prefix(table: pd.DataFrame, ctx: Context, prefixes: list[str], field: str = "hs_code") -> pd.arrays.BooleanArray:
+    """The code starts with one of the prefixes (quoted: ``"0101"``)."""
     return _any_of([_match(ctx, field, f"^(?:{body})") for body in _alternations(sorted(set(prefixes)))])
 
 
+def _check_reference_cells(scope: PackScope, args: dict[str, Any], where: str) -> None:
+    """The table has the columns the rule reads, its keys are not empty and its
+    validity dates are dates where ``valid_on`` compares them."""
+    cells = {spec["column"]: "key" for spec in args["match"].values()}
+    if args.get("valid_on"):
+        cells.update({"valid_from": "date", "valid_to": "date"})
+    scope.require(args["table_name"], list(dict.fromkeys([*cells, *(args.get("where") or {})])),
+                  where, cells)
+
+
+@predicate("in_table", Arg("table", "table"), Arg("match", "match"), Arg("where", "where", False),
+           Arg("valid_on", "field", False, field_kind="date"), check=_check_reference_cells)
 def in_table(table: pd.DataFrame, ctx: Context, table_name: str, match: dict[str, dict],
              where: dict[str, list[str]] | None = None, valid_on: str | None = None) -> pd.arrays.BooleanArray:
-    """Whether some row of reference table ``table_name`` matches the declaration.
+    """Some row of the reference ``table`` matches (``match: {field: column or {column,
+    by: prefix}}``, rows limited by ``where``), within its ``valid_from``/``valid_to``
+    when ``valid_on`` names a date field.
 
     Table rows are grouped by prefix length and validity window (a handful of groups);
     each group is one vectorized ``isin`` of the distinct declared values against the
@@ -358,16 +534,34 @@ def _within(dates: pd.Series, valid_from: str, valid_to: str) -> np.ndarray:
     return inside
 
 
+def _check_window(scope: PackScope, args: dict[str, Any], where: str) -> None:
+    if args.get("within_days") is not None and args["within_days"] > MAX_WITHIN_DAYS:
+        raise scope.fail(f"{where}.within_days: at most {MAX_WITHIN_DAYS:,} days (a century); "
+                         f"got {args['within_days']:,}; leave it out to count over the whole file")
+
+
+@predicate("group_count", Arg("by", "fields"), Arg("min", "number"), Arg("within_days", "int", False),
+           Arg("date", "field", False, field_kind="date", default="declaration_date"),
+           Arg("where", "cond", False), Arg("as", "name", False), check=_check_window)
 def group_count(table: pd.DataFrame, ctx: Context, by: list[str], min: float,
                 within_days: int | None = None, date: str = "declaration_date",
                 where: Any = None, name: str | None = None) -> pd.arrays.BooleanArray:
+    """At least ``min`` rows of the same group (``by``), within ±``within_days`` days
+    and satisfying ``where``; ``as`` names the count for the reason."""
     ones = pd.Series(np.ones(len(table)), index=table.index)
     return _group_aggregate(table, ctx, by, ones, min, within_days, date, where, name)
 
 
+@predicate("group_sum", Arg("by", "fields"), Arg("field", "field", field_kind="number"), Arg("min", "number"),
+           Arg("within_days", "int", False),
+           Arg("date", "field", False, field_kind="date", default="declaration_date"),
+           Arg("where", "cond", False), Arg("as", "name", False), check=_check_window)
 def group_sum(table: pd.DataFrame, ctx: Context, by: list[str], field: str, min: float,
               within_days: int | None = None, date: str = "declaration_date",
               where: Any = None, name: str | None = None) -> pd.arrays.BooleanArray:
+    """The number field sums to at least ``min`` over the rows of the same group
+    (``by``), within ±``within_days`` days and satisfying ``where``; ``as`` names the sum
+    for the reason."""
     return _group_aggregate(table, ctx, by, table[field].fillna(0.0), min, within_days, date, where, name)
 
 
@@ -407,76 +601,3 @@ def _group_aggregate(table, ctx, by, values, minimum, within_days, date, where, 
         ctx.named[name] = pd.Series(totals, index=table.index)
     with np.errstate(invalid="ignore"):
         return boolean(np.nan_to_num(totals, nan=-np.inf) >= float(minimum))
-
-
-# ------------------------------------------------------------------------ registry
-
-
-@dataclass(frozen=True)
-class Arg:
-    """One argument of a predicate: its kind decides how the parser checks it."""
-
-    name: str
-    kind: str  # field, fields, number, int, value, values, text, texts, op, cond, table, match, where, name, choice
-    required: bool = True
-    field_kind: str | None = None  # 'number' / 'text' / 'date' restriction for fields
-    choices: tuple[str, ...] = ()
-    default: Any = None
-    any_of: bool = False  # for 'fields': the predicate runs on whichever are present
-
-
-@dataclass(frozen=True)
-class Predicate:
-    name: str
-    function: Callable
-    args: tuple[Arg, ...]
-    shorthand: str | None = None  # ``missing: F`` means ``missing: {field: F}``
-    doc: str = ""
-
-
-PREDICATES: dict[str, Predicate] = {p.name: p for p in (
-    Predicate("equals", equals, (Arg("field", "field"), Arg("value", "value")),
-              doc="field equals value (text: case-insensitive)"),
-    Predicate("in", in_, (Arg("field", "field"), Arg("values", "values")),
-              doc="field is one of values"),
-    Predicate("not_in", not_in, (Arg("field", "field"), Arg("values", "values")),
-              doc="field is none of values (missing stays unknown)"),
-    Predicate("compare", compare, (Arg("field", "field", field_kind="number"),
-                                   Arg("op", "op"), Arg("value", "number")),
-              doc="numeric comparison with a constant"),
-    Predicate("between", between, (Arg("field", "field", field_kind="number"),
-                                   Arg("min", "number", False), Arg("max", "number", False)),
-              doc="min <= field <= max, either bound optional"),
-    Predicate("compare_fields", compare_fields, (Arg("left", "field"), Arg("op", "op"),
-                                                 Arg("right", "field")),
-              doc="compare two fields of the same row"),
-    Predicate("missing", missing, (Arg("field", "field"),), shorthand="field",
-              doc="field is empty or invalid"),
-    Predicate("present", present, (Arg("field", "field"),), shorthand="field",
-              doc="field has a usable value"),
-    Predicate("keywords", keywords, (
-        Arg("fields", "fields", field_kind="text", any_of=True), Arg("any", "texts", False),
-        Arg("table", "table", False), Arg("column", "text", False),
-        Arg("match", "choice", False, choices=("word", "whole"), default="word")),
-        doc="case-insensitive phrases as whole words (or the whole text)"),
-    Predicate("regex", regex, (Arg("fields", "fields", field_kind="text", any_of=True),
-                               Arg("pattern", "pattern")),
-              doc="case-insensitive RE2 search, pattern at most 200 characters"),
-    Predicate("hs_prefix", hs_prefix, (Arg("prefixes", "digits"),
-                                       Arg("field", "field", False, field_kind="text", default="hs_code")),
-              doc="HS code starts with one of the prefixes"),
-    Predicate("in_table", in_table, (Arg("table", "table"), Arg("match", "match"),
-                                     Arg("where", "where", False), Arg("valid_on", "field", False, field_kind="date")),
-              doc="row matches some row of a reference table"),
-    Predicate("group_count", group_count, (
-        Arg("by", "fields"), Arg("min", "number"), Arg("within_days", "int", False),
-        Arg("date", "field", False, field_kind="date", default="declaration_date"),
-        Arg("where", "cond", False), Arg("as", "name", False)),
-        doc="rows in the same group (and date window) >= min"),
-    Predicate("group_sum", group_sum, (
-        Arg("by", "fields"), Arg("field", "field", field_kind="number"), Arg("min", "number"),
-        Arg("within_days", "int", False),
-        Arg("date", "field", False, field_kind="date", default="declaration_date"),
-        Arg("where", "cond", False), Arg("as", "name", False)),
-        doc="sum of field over the group (and date window) >= min"),
-)}

@@ -3,6 +3,7 @@
 import copy
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 from hypothesis import given, settings
@@ -10,6 +11,7 @@ from hypothesis import strategies as st
 
 from detector.errors import RulePackError
 from detector.rules import load_rules
+from detector.rules.evaluate import evaluate_rule
 from detector.rules.parse import parse_pack, parse_rules
 
 GOOD = {
@@ -70,6 +72,14 @@ def test_mistakes_name_file_rule_and_problem(changes, message):
     assert message in text
 
 
+@pytest.mark.parametrize("op", [["<"], {"<": 1}])
+def test_an_operator_that_is_no_text_is_a_rule_pack_error(op):
+    """Before: `op: [<]` crashed parsing with "TypeError: unhashable type: 'list'"."""
+    rule = with_(when={"compare": {"field": "gross_weight_kg", "op": op, "value": 3}})
+    with pytest.raises(RulePackError, match=r"when\.compare\.op: expected one of < <= > >= == !=, got "):
+        parse(rule)
+
+
 def test_error_names_the_rule_id():
     with pytest.raises(RulePackError, match="rule T-ORIGIN-001: when: unknown predicate"):
         parse(with_(when={"nope": {}}))
@@ -100,7 +110,10 @@ def test_group_names_are_usable_in_reasons():
     rule = with_(when={"group_count": {"by": ["exporter"], "min": 2, "as": "shipments"}},
                  reason="{shipments} shipments from {exporter}")
     (parsed,) = parse(rule)
-    assert parsed.named == {"shipments"}
+    table = pd.DataFrame({"exporter": ["Acme", "Acme", "Brill"]})
+    hits, reasons = evaluate_rule(parsed, table)
+    assert hits.tolist() == [True, True, False]
+    assert reasons.tolist() == ["2 shipments from Acme", "2 shipments from Acme"]
 
 
 yaml_values = st.recursive(
