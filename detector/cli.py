@@ -508,9 +508,5 @@ def rules_test(path: Annotated[Optional[Path], typer.Argument(
         raise typer.Exit(1)
 
 
-def main() -> None:  # pragma: no cover - console entry point convenience
-    app()
-
-
 if __name__ == "__main__":  # pragma: no cover
     app()
