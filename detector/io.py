@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import gc
 import gzip
 import io
 import os
@@ -19,7 +20,7 @@ import re
 import sys
 import tempfile
 from collections import deque
-from concurrent.futures import Executor, ThreadPoolExecutor
+from concurrent.futures import Executor
 from contextlib import contextmanager
 from itertools import islice
 from dataclasses import dataclass
@@ -256,45 +257,39 @@ def _read_csv_arrow(path: Path, compressed: bool, names: list[str], delimiter: s
 
     pyarrow raises ArrowInvalid on a ragged row, but a quote that never closes makes it
     read every following line into that one cell, as long as the field counts work
-    out. So the file's line breaks are counted beside the read (one pass at memory
-    speed): when there are more than the rows and header need, and some cell does
-    hold a line break, the file goes to the record reader, which tells a cell over
+    out. So when some cell holds a line break (a byte scan of the table's own buffers,
+    at memory speed), the file goes to the record reader, which tells a cell over
     several lines from rows swallowed by a stray quote.
     """
     source = pa.input_stream(str(path), compression="gzip" if compressed else None)
-    with ThreadPoolExecutor(1) as counter:
-        line_breaks = counter.submit(_count_line_breaks, path, compressed)
-        table = pa_csv.read_csv(
-            source,
-            read_options=pa_csv.ReadOptions(
-                column_names=names, skip_rows=1,
-                encoding="utf8" if encoding.startswith("utf") else encoding,
-                block_size=_BLOCK_BYTES,
-            ),
-            parse_options=pa_csv.ParseOptions(delimiter=delimiter, newlines_in_values=True),
-            # large_string is what pandas' string dtype holds, so the hand-over is no copy.
-            convert_options=pa_csv.ConvertOptions(
-                column_types={name: pa.large_string() for name in names},
-                strings_can_be_null=False, quoted_strings_can_be_null=False,
-            ),
-        )
-        if line_breaks.result() > table.num_rows + 1 and _holds_line_breaks(table):
-            raise _NeedsRecordReader
+    table = pa_csv.read_csv(
+        source,
+        read_options=pa_csv.ReadOptions(
+            column_names=names, skip_rows=1,
+            encoding="utf8" if encoding.startswith("utf") else encoding,
+            block_size=_BLOCK_BYTES,
+        ),
+        parse_options=pa_csv.ParseOptions(delimiter=delimiter, newlines_in_values=True),
+        # large_string is what pandas' string dtype holds, so the hand-over is no copy.
+        convert_options=pa_csv.ConvertOptions(
+            column_types={name: pa.large_string() for name in names},
+            strings_can_be_null=False, quoted_strings_can_be_null=False,
+        ),
+    )
+    if _holds_line_breaks(table):
+        raise _NeedsRecordReader
     return table.to_pandas()
 
 
-def _count_line_breaks(path: Path, compressed: bool) -> int:
-    """Physical lines of the file: its newlines, plus one for a last line without."""
-    count, last = 0, b"\n"
-    with _open_bytes(path, compressed) as handle:
-        while block := handle.read(_BLOCK_BYTES):
-            count += block.count(b"\n")
-            last = block[-1:]
-    return count + (last != b"\n")
-
-
 def _holds_line_breaks(table: pa.Table) -> bool:
-    return any(pc.any(pc.match_substring_regex(column, r"[\r\n]")).as_py() for column in table.columns)
+    """Whether any cell holds a newline or carriage return, read from the bytes."""
+    for column in table.columns:
+        for chunk in column.chunks:
+            bounds, data = string_buffers(chunk)
+            cells = data[bounds[0]:bounds[-1]] if len(bounds) else data[:0]
+            if len(cells) and ((cells == 10).any() or (cells == 13).any()):
+                return True
+    return False
 
 
 def _read_csv_records(path: Path, compressed: bool, names: list[str], delimiter: str,
@@ -305,33 +300,40 @@ def _read_csv_records(path: Path, compressed: bool, names: list[str], delimiter:
       in an ``extra_fields`` column (an input column of that name becomes
       ``extra_fields_input``).
     - A quote that never closes would swallow the following lines into one cell; a
-      cell over several lines is accepted only when none of its lines is row-shaped
-      (as many fields as the header). Otherwise the cell is read to the end of its
-      own line and the next line starts a row of its own.
+      cell over several lines is kept when a writer quoted it properly, and otherwise
+      (see :func:`_swallows_rows`) read to the end of its own line, the next line
+      starting a row of its own.
     - Bytes the encoding cannot decode (a Latin-1 name in a UTF-8 file) are read as
       Latin-1 in that cell alone; the rest of the file keeps its encoding.
     """
     width = len(names)
     text = _decoded_text(path, compressed, encoding)
-    lines = io.StringIO(text, newline="").readlines()[1:]
-    records, unclosed = _records(lines, delimiter, width)
-    columns = [[row[i] if i < len(row) else "" for row in records] for i in range(width)]
-    extras = [delimiter.join(row[width:]) for row in records]
-    counts = np.fromiter(map(len, records), dtype=np.int64, count=len(records))
+    undecoded = _UNDECODED.search(text) is not None
+    with _no_cycle_collection():
+        lines = io.StringIO(text, newline="").readlines()[1:]
+        del text  # the lines and then the records hold it; keep one copy at a time
+        records, unclosed = _records(lines, delimiter, width)
+        del lines
+        counts = np.fromiter(map(len, records), dtype=np.int64, count=len(records))
+        extras = [delimiter.join(records[i][width:]) for i in np.flatnonzero(counts > width)]
+        columns = _columns_of(records, counts, width)
     problems = [_ragged_problems(counts, width), _unclosed_problems(records, unclosed, names, width)]
+    del records
     notes = []
-    if _UNDECODED.search(text):
-        columns, undecoded = _latin1_cells(columns, names, encoding)
-        problems.append(undecoded)
-        notes.append(f"{len(undecoded)} cell(s) with bytes that are not {encoding}: read as Latin-1 in that "
+    if undecoded:
+        columns, latin1 = _latin1_cells(columns, names, encoding)
+        problems.append(latin1)
+        notes.append(f"{len(latin1)} cell(s) with bytes that are not {encoding}: read as Latin-1 in that "
                      "cell alone (see errors)")
-    frame = pd.DataFrame({name: pd.Series(values, dtype="str") for name, values in zip(names, columns)})
+    frame = _text_frame(names, columns)
     if any(extras):
         if "extra_fields" in frame.columns:
             frame = frame.rename(columns={"extra_fields": unclashing_name("extra_fields", frame.columns)})
             notes.append("input column extra_fields renamed extra_fields_input: extra_fields holds the cells "
                          "of rows longer than the header")
-        frame["extra_fields"] = pd.Series(extras, dtype="str")
+        spilled = np.full(len(counts), "", dtype=object)
+        spilled[counts > width] = extras
+        frame["extra_fields"] = _text_frame(["extra_fields"], [spilled])["extra_fields"]
     if unclosed:
         notes.append(f"{len(unclosed)} row(s) with a quote that never closes: read to the end of the line, "
                      "the following lines as rows of their own (see errors)")
@@ -340,6 +342,35 @@ def _read_csv_records(path: Path, compressed: bool, names: list[str], delimiter:
         notes.append(f"{ragged} row(s) with more or fewer fields than the header (see errors)")
     found = pd.concat(problems, ignore_index=True).sort_values("row", kind="stable").reset_index(drop=True)
     return frame, found, notes
+
+
+@contextmanager
+def _no_cycle_collection():
+    """Pause Python's cycle collector while millions of row lists are built: they hold
+    only strings, so no cycle can form, and the collector would otherwise walk all of
+    them again and again (half the time of reading a million ragged rows)."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _columns_of(records: list[list[str]], counts: np.ndarray, width: int) -> list:
+    """The records' cells column by column, short rows padded with empty cells and
+    extra cells left out; the transposition itself runs in C (``zip``)."""
+    if len(records) and not (counts == width).all():
+        records = [row if len(row) == width else (row + [""] * (width - len(row)))[:width] for row in records]
+    return list(zip(*records)) if len(records) else [()] * width
+
+
+def _text_frame(names: list[str], columns) -> pd.DataFrame:
+    """Columns of Python strings as a table of pandas' Arrow-backed text, built by
+    Arrow straight from the strings (no object array in between)."""
+    table = pa.table({name: pa.array(values, type=pa.large_string()) for name, values in zip(names, columns)})
+    return table.to_pandas()
 
 
 def _decoded_text(path: Path, compressed: bool, encoding: str) -> str:
