@@ -17,24 +17,30 @@ from pathlib import Path
 import pandas as pd
 
 from detector.declarations import Declarations, load_declarations
-from detector.evaluation import Evaluation, compare_evaluations, evaluate
+from detector.evaluation import Evaluation, compare_evaluations, evaluate, evaluate_scores, needs_scoring
 from detector.errors import DetectorError, InputFileError, MappingError, ReferenceTableError, RulePackError
 from detector.io import write_table
 from detector.resources import default_rules_dir
 from detector.risk import RiskPolicy
 from detector.rules import Rule, RuleSet, load_rules, parse_rules, run_examples
+from detector.rules.examples import example_summary
 from detector.schema import FIELDS, ColumnMapping, load_mapping
 from detector.scoring import ScoreResult, ScoreSummary, score
 
 
-def __getattr__(name: str):
-    """``detector.AnomalyModel`` and ``detector.__version__``, found on first use:
-    the model needs scikit-learn and the version the package metadata, both slow to
-    import and not needed to score with rules."""
-    if name == "AnomalyModel":
-        from detector.anomaly import AnomalyModel
+# Found on first use: the models' modules and scikit-learn are slow to import and not
+# needed to score with rules.
+_MODEL_NAMES = {"AnomalyModel": "detector.anomaly", "labels_from_column": "detector.supervised",
+                "labels_from_outcomes": "detector.supervised", "train_supervised": "detector.supervised"}
 
-        return AnomalyModel
+
+def __getattr__(name: str):
+    """The models' names (:data:`_MODEL_NAMES`) and ``detector.__version__``, found on
+    first use: the version needs the package metadata, slow to read."""
+    if name in _MODEL_NAMES:
+        from importlib import import_module
+
+        return getattr(import_module(_MODEL_NAMES[name]), name)
     if name == "__version__":
         from importlib.metadata import PackageNotFoundError, version
 
@@ -65,8 +71,9 @@ def write_output(result: ScoreResult, path: str | Path, fmt: str | None = None) 
 
 __all__ = [
     "AnomalyModel", "compare_evaluations", "FIELDS", "ColumnMapping", "Declarations", "DetectorError",
-    "Evaluation", "evaluate", "InputFileError", "MappingError",
+    "Evaluation", "evaluate", "evaluate_scores", "example_summary", "InputFileError", "MappingError",
     "ReferenceTableError", "RiskPolicy", "Rule", "RulePackError", "RuleSet", "ScoreResult",
-    "ScoreSummary", "default_rules_dir", "load_declarations", "load_mapping", "load_rules",
-    "parse_rules", "score", "test_rules", "validate", "write_output",
+    "ScoreSummary", "default_rules_dir", "labels_from_column", "labels_from_outcomes", "load_declarations",
+    "load_mapping", "load_rules", "needs_scoring", "parse_rules", "score", "test_rules", "train_supervised",
+    "validate", "write_output",
 ]

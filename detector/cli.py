@@ -23,7 +23,6 @@ import detector
 from detector.errors import DetectorError
 from detector.evaluation import format_comparison, format_evaluation, parse_budgets
 from detector.io import OUTPUT_FORMATS, STDOUT, output_format, refuse_overwriting
-from detector.rules import evaluate_rules
 from detector.rules.source import rule_text
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
@@ -265,26 +264,15 @@ def train(
 
 def _train_supervised(declarations, label_column: str | None, db: Path | None, output: Path, seed: int,
                       rule_set) -> tuple[Path, list[str]]:
-    from detector.supervised import SupervisedModel
+    from detector.supervised import training_summary
 
     if label_column:
-        if label_column not in declarations.raw.columns:
-            raise DetectorError(f"{declarations.source}: no label column '{label_column}'; columns found: "
-                                f"{', '.join(declarations.raw.columns)}")
-        labels = declarations.raw[label_column]
+        labels = detector.labels_from_column(declarations, label_column)
     else:
         with _store(db, create=False) as store:
-            stored = store.outcomes()
-        fraud = stored.set_index("declaration_id")["result"].map({"fraud": 1.0, "clean": 0.0})
-        labels = declarations.table["declaration_id"].map(fraud)
-    hits = evaluate_rules(rule_set, declarations.table, opaque=declarations.opaque_fields).hits
-    fitted = SupervisedModel.fit(declarations, labels.to_numpy(dtype=object), hits, seed=seed)
-    trained = fitted.training
-    return fitted.save(output), [
-        f"{declarations.source}: {trained['rows']:,} rows, {trained['labelled']:,} inspected, "
-        f"{trained['frauds']:,} frauds; {len(fitted.columns)} inputs ({len(fitted.rules)} rules, "
-        f"{len(fitted.features)} features, {len(fitted.columns) - len(fitted.rules) - len(fitted.features)} "
-        "from past inspections)"]
+            labels = detector.labels_from_outcomes(declarations, store.outcomes())
+    fitted = detector.train_supervised(declarations, labels, rule_set, seed=seed)
+    return fitted.save(output), [training_summary(fitted, declarations.source)]
 
 
 @contextmanager
@@ -368,23 +356,17 @@ def evaluate(
         budgets = parse_budgets(budget)
         declarations = detector.load_declarations(file, mapping, delimiter=delimiter, encoding=encoding)
         table = declarations.raw
-        wanted = score_column or [c for c in _COMPARED if c in table.columns]
-        if not wanted or any(c not in table.columns for c in wanted):
+        # Rules and models are loaded only when the file is to be scored.
+        if detector.needs_scoring(table, score_column):
             rule_set = detector.load_rules(rules, include_default=not no_default_rules)
             table = detector.score(declarations, rule_set, model=_anomaly_model(model, no_anomaly), seed=seed,
                                    supervised=_supervised_model(supervised)).output
-        columns = score_column or [c for c in _COMPARED if c in table.columns]
-        results = [detector.evaluate(table, label_column, column, budgets, source=str(file))
-                   for column in columns]
+        results = detector.evaluate_scores(table, label_column, score_column, budgets, source=str(file))
     if as_json:
         _say(json.dumps([r.as_dict() for r in results], indent=2))
     else:
         parts = [format_comparison(results)] if len(results) > 1 else []
         _say("\n\n".join(parts + [format_evaluation(r) for r in results]))
-
-
-# What `evaluate` compares by default: the rules alone, the anomaly alone, both.
-_COMPARED = ("rule_score", "anomaly_score", "supervised_score", "risk_score")
 
 
 @app.command()
@@ -495,10 +477,7 @@ def rules_test(path: Annotated[Optional[Path], typer.Argument(
     with _user_errors():
         rule_set = detector.load_rules([path] if path else None, include_default=path is None)
         results = detector.test_rules(rule_set)
-    per_rule = results.groupby("rule", sort=False).agg(
-        examples=("passed", "size"), failed=("passed", lambda s: int((~s).sum())))
-    per_rule["result"] = per_rule["failed"].map(lambda n: "pass" if n == 0 else "FAIL")
-    _echo_table(per_rule.reset_index()[["rule", "examples", "failed", "result"]])
+    _echo_table(detector.example_summary(results))
     failures = results[~results["passed"]]
     if len(failures):
         _say("\nfailed examples:")

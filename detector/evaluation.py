@@ -20,6 +20,9 @@ from detector.errors import DetectorError
 
 DEFAULT_BUDGETS: tuple[float, ...] = (1.0, 2.0, 5.0, 10.0)
 FLAGGED_LANES = ("red", "yellow")
+# What is measured by default, those present: the rules alone, the anomaly model alone,
+# the supervised model alone, all combined.
+COMPARED = ("rule_score", "anomaly_score", "supervised_score", "risk_score")
 
 
 @dataclass
@@ -196,6 +199,37 @@ def evaluate(
         patterns=_pattern_recall(table, labels, scores, budgets, pattern_column),
         lanes=_lane_table(table, labels),
     )
+
+
+def score_columns(table: pd.DataFrame, wanted: list[str] | None = None) -> list[str]:
+    """The score columns to measure: those ``wanted``, else those of :data:`COMPARED`
+    the table has."""
+    return list(wanted) if wanted else [c for c in COMPARED if c in table.columns]
+
+
+def needs_scoring(table: pd.DataFrame, wanted: list[str] | None = None) -> bool:
+    """Whether a labelled table must be scored before it can be measured.
+
+    A file with none of the score columns, or without one of those ``wanted``, is
+    scored first (``detector.score(...).output``), as ``detector score`` would; a
+    scored file is measured as it is.
+    """
+    columns = score_columns(table, wanted)
+    return not columns or any(c not in table.columns for c in columns)
+
+
+def evaluate_scores(table: pd.DataFrame, label_column: str = "label", wanted: list[str] | None = None,
+                    budgets: tuple[float, ...] = DEFAULT_BUDGETS, source: str = "table") -> list[Evaluation]:
+    """:func:`evaluate` for each score column of :func:`score_columns`, in that order.
+
+    Examples
+    --------
+    >>> frame = pd.DataFrame({"rule_score": [0.9, 0.1], "risk_score": [0.1, 0.9], "label": [1, 0]})
+    >>> [e.budgets["precision"].tolist() for e in evaluate_scores(frame, budgets=(50,))]
+    [[1.0], [0.0]]
+    """
+    return [evaluate(table, label_column, column, budgets, source=source)
+            for column in score_columns(table, wanted)]
 
 
 def _pattern_recall(table, labels, scores, budgets, pattern_column) -> pd.DataFrame:

@@ -43,11 +43,13 @@ import pyarrow.compute as pc
 
 import detector
 from detector.anomaly import MAX_TREES, check_seed, whole_number
+from detector.declarations import Declarations
 from detector.errors import DetectorError
 from detector.features import (FEATURES_BY_NAME, PAIRINGS, PARTIES, PEER_MIN_ROWS, FeatureStatistics,
                                available_features, canonical_table, feature_frame, training_record,
                                with_hs_levels)
 from detector.modelfile import Array, Json, ModelFileError, json_bytes, npy_bytes, read_model, tree_problem, write_model
+from detector.rules import RuleSet, evaluate_rules, load_rules
 from detector.tables import (by_rank, column_text, formatted, join_per_row, join_texts, readable_number,
                              text_scalar)
 
@@ -92,6 +94,47 @@ def outcome_labels(values) -> np.ndarray:
         raise DetectorError(f"labels must be 1 (fraud), 0 (clean) or empty (not inspected); "
                             f"{int(bad.sum())} are not: {shown}")
     return numbers.to_numpy(dtype=np.float64, na_value=np.nan)
+
+
+def labels_from_column(declarations: Declarations, column: str) -> np.ndarray:
+    """The inspection outcomes a declarations file carries in one of its own columns.
+
+    A history exported with a verdict column (1 fraud, 0 clean, empty not inspected)
+    trains the supervised model without an outcome database.
+
+    Returns
+    -------
+    ndarray
+        1.0, 0.0 or NaN per row, as :func:`outcome_labels` reads them.
+
+    Raises
+    ------
+    DetectorError
+        The file has no such column (the columns it has are listed), or a cell is
+        neither 1, 0 nor empty.
+    """
+    if column not in declarations.raw.columns:
+        raise DetectorError(f"{declarations.source}: no label column '{column}'; columns found: "
+                            f"{', '.join(declarations.raw.columns)}")
+    return outcome_labels(declarations.raw[column])
+
+
+def labels_from_outcomes(declarations: Declarations, outcomes: pd.DataFrame) -> np.ndarray:
+    """The recorded inspection outcomes of each declaration, by declaration id.
+
+    Parameters
+    ----------
+    outcomes : DataFrame
+        declaration_id and result ("fraud" or "clean"), as
+        :meth:`detector.outcomes.OutcomeStore.outcomes` returns them.
+
+    Returns
+    -------
+    ndarray
+        1.0 (fraud), 0.0 (clean) or NaN (no outcome recorded) per row.
+    """
+    fraud = outcomes.set_index("declaration_id")["result"].map({"fraud": 1.0, "clean": 0.0})
+    return outcome_labels(declarations.table["declaration_id"].map(fraud))
 
 
 def boosting_size_problem(max_iter, max_leaf_nodes) -> str | None:
@@ -524,3 +567,38 @@ class SupervisedModel:
             raise ModelFileError(f"{where}: malformed model contents: {problem}")
         return cls(columns, features, rules, training, params, stats, encoders,
                    _Trees(arrays, len(columns), baseline), str(manifest.get("package_version", "")))
+
+
+def train_supervised(declarations: Declarations, labels, rules: RuleSet | None = None,
+                     seed: int = 0) -> SupervisedModel:
+    """Fit the supervised model on a history: its rule hits, features and outcomes.
+
+    The rules run here as they will when scoring (anonymised fields included), so the
+    model learns from the same hits it will later be given.
+
+    Parameters
+    ----------
+    labels : array-like
+        1 fraud, 0 clean, NaN not inspected, one per row: from
+        :func:`labels_from_column` or :func:`labels_from_outcomes`.
+    rules : RuleSet, optional
+        From :func:`detector.load_rules`; the shipped packs when omitted.
+
+    Examples
+    --------
+    >>> history = detector.load_declarations("sample_data/history.csv.gz")  # doctest: +SKIP
+    >>> model = train_supervised(history, labels_from_column(history, "label"))  # doctest: +SKIP
+    >>> model.save("supervised.zip")  # doctest: +SKIP
+    """
+    rule_set = rules if rules is not None else load_rules()
+    hits = evaluate_rules(rule_set, declarations.table, opaque=declarations.opaque_fields).hits
+    return SupervisedModel.fit(declarations, labels, hits, seed=seed)
+
+
+def training_summary(model: SupervisedModel, source: str) -> str:
+    """One line on what a supervised model learnt from: rows, inspections, frauds, inputs."""
+    trained = model.training
+    encoded = len(model.columns) - len(model.rules) - len(model.features)
+    return (f"{source}: {trained['rows']:,} rows, {trained['labelled']:,} inspected, "
+            f"{trained['frauds']:,} frauds; {len(model.columns)} inputs ({len(model.rules)} rules, "
+            f"{len(model.features)} features, {encoded} from past inspections)")

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from detector.errors import DetectorError
-from detector.evaluation import evaluate, expected_found, parse_budgets
+from detector.evaluation import evaluate, evaluate_scores, expected_found, needs_scoring, parse_budgets, score_columns
 
 
 def table(scores, labels, **extra):
@@ -121,3 +121,25 @@ def test_revenue_must_be_a_finite_number_or_empty():
         evaluate(table([0.9, 0.1], [1, 0], revenue=[math.inf, 5.0]), budgets=(50,))
     result = evaluate(table([0.9, 0.1, 0.5], [1, 0, 1], revenue=["100", "", "300"]), budgets=(50,))
     assert result.budgets["revenue_share"].tolist() == [0.25]
+
+
+def test_score_columns_are_those_asked_for_else_the_compared_ones_present():
+    scored = table([0.9, 0.1], [1, 0], rule_score=[0.5, 0.5], other=[0.1, 0.2])
+    assert score_columns(scored) == ["rule_score", "risk_score"]
+    assert score_columns(scored, ["other"]) == ["other"]
+
+
+def test_a_file_without_the_score_columns_needs_scoring_and_a_scored_one_does_not():
+    """Guards `detector evaluate`: an unscored labelled file is scored first, a scored one
+    is measured as it is, and one asked for a column it lacks is scored too."""
+    unscored = pd.DataFrame({"hs_code": ["2805", "2846"], "label": [1, 0]})
+    scored = table([0.9, 0.1], [1, 0])
+    assert needs_scoring(unscored) and needs_scoring(scored, ["risk_score", "anomaly_score"])
+    assert not needs_scoring(scored) and not needs_scoring(scored, ["risk_score"])
+
+
+def test_evaluate_scores_measures_each_score_column_in_order():
+    scored = table([0.1, 0.9, 0.2, 0.8], [1, 0, 1, 0], rule_score=[0.9, 0.1, 0.8, 0.2])
+    results = evaluate_scores(scored, budgets=(50,))
+    assert [r.score_column for r in results] == ["rule_score", "risk_score"]
+    assert [r.budgets["precision"].tolist() for r in results] == [[1.0], [0.0]]

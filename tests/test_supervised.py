@@ -16,7 +16,8 @@ import detector
 from detector.anomaly import AnomalyModel
 from detector.features import FEATURES_BY_NAME
 from detector.modelfile import ModelFileError, json_bytes, manifest_digest
-from detector.supervised import _PAIR, FOLDS, MIN_LABELLED, SMOOTHING, SupervisedModel
+from detector.supervised import (_PAIR, FOLDS, MIN_LABELLED, SMOOTHING, SupervisedModel, labels_from_column,
+                                 labels_from_outcomes, train_supervised, training_summary)
 from detector.synthetic import generate
 from tests.conftest import frame
 
@@ -529,3 +530,39 @@ def test_rules_the_model_knows_but_that_did_not_run_are_missing(world):
     assert np.array_equal(model.predict(later, unknown), model.predict(later, hits))
     assert np.all(np.isnan(model.matrix(later)[:, [model.columns.index(f"rule:{r}") for r in model.rules]]))
     assert np.all(np.isfinite(model.predict(later)))
+
+
+# ----------------------------------------------------------------------------- training from a history
+
+
+def test_labels_from_a_column_read_fraud_clean_and_not_inspected_and_name_the_columns_when_missing():
+    """Guards `detector train --labels`: a missing column must list the columns found."""
+    history = declarations([shipment(verdict="1"), shipment(verdict="0"), shipment(verdict="")])
+    labels = labels_from_column(history, "verdict")
+    assert labels[:2].tolist() == [1.0, 0.0] and np.isnan(labels[2])
+    with pytest.raises(detector.DetectorError, match=r"no label column 'label'; columns found: declaration_id, "):
+        labels_from_column(history, "label")
+
+
+def test_labels_from_outcomes_follow_the_declaration_ids_and_leave_the_rest_not_inspected():
+    history = declarations([shipment(), shipment(), shipment()])
+    stored = pd.DataFrame({"declaration_id": ["3", "1", "99"], "result": ["clean", "fraud", "fraud"]})
+    labels = labels_from_outcomes(history, stored)
+    assert labels[0] == 1.0 and np.isnan(labels[1]) and labels[2] == 0.0
+
+
+def test_train_supervised_learns_from_the_hits_scoring_gives_the_model(world):
+    """The rule hits it learns from are those `score` computes, so the model equals one
+    fitted on the scored hits."""
+    model = train_supervised(world.history, world.labels, world.rules, seed=0)
+    assert model.rules == list(world.history_hits.columns)
+    assert np.array_equal(model.predict(world.later, world.later_hits),
+                          world.model.predict(world.later, world.later_hits))
+
+
+def test_training_summary_counts_rows_inspections_frauds_and_inputs(world):
+    model = world.model
+    encoded = len(model.columns) - len(model.rules) - len(model.features)
+    assert training_summary(model, "history.csv") == (
+        f"history.csv: 3,000 rows, 3,000 inspected, {int(world.labels.sum()):,} frauds; {len(model.columns)} "
+        f"inputs ({len(model.rules)} rules, {len(model.features)} features, {encoded} from past inspections)")

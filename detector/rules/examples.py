@@ -62,3 +62,23 @@ def run_examples(rule_set: RuleSet) -> pd.DataFrame:
     """Run every example of every rule; one row per example (see ``RESULT_COLUMNS``)."""
     rows = [run_example(rule, example) for rule in rule_set for example in rule.examples]
     return pd.DataFrame(rows, columns=RESULT_COLUMNS)
+
+
+def example_summary(results: pd.DataFrame) -> pd.DataFrame:
+    """One row per rule, in pack order: its examples, how many failed, and "pass" or
+    "FAIL", so a pack author sees at a glance which rules to fix.
+
+    Parameters
+    ----------
+    results : DataFrame
+        From :func:`run_examples` (one row per example).
+
+    Returns
+    -------
+    DataFrame
+        Columns rule, examples, failed, result.
+    """
+    per_rule = results.groupby("rule", sort=False).agg(
+        examples=("passed", "size"), failed=("passed", lambda s: int((~s).sum())))
+    per_rule["result"] = per_rule["failed"].map(lambda n: "pass" if n == 0 else "FAIL")
+    return per_rule.reset_index()[["rule", "examples", "failed", "result"]]

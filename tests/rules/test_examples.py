@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from detector.rules import load_rules
-from detector.rules.examples import example_frame, run_example, run_examples
+from detector.rules.examples import example_frame, example_summary, run_example, run_examples
 from detector.rules.parse import parse_rules
 
 SHIPPED = load_rules()
@@ -48,3 +48,17 @@ def test_a_wrong_example_fails_and_says_what_the_rule_returned():
     results = run_examples([rule])
     assert results["passed"].tolist() == [False, True]
     assert results["detail"].iloc[0] == "rule returned no hit"
+
+
+def test_example_summary_says_pass_or_fail_per_rule_in_pack_order():
+    """Guards the `detector rules test` table: one row per rule, failed examples counted."""
+    (broken,) = parse_rules([{
+        "id": "T-EX-003", "title": "t", "description": "d", "pattern": "p", "severity": "low",
+        "when": {"missing": "license_number"}, "reason": "r",
+        "examples": {"hit": [{"hs_code": "2805", "license_number": "L"}, {"hs_code": "2805"}],
+                     "miss": [{"hs_code": "2805"}]}}], Path("t.yaml"))
+    results = run_examples([SHIPPED.rules[0], broken])
+    summary = example_summary(results)
+    assert summary["rule"].tolist() == [SHIPPED.rules[0].id, "T-EX-003"]
+    assert summary["examples"].tolist() == [len(SHIPPED.rules[0].examples), 3]
+    assert summary["failed"].tolist() == [0, 2] and summary["result"].tolist() == ["pass", "FAIL"]
