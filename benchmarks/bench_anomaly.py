@@ -290,7 +290,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rows", type=int, default=1_000_000,
                         help="declarations in the history and in the batch (default: 1,000,000)")
     parser.add_argument("--workdir", type=Path, help="folder for the files (default: a new temp dir)")
-    parser.add_argument("--keep", action="store_true", help="keep the generated files, the model and the training matrix")
+    parser.add_argument("--keep", action="store_true",
+                        help="keep the generated files, the model and the training matrix")
     parser.add_argument("--seed", type=int, default=SEED, help=f"seed of the data and the forest (default: {SEED})")
     parser.add_argument("--trees", type=int, default=TREES, help=f"trees in the forest (default: {TREES})")
     parser.add_argument("--stage", choices=("train", "score"), help=argparse.SUPPRESS)  # internal: one child

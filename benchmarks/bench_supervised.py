@@ -98,7 +98,8 @@ def main(argv: list[str] | None = None) -> int:
         table = korea(args.korea, args.seed)
         print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
         supervised_5 = table.set_index("budget_pct").loc[5.0, "supervised precision"]
-        print(f"supervised precision at 5%: {supervised_5:.3f} (target 0.90: {'PASS' if supervised_5 >= 0.9 else 'FAIL'})")
+        verdict = "PASS" if supervised_5 >= 0.9 else "FAIL"
+        print(f"supervised precision at 5%: {supervised_5:.3f} (target 0.90: {verdict})")
     return 0
 
 

@@ -17,8 +17,8 @@ from pathlib import Path
 import pandas as pd
 
 from detector.declarations import Declarations, load_declarations
-from detector.evaluation import Evaluation, compare_evaluations, evaluate, evaluate_scores, needs_scoring
 from detector.errors import DetectorError, InputFileError, MappingError, ReferenceTableError, RulePackError
+from detector.evaluation import Evaluation, compare_evaluations, evaluate, evaluate_scores, needs_scoring
 from detector.io import write_table
 from detector.resources import default_rules_dir
 from detector.risk import RiskPolicy
@@ -26,7 +26,6 @@ from detector.rules import Rule, RuleSet, load_rules, parse_rules, run_examples
 from detector.rules.examples import example_summary
 from detector.schema import FIELDS, ColumnMapping, load_mapping
 from detector.scoring import ScoreResult, ScoreSummary, score
-
 
 # Found on first use: the models' modules and scikit-learn are slow to import and not
 # needed to score with rules.

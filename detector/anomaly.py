@@ -46,12 +46,30 @@ import pyarrow.compute as pc
 
 import detector
 from detector.errors import DetectorError
-from detector.features import (FEATURES_BY_NAME, HS_LEVELS, PAIRINGS, PARTIES, PEER_MIN_ROWS,
-                               FeatureStatistics, available_features, canonical_table, feature_frame,
-                               training_record, with_hs_levels)
+from detector.features import (
+    FEATURES_BY_NAME,
+    HS_LEVELS,
+    PAIRINGS,
+    PARTIES,
+    PEER_MIN_ROWS,
+    FeatureStatistics,
+    available_features,
+    canonical_table,
+    feature_frame,
+    training_record,
+    with_hs_levels,
+)
 from detector.modelfile import Array, Json, ModelFileError, json_bytes, npy_bytes, read_model, tree_problem, write_model
-from detector.tables import (by_rank, column_text, formatted, join_per_row, join_texts, readable_number,
-                             text_scalar, with_thousands)
+from detector.tables import (
+    by_rank,
+    column_text,
+    formatted,
+    join_per_row,
+    join_texts,
+    readable_number,
+    text_scalar,
+    with_thousands,
+)
 from detector.threads import thread_pool, threads_for
 
 FORMAT = "detector-anomaly-model"
@@ -93,7 +111,8 @@ def chosen_features(features=None) -> list[str]:
     if features is None:
         return list(DEFAULT_FEATURES)
     if isinstance(features, str):
-        features = list(FEATURES_BY_NAME) if features == "all" else [f.strip() for f in features.split(",") if f.strip()]
+        features = (list(FEATURES_BY_NAME) if features == "all"
+                    else [f.strip() for f in features.split(",") if f.strip()])
     try:
         features = list(features)
     except TypeError:

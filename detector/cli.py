@@ -11,8 +11,8 @@ import json
 import os
 import re
 import sys
-from datetime import date
 from contextlib import ExitStack, contextmanager
+from datetime import date
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -117,7 +117,8 @@ def score(
     no_default_rules: NoDefaultOption = False,
     mapping: MappingOption = None,
     fmt: Annotated[Optional[str], typer.Option(
-        "--format", help=f"Output format: {', '.join(OUTPUT_FORMATS)} (default: from the output name, else csv).")] = None,
+        "--format", help=f"Output format: {', '.join(OUTPUT_FORMATS)} (default: from the output name, else csv).")]
+    = None,
     delimiter: DelimiterOption = None,
     encoding: EncodingOption = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No summary on stderr.")] = False,

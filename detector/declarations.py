@@ -15,7 +15,14 @@ import pandas as pd
 from detector.features import derive
 from detector.io import ReadInfo, read_table
 from detector.schema import (
-    OPAQUE, PROBLEM_COLUMNS, ColumnMapping, canonical_frame, load_mapping, resolve_columns, row_errors, validate,
+    OPAQUE,
+    PROBLEM_COLUMNS,
+    ColumnMapping,
+    canonical_frame,
+    load_mapping,
+    resolve_columns,
+    row_errors,
+    validate,
 )
 
 

@@ -22,8 +22,8 @@ import tempfile
 from collections import deque
 from concurrent.futures import Executor
 from contextlib import contextmanager
-from itertools import islice
 from dataclasses import dataclass
+from itertools import islice
 from pathlib import Path
 from typing import Iterable, Iterator
 

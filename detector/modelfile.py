@@ -111,7 +111,9 @@ def _compression(data: bytes) -> int:
     return zipfile.ZIP_DEFLATED
 
 
-def read_model(path: str | Path, fmt: str, version: int, expected: dict[str, Json | Array],
+# One check after another on an untrusted file, each refusing in its own words; split
+# up, the order of the checks (sizes before any read) would be harder to see.
+def read_model(path: str | Path, fmt: str, version: int, expected: dict[str, Json | Array],  # noqa: C901
                kind: str = "model") -> tuple[dict, dict]:
     """The manifest and parsed members of a file written by :func:`write_model`.
 
@@ -166,7 +168,8 @@ def read_model(path: str | Path, fmt: str, version: int, expected: dict[str, Jso
         listed = manifest.get("members")
         if not isinstance(listed, dict) or set(listed) != set(expected):
             raise ModelFileError(f"{where}: manifest lists members "
-                                 f"{sorted(listed) if isinstance(listed, dict) else listed!r}; expected {sorted(expected)}")
+                                 f"{sorted(listed) if isinstance(listed, dict) else listed!r}; "
+                                 f"expected {sorted(expected)}")
         extra = set(infos) - set(expected) - {MANIFEST}
         if extra:
             raise ModelFileError(f"{where}: unexpected member(s) {', '.join(sorted(extra))}")

@@ -138,7 +138,8 @@ class ColumnMapping:
     values: dict[str, dict[str, str]] = field(default_factory=dict)
 
 
-def load_mapping(spec: str | Path | None) -> ColumnMapping:
+# A mapping file's sections are checked one after another, each with its own message.
+def load_mapping(spec: str | Path | None) -> ColumnMapping:  # noqa: C901
     """Read a mapping YAML file, or a shipped mapping by name (e.g. ``wco_bacuda``)."""
     if spec is None:
         return ColumnMapping()

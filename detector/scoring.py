@@ -22,7 +22,6 @@ from detector.risk import LANES, OUTPUT_COLUMNS, RiskPolicy, combine
 from detector.rules import RuleResults, RuleSet, evaluate_rules, load_rules
 from detector.tables import choose_text
 
-
 # Fewer rows than this make a poor history for the batch itself (the forest draws 256
 # rows per tree and the peer medians need 20 rows per HS group).
 MIN_SELF_FIT_ROWS = 1000

@@ -45,13 +45,21 @@ import detector
 from detector.anomaly import MAX_TREES, check_seed, whole_number
 from detector.declarations import Declarations
 from detector.errors import DetectorError
-from detector.features import (FEATURES_BY_NAME, PAIRINGS, PARTIES, PEER_MIN_ROWS, FeatureStatistics,
-                               available_features, canonical_table, feature_frame, training_record,
-                               with_hs_levels)
+from detector.features import (
+    FEATURES_BY_NAME,
+    PAIRINGS,
+    PARTIES,
+    PEER_MIN_ROWS,
+    FeatureStatistics,
+    available_features,
+    canonical_table,
+    feature_frame,
+    training_record,
+    with_hs_levels,
+)
 from detector.modelfile import Array, Json, ModelFileError, json_bytes, npy_bytes, read_model, tree_problem, write_model
 from detector.rules import RuleSet, evaluate_rules, load_rules
-from detector.tables import (by_rank, column_text, formatted, join_per_row, join_texts, readable_number,
-                             text_scalar)
+from detector.tables import by_rank, column_text, formatted, join_per_row, join_texts, readable_number, text_scalar
 
 FORMAT = "detector-supervised-model"
 FORMAT_VERSION = 1

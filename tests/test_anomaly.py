@@ -259,8 +259,8 @@ def test_trees_that_would_read_outside_their_arrays_are_refused(synthetic, tmp_p
         if name == "trees/left.npy":
             return forged
         if name == "manifest.json":
-            return _edit_manifest(lambda m: m["members"].update({"trees/left.npy": hashlib.sha256(forged).hexdigest()}))(
-                name, data)
+            digest = hashlib.sha256(forged).hexdigest()
+            return _edit_manifest(lambda m: m["members"].update({"trees/left.npy": digest}))(name, data)
         return data
     with pytest.raises(ModelFileError, match="outside its tree"):
         AnomalyModel.load(_rewrite(path, tmp_path / "forged.zip", change))

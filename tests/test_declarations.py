@@ -4,9 +4,12 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from detector import load_declarations
 from detector.errors import InputFileError
+from detector.schema import FIELDS
 
 
 def test_load_keeps_raw_cells_and_types_canonical_fields(write_csv):
@@ -46,11 +49,6 @@ def test_mapping_constants_fill_a_column(tmp_path, write_csv):
     assert decl.table["direction"].tolist() == ["export"]
     assert decl.unmapped == []
 
-
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
-
-from detector.schema import FIELDS
 
 CANONICAL = [f.name for f in FIELDS]
 messy_cell = st.one_of(

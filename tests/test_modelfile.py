@@ -15,8 +15,18 @@ import pytest
 
 import detector
 from detector.anomaly import AnomalyModel
-from detector.modelfile import (MAX_MEMBERS, MAX_RATIO, RATIO_FLOOR, Array, Json, ModelFileError, json_bytes,
-                                manifest_digest, read_model, write_model)
+from detector.modelfile import (
+    MAX_MEMBERS,
+    MAX_RATIO,
+    RATIO_FLOOR,
+    Array,
+    Json,
+    ModelFileError,
+    json_bytes,
+    manifest_digest,
+    read_model,
+    write_model,
+)
 from detector.supervised import SupervisedModel
 from detector.synthetic import generate
 from tests.conftest import frame

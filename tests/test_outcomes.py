@@ -15,8 +15,8 @@ import pytest
 import yaml
 
 import detector
-from detector.errors import OutputFileError
 from detector import outcomes
+from detector.errors import OutputFileError
 from detector.outcomes import MIGRATIONS, OutcomeError, OutcomeStore, default_db_path, read_outcomes
 from tests.conftest import REPO
 
@@ -247,7 +247,8 @@ def test_bad_rows_fail_the_whole_import_naming_row_column_and_value(store, write
 
 
 def test_a_missing_required_column_is_named(write_csv):
-    with pytest.raises(OutcomeError, match=r"missing column\(s\) inspected_on, result; columns found: declaration_id, date"):
+    missing = r"missing column\(s\) inspected_on, result; columns found: declaration_id, date"
+    with pytest.raises(OutcomeError, match=missing):
         read_outcomes(write_csv("declaration_id,date\nD1,2025-01-01\n"))
 
 

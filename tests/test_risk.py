@@ -1,9 +1,8 @@
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
-
-import numpy as np
 
 from detector.errors import DetectorError
 from detector.risk import RiskPolicy, combine

@@ -17,8 +17,9 @@ def _safe_loader(call: ast.Call) -> bool:
 
 
 def test_the_yaml_loader_builds_plain_data_only():
-    from detector.rules.parse import SAFE_YAML_LOADER
     import yaml
+
+    from detector.rules.parse import SAFE_YAML_LOADER
 
     assert SAFE_YAML_LOADER in (getattr(yaml, "CSafeLoader", yaml.SafeLoader), yaml.SafeLoader)
     with pytest.raises(yaml.YAMLError):

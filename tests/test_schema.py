@@ -8,8 +8,18 @@ from hypothesis import strategies as st
 
 from detector.errors import InputFileError, MappingError
 from detector.schema import (
-    _NUMBER, ColumnMapping, _cast_numbers, _clean_text, _fold_cell, _fold_digits, canonical_frame, load_mapping,
-    normalise_header, resolve_columns, row_errors, validate,
+    _NUMBER,
+    ColumnMapping,
+    _cast_numbers,
+    _clean_text,
+    _fold_cell,
+    _fold_digits,
+    canonical_frame,
+    load_mapping,
+    normalise_header,
+    resolve_columns,
+    row_errors,
+    validate,
 )
 from tests.conftest import frame
 

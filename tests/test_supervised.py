@@ -16,8 +16,17 @@ import detector
 from detector.anomaly import AnomalyModel
 from detector.features import FEATURES_BY_NAME
 from detector.modelfile import ModelFileError, json_bytes, manifest_digest
-from detector.supervised import (_PAIR, FOLDS, MIN_LABELLED, SMOOTHING, SupervisedModel, labels_from_column,
-                                 labels_from_outcomes, train_supervised, training_summary)
+from detector.supervised import (
+    _PAIR,
+    FOLDS,
+    MIN_LABELLED,
+    SMOOTHING,
+    SupervisedModel,
+    labels_from_column,
+    labels_from_outcomes,
+    train_supervised,
+    training_summary,
+)
 from detector.synthetic import generate
 from tests.conftest import frame
 

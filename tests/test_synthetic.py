@@ -28,7 +28,13 @@ from detector import synthetic
 from detector.errors import DetectorError
 from detector.reference import load_reference
 from detector.synthetic import (
-    CHUNK_ROWS, COLUMNS, DECLARATION_COLUMNS, PATTERNS, SCHEME_SHARES, generate, generate_chunks,
+    CHUNK_ROWS,
+    COLUMNS,
+    DECLARATION_COLUMNS,
+    PATTERNS,
+    SCHEME_SHARES,
+    generate,
+    generate_chunks,
     write_synthetic,
 )
 from tests.conftest import REPO

@@ -25,8 +25,15 @@ from detector.features import DERIVED_FIELDS
 from detector.reference import iso_dates, load_reference, reference_path, require_cells, require_columns
 from detector.resources import default_packs_dir
 from detector.rules.model import SEVERITIES, AllOf, AnyOf, Condition, Example, Leaf, Not, Rule, RuleSet
-from detector.rules.predicates import (MAX_PHRASE_LENGTH, OPERATORS, PREDICATES, Arg, Predicate,
-                                       compile_regex, field_kind)
+from detector.rules.predicates import (
+    MAX_PHRASE_LENGTH,
+    OPERATORS,
+    PREDICATES,
+    Arg,
+    Predicate,
+    compile_regex,
+    field_kind,
+)
 from detector.schema import FIELDS_BY_NAME
 
 # libyaml's safe loader when PyYAML was built with it (it is ten times faster on the

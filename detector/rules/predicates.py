@@ -220,7 +220,9 @@ class Arg:
     (``ARGUMENT_KINDS`` in :mod:`detector.rules.parse`)."""
 
     name: str
-    kind: str  # field, fields, number, int, value, values, text, texts, digits, op, pattern, table, match, where, cond, name, choice
+    # field, fields, number, int, value, values, text, texts, digits, op, pattern, table,
+    # match, where, cond, name, choice
+    kind: str
     required: bool = True
     field_kind: str | None = None  # 'number' / 'text' / 'date' restriction for fields
     choices: tuple[str, ...] = ()

@@ -142,7 +142,7 @@ def test_a_keyword_longer_than_200_characters_is_a_table_error(tmp_path):
                       tables={"parties": "name\nacme\n" + "x" * 201 + "\n"})
     message = load_error(path)
     assert message.startswith(f"{path}: rule T-HOSTILE-001: when.keywords: ")
-    assert f"parties.csv: line 3: name 'xxxx" in message
+    assert "parties.csv: line 3: name 'xxxx" in message
     assert "a phrase is at most 200 characters" in message
 
 
