@@ -45,7 +45,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 import detector
-from detector.errors import DetectorError
+from detector.errors import DetectorError, whole_number
 from detector.features import (
     FEATURES_BY_NAME,
     HS_LEVELS,
@@ -122,14 +122,6 @@ def chosen_features(features=None) -> list[str]:
         raise DetectorError(f"unknown anomaly feature(s) {', '.join(map(str, unknown)) or '(none given)'}; "
                             f"known: {', '.join(FEATURES_BY_NAME)}")
     return features
-
-
-def whole_number(value, name: str, low: int, high: int | None = None) -> int:
-    """``value`` as an int in [low, high]; a DetectorError naming ``name`` otherwise."""
-    if isinstance(value, Integral) and not isinstance(value, bool) and value >= low and (high is None or value <= high):
-        return int(value)
-    span = f"{low:,} or more" if high is None else f"from {low:,} to {high:,}"
-    raise DetectorError(f"{name} must be a whole number {span}, got {value!r}")
 
 
 def check_seed(seed) -> int:

@@ -6,9 +6,21 @@ the file (and where it helps the rule, row or column) and says what was expected
 
 from __future__ import annotations
 
+from numbers import Integral
+
 
 class DetectorError(Exception):
     """Base class: a problem the user can fix, reported as one clear line."""
+
+
+def whole_number(value, name: str, low: int, high: int | None = None, why: str = "") -> int:
+    """``value`` as an int in [low, high]; a DetectorError naming ``name`` otherwise
+    (``why`` is said after the range). The one check of a counted argument (rows,
+    days, trees, seeds) that every API function makes before any work."""
+    if isinstance(value, Integral) and not isinstance(value, bool) and value >= low and (high is None or value <= high):
+        return int(value)
+    span = f"{low:,} or more" if high is None else f"from {low:,} to {high:,}{why}"
+    raise DetectorError(f"{name} must be a whole number {span}, got {value!r}")
 
 
 class InputFileError(DetectorError):

@@ -42,9 +42,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 import detector
-from detector.anomaly import MAX_TREES, check_seed, whole_number
+from detector.anomaly import MAX_TREES, check_seed
 from detector.declarations import Declarations
-from detector.errors import DetectorError
+from detector.errors import DetectorError, whole_number
 from detector.features import (
     FEATURES_BY_NAME,
     PAIRINGS,

@@ -35,14 +35,14 @@ import re
 from dataclasses import dataclass
 from datetime import date, timedelta
 from functools import lru_cache
-from numbers import Integral, Real
+from numbers import Real
 from pathlib import Path
 from typing import Iterator
 
 import numpy as np
 import pandas as pd
 
-from detector.errors import DetectorError
+from detector.errors import DetectorError, whole_number
 from detector.features import usd_rates
 from detector.io import write_chunks
 
@@ -1422,22 +1422,16 @@ def _take(draft: dict, selector) -> dict:
 
 def _check(rows, seed, fraud_rate, start, days) -> None:
     """Refuse arguments that cannot make a file, or would make one without end."""
-    _check_whole("rows", rows, 0, MAX_ROWS, " (ids hold 10-digit serials)")
-    _check_whole("seed", seed, 0)
+    whole_number(rows, "rows", 0, MAX_ROWS, " (ids hold 10-digit serials)")
+    whole_number(seed, "seed", 0)
     if not isinstance(fraud_rate, Real) or isinstance(fraud_rate, bool) or not 0 <= fraud_rate <= 0.5:
         raise DetectorError(f"fraud rate must be between 0 and 0.5, got {fraud_rate!r}")
-    _check_whole("days", days, 1, MAX_DAYS, " (100 years)")
+    whole_number(days, "days", 1, MAX_DAYS, " (100 years)")
     # Declaration dates and ids are written with four-digit years.
     if (not isinstance(start, date) or start.year < 1000
             or date.fromordinal(start.toordinal()) > date.max - timedelta(days=days - 1)):
         raise DetectorError(f"start must be a date from 1000-01-01 on whose {days:,} days end by 9999-12-31, "
                             f"got {start!r}")
-
-
-def _check_whole(name: str, value, low: int, high: int | None = None, why: str = "") -> None:
-    if not isinstance(value, Integral) or isinstance(value, bool) or value < low or (high is not None and value > high):
-        span = f"{low:,} or more" if high is None else f"from {low:,} to {high:,}{why}"
-        raise DetectorError(f"{name} must be a whole number {span}, got {value!r}")
 
 
 def generate_chunks(rows: int, *, seed: int = 0, fraud_rate: float = 0.02,
@@ -1491,7 +1485,7 @@ def generate(rows: int, **options) -> pd.DataFrame:
     DataFrame
         :data:`COLUMNS`, indexed 0..rows-1; equal to the chunks concatenated.
     """
-    _check_whole("rows", rows, 0, MAX_FRAME_ROWS, " in one frame (write_synthetic streams more)")
+    whole_number(rows, "rows", 0, MAX_FRAME_ROWS, " in one frame (write_synthetic streams more)")
     chunks = list(generate_chunks(rows, **options))
     if not chunks:
         return pd.DataFrame({name: pd.Series(dtype="int64" if name == "label" else "str") for name in COLUMNS})
