@@ -17,7 +17,7 @@ validate        ``schema.validate`` (typed fields and row problems)
 derive          ``features.derive`` (HS levels, USD values, ratios)
 rules           ``evaluate_rules`` (every rule's hits and reasons)
 anomaly         ``scoring.anomaly_part`` (forest fitted on the file, scores)
-risk            ``risk.combine`` (scores, lanes, reasons joined)
+risk            the ``risk`` stages (evidence, scores, lanes, reasons joined)
 write           ``io.write_table`` (formula-safe CSV, written atomically)
 other           the rest: mapping columns, row errors, assembling the output
 ==============  ===========================================================
@@ -58,10 +58,13 @@ STAGES = [
     ("derive", "detector.declarations", "derive"),
     ("rules", "detector.scoring", "evaluate_rules"),
     ("anomaly", "detector.scoring", "anomaly_part"),
-    ("risk", "detector.scoring", "combine"),
+    ("risk", "detector.scoring", "rule_evidence"),
+    ("risk", "detector.scoring", "risk_scores"),
+    ("risk", "detector.scoring", "assign_lanes"),
+    ("risk", "detector.scoring", "reasons_column"),
     ("write", "detector", "write_table"),
 ]
-ORDER = ["import"] + [name for name, _module, _attribute in STAGES] + ["other", "total"]
+ORDER = ["import", *dict.fromkeys(name for name, _module, _attribute in STAGES), "other", "total"]
 PAGE = os.sysconf("SC_PAGE_SIZE")
 
 

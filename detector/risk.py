@@ -27,11 +27,18 @@ passes 1, and a row with no evidence scores 0.
 
 ``rule_score`` is the same noisy-OR over the rules alone, kept beside ``risk_score`` so
 the parts can be measured separately (``detector evaluate``).
+
+Scoring runs the stages in order, each a pure function of what the one before gave:
+:func:`rule_evidence` (hits -> weights, critical rows, reasons), :func:`risk_scores`
+(with the models' scores), :func:`assign_lanes` (thresholds or budget), then the
+models are asked for the words of the flagged rows only (:func:`anomaly_explained`,
+:func:`supervised_explained`) and :func:`reasons_column` joins everything;
+:func:`output_columns` is the one place that orders the columns written.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -44,7 +51,6 @@ from detector.rules.evaluate import RuleResults, severity_rank
 from detector.tables import choose_text, join_per_row, join_texts, text_scalar
 
 LANES = ("red", "yellow", "green")
-OUTPUT_COLUMNS = ("risk_score", "lane", "rule_hits", "reasons", "status", "errors")
 HIT_SEPARATOR = ";"
 # A supervised probability below this says nothing worth reading in a flagged row's reasons.
 SUPERVISED_EXPLAIN_FROM = 0.05
@@ -99,38 +105,40 @@ class RiskPolicy:
         return self.anomaly_weight * np.clip(np.nan_to_num(ramp, nan=0.0), 0.0, 1.0)
 
 
-def combine(results: RuleResults, n_rows: int, policy: RiskPolicy = RiskPolicy(),
-            budget: float | None = None, anomaly: np.ndarray | None = None,
-            explain: Callable[[np.ndarray], Sequence[str]] | None = None,
-            explore: float = 0.0, seed: int = 0, supervised: np.ndarray | None = None,
-            explain_supervised: Callable[[np.ndarray], Sequence[str]] | None = None,
-            anomaly_of: str = "the history") -> pd.DataFrame:
-    """Risk score, lane, hit rule ids and reasons per row (and ``rule_score``).
+@dataclass(frozen=True)
+class RuleEvidence:
+    """What the hit rules say about each row, before any model is consulted.
 
-    Rules are listed most severe first, then in pack order, so the first reason is
-    the one to read first. With ``budget`` (percent of rows) the red lane is chosen by
-    capacity instead of threshold, ``explore`` percent of it at random with ``seed``
-    (see :func:`budget_red`); a ``selection`` column then says why each red row was
-    picked: ``risk`` or ``explore``.
-
-    Parameters
+    Attributes
     ----------
-    anomaly : array of float, optional
-        Each row's anomaly score in [0, 1] (NaN: none), folded in as described above.
-    explain : callable, optional
-        Given the positions of the rows whose anomaly counted and that are not in the
-        green lane, returns why each is strange; the text follows the rule reasons as
-        ``[anomaly] stranger than 99.7% of the history: ...``. Explaining walks every
-        tree for a row, so only the rows an analyst will look at are explained.
-    anomaly_of : str
-        What the anomaly scores rank a row against, in those words: "the history" for
-        a model trained on past declarations, "this file" for one fitted on the batch.
-    supervised : array of float, optional
-        Each row's fraud probability from a supervised model, blended as above.
-    explain_supervised : callable, optional
-        Like ``explain``, for the rows not in the green lane whose probability is at
-        least 0.05: ``[model] fraud probability 0.83 from past inspections: ...``.
+    survival : array of float
+        Per row, the product of ``1 - weight`` over its hit rules (1: no hit).
+    critical : array of bool
+        Rows hit by a critical rule (a legal breach: always red).
+    rows, ids, texts :
+        One entry per (rule, row) hit, the most severe rule first, then pack order:
+        the row, the rule id and its ``[ID] reason`` text.
     """
+
+    survival: np.ndarray
+    critical: np.ndarray
+    rows: np.ndarray
+    ids: pa.ChunkedArray
+    texts: pa.ChunkedArray
+
+    @property
+    def rule_score(self) -> np.ndarray:
+        """The noisy-OR of the rules alone, rounded as written."""
+        return np.round(1.0 - self.survival, 4)
+
+    def rule_hits(self) -> pd.Series:
+        """The ``rule_hits`` column: hit rule ids per row, most severe first."""
+        return join_per_row(self.rows, self.ids, len(self.survival), HIT_SEPARATOR)
+
+
+def rule_evidence(results: RuleResults, n_rows: int, policy: RiskPolicy = RiskPolicy()) -> RuleEvidence:
+    """Each row's evidence from the rules: its survival under the noisy-OR, whether a
+    critical rule hit it and the hits' ids and reasons, most severe rule first."""
     survival = np.ones(n_rows)
     critical = np.zeros(n_rows, dtype=bool)
     hit_rows: list[np.ndarray] = []
@@ -139,8 +147,7 @@ def combine(results: RuleResults, n_rows: int, policy: RiskPolicy = RiskPolicy()
     ordered = sorted(results.hits.columns,
                      key=lambda rule_id: -severity_rank(results.rules[rule_id].severity))
     for rule_id in ordered:
-        hits = results.hits[rule_id].to_numpy(dtype=bool)
-        rows = np.flatnonzero(hits)
+        rows = np.flatnonzero(results.hits[rule_id].to_numpy(dtype=bool))
         if not len(rows):
             continue
         severity = results.rules[rule_id].severity
@@ -150,53 +157,118 @@ def combine(results: RuleResults, n_rows: int, policy: RiskPolicy = RiskPolicy()
         hit_rows.append(rows)
         hit_ids.append(pa.repeat(text_scalar(rule_id), len(rows)))
         hit_texts.append(join_texts(f"[{rule_id}] ", reasons))
-    rule_score = np.round(1.0 - survival, 4)
-    evidence = policy.anomaly_evidence(anomaly) if anomaly is not None else np.zeros(n_rows)
-    probability = np.nan_to_num(supervised, nan=0.0) if supervised is not None else None
-    remaining = survival * (1.0 - evidence)
-    if probability is not None:
-        remaining = (1.0 - probability) * remaining ** policy.with_supervised
-    risk = np.round(1.0 - remaining, 4)
+    rows = np.concatenate(hit_rows) if hit_rows else np.zeros(0, dtype=np.int64)
+    return RuleEvidence(survival, critical, rows, pa.chunked_array(hit_ids, pa.large_string()),
+                        pa.chunked_array(hit_texts, pa.large_string()))
+
+
+def risk_scores(evidence: RuleEvidence, policy: RiskPolicy = RiskPolicy(),
+                anomaly: np.ndarray | None = None, supervised: np.ndarray | None = None) -> np.ndarray:
+    """``risk_score`` per row: the rules' noisy-OR with the anomaly's evidence and, with
+    a supervised model, its probability (module docstring), rounded as written.
+
+    Parameters
+    ----------
+    anomaly : array of float, optional
+        Each row's anomaly score in [0, 1] (NaN: none).
+    supervised : array of float, optional
+        Each row's fraud probability from a supervised model (NaN: none).
+    """
+    remaining = evidence.survival.copy()
+    if anomaly is not None:
+        remaining *= 1.0 - policy.anomaly_evidence(anomaly)
+    if supervised is not None:
+        remaining = (1.0 - np.nan_to_num(supervised, nan=0.0)) * remaining ** policy.with_supervised
+    return np.round(1.0 - remaining, 4)
+
+
+@dataclass(frozen=True)
+class Lanes:
+    """Each row's lane (``code``: 0 green, 1 yellow, 2 red) and, under a budget with
+    exploration, which red rows the random share picked (None without a budget)."""
+
+    code: np.ndarray
+    explored: np.ndarray | None = None
+
+    @property
+    def flagged(self) -> np.ndarray:
+        """Rows out of the green lane: the ones an analyst reads the reasons of."""
+        return self.code > 0
+
+    def lane(self) -> pd.Series:
+        """The ``lane`` column."""
+        return choose_text(["green", "yellow", "red"], self.code)
+
+    def selection(self) -> pd.Series | None:
+        """The ``selection`` column under a budget: ``risk``, ``explore`` or empty."""
+        if self.explored is None:
+            return None
+        return choose_text(["", "risk", "explore"], np.where(self.explored, 2, np.where(self.code == 2, 1, 0)))
+
+
+def assign_lanes(risk: np.ndarray, critical: np.ndarray, policy: RiskPolicy = RiskPolicy(),
+                 budget: float | None = None, explore: float = 0.0, seed: int = 0) -> Lanes:
+    """Lanes from the risk: by threshold, or with ``budget`` (percent of rows) by
+    capacity, ``explore`` percent of it at random with ``seed`` (:func:`budget_red`).
+    A critical row is red either way."""
     if budget is not None:
         red, explored = budget_red(risk, critical, budget, explore, seed)
     else:
         red, explored = critical | (risk >= policy.red), None
-    lane_code = np.where(red, 2, np.where(risk >= policy.yellow, 1, 0))
-    rule_rows = np.concatenate(hit_rows) if hit_rows else np.zeros(0, dtype=np.int64)
-    # Reasons after the rules' own, in this order: anomaly, supervised model, exploration.
-    reason_rows, reason_texts = [rule_rows], list(hit_texts)
-    flagged = lane_code > 0
-    explained = np.flatnonzero((evidence > 0) & flagged)
-    if explain is not None and len(explained):
-        reason_rows.append(explained)
-        reason_texts.append(anomaly_reasons(np.asarray(anomaly)[explained], explain(explained), anomaly_of))
-    if probability is not None and explain_supervised is not None:
-        learned = np.flatnonzero((probability >= SUPERVISED_EXPLAIN_FROM) & flagged)
-        if len(learned):
-            reason_rows.append(learned)
-            reason_texts.append(supervised_reasons(probability[learned], explain_supervised(learned)))
-    if explored is not None:
-        reason_rows.append(np.flatnonzero(explored))
-        reason_texts.append(pa.repeat(text_scalar("[explore] random check from the budget's exploration share"),
-                                      int(explored.sum())))
-    columns = {
-        "risk_score": risk,
-        "lane": choose_text(["green", "yellow", "red"], lane_code),
-        "rule_hits": join_per_row(rule_rows, pa.chunked_array(hit_ids, pa.large_string()), n_rows, HIT_SEPARATOR),
-        "reasons": join_per_row(np.concatenate(reason_rows), pa.chunked_array(reason_texts, pa.large_string()),
-                                n_rows, REASON_SEPARATOR),
-        "rule_score": rule_score,
-    }
-    if explored is not None:
-        columns["selection"] = choose_text(["", "risk", "explore"], np.where(explored, 2, np.where(red, 1, 0)))
-    return pd.DataFrame(columns)
+    return Lanes(np.where(red, 2, np.where(risk >= policy.yellow, 1, 0)), explored)
+
+
+def anomaly_explained(anomaly: np.ndarray, lanes: Lanes, policy: RiskPolicy = RiskPolicy()) -> np.ndarray:
+    """Positions whose anomaly counted in the risk and that left the green lane: the
+    rows whose strangeness is worth explaining (explaining walks every tree for a row)."""
+    return np.flatnonzero((policy.anomaly_evidence(anomaly) > 0) & lanes.flagged)
+
+
+def supervised_explained(probability: np.ndarray, lanes: Lanes) -> np.ndarray:
+    """Positions out of the green lane whose fraud probability says something."""
+    return np.flatnonzero((np.nan_to_num(probability, nan=0.0) >= SUPERVISED_EXPLAIN_FROM) & lanes.flagged)
+
+
+def reasons_column(evidence: RuleEvidence, lanes: Lanes,
+                   more: Sequence[tuple[np.ndarray, pa.Array]] = ()) -> pd.Series:
+    """The ``reasons`` column: the rules' reasons, then each of ``more`` (positions and
+    their texts: the anomaly's, then the supervised model's), then the exploration
+    note, joined per row with ``REASON_SEPARATOR``."""
+    rows, texts = [evidence.rows], [evidence.texts]
+    for positions, words in more:
+        rows.append(positions)
+        texts.append(words)
+    if lanes.explored is not None:
+        explored = np.flatnonzero(lanes.explored)
+        rows.append(explored)
+        texts.append(pa.repeat(text_scalar("[explore] random check from the budget's exploration share"),
+                               len(explored)))
+    chunks = [chunk for text in texts
+              for chunk in (text.chunks if isinstance(text, pa.ChunkedArray) else [text])]
+    return join_per_row(np.concatenate(rows), pa.chunked_array(chunks, pa.large_string()),
+                        len(evidence.survival), REASON_SEPARATOR)
+
+
+def output_columns(budget: bool, anomaly: bool, supervised: bool) -> list[str]:
+    """The detector's columns after the input's, in order, for the parts that ran: the
+    one place that decides them (``ScoreResult.output``)."""
+    columns = ["risk_score", "lane", *(["selection"] if budget else []), "rule_hits", "reasons"]
+    if anomaly or supervised:
+        columns += ["rule_score", *(["anomaly_score", "anomaly_percentile"] if anomaly else []),
+                    *(["supervised_score"] if supervised else [])]
+    return [*columns, "status", "errors"]
+
+
+def shown_probability(probabilities: np.ndarray) -> np.ndarray:
+    """A fraud probability as an analyst reads it: two decimals and at most 0.99, since
+    a model's "1" would read as certainty (reasons and :meth:`ScoreResult.explain`)."""
+    return np.minimum(np.round(np.asarray(probabilities, dtype=np.float64), 2), 0.99)
 
 
 def supervised_reasons(probabilities: np.ndarray, explanations: Sequence[str]) -> pa.Array:
     """``[model] fraud probability 0.83 from past inspections: <explanation>`` per row."""
-    # Shown with two decimals and at most 0.99: a model's "1" would read as certainty.
-    shown = np.minimum(np.round(probabilities, 2), 0.99)
-    return _stated("[model] fraud probability ", shown, " from past inspections", explanations)
+    return _stated("[model] fraud probability ", shown_probability(probabilities), " from past inspections",
+                   explanations)
 
 
 def anomaly_reasons(scores: np.ndarray, explanations: Sequence[str], of: str = "the history") -> pa.Array:

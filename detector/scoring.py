@@ -18,7 +18,20 @@ from detector.declarations import Declarations
 from detector.errors import DetectorError
 from detector.features import available_features
 from detector.io import unclashing_name
-from detector.risk import LANES, OUTPUT_COLUMNS, RiskPolicy, combine
+from detector.risk import (
+    LANES,
+    RiskPolicy,
+    anomaly_explained,
+    anomaly_reasons,
+    assign_lanes,
+    output_columns,
+    reasons_column,
+    risk_scores,
+    rule_evidence,
+    shown_probability,
+    supervised_explained,
+    supervised_reasons,
+)
 from detector.rules import RuleResults, RuleSet, evaluate_rules, load_rules
 from detector.tables import choose_text
 
@@ -193,7 +206,8 @@ class ScoreResult:
             hits = results.hits.iloc[[row]]
             part = self.declarations.table.iloc[[row]]
             probability = float(self.supervised.predict(part, hits)[0])
-            evidence.append(("model", f"fraud probability {probability:.2f} from past inspections", "", "",
+            shown = float(shown_probability(np.array([probability]))[0])
+            evidence.append(("model", f"fraud probability {shown:.2f} from past inspections", "", "",
                              probability, self.supervised.explain(part, hits).iloc[0]))
         frame = pd.DataFrame(evidence, columns=["source", "title", "pattern", "severity", "weight", "reason"])
         return frame.sort_values("weight", ascending=False, kind="stable").reset_index(drop=True)
@@ -253,34 +267,36 @@ def score(declarations: Declarations, rules: RuleSet | None = None,
     results = evaluate_rules(rules, declarations.table, on_rule, opaque=declarations.opaque_fields)
     part, anomaly_line = anomaly_part(declarations, model, seed)
     table = declarations.table
-    options: dict = {"explore": explore, "seed": seed}
-    added: dict[str, np.ndarray] = {}
+    anomaly = part.scores["anomaly_score"].to_numpy() if part is not None else None
+    probability = supervised.predict(table, results.hits) if supervised is not None else None
+    evidence = rule_evidence(results, len(declarations), policy)
+    risk = risk_scores(evidence, policy, anomaly, probability)
+    lanes = assign_lanes(risk, evidence.critical, policy, budget, explore, seed)
+    words = []
+    columns: dict[str, object] = {"risk_score": risk, "lane": lanes.lane(), "selection": lanes.selection(),
+                                  "rule_hits": evidence.rule_hits(), "rule_score": evidence.rule_score}
     if part is not None:
-        options.update(anomaly=part.scores["anomaly_score"].to_numpy(),
-                       explain=lambda rows: part.explain(table, rows).to_numpy(), anomaly_of=part.compared_with)
-        added.update(anomaly_score=part.scores["anomaly_score"].round(4).to_numpy(),
-                     anomaly_percentile=part.scores["anomaly_percentile"].round(2).to_numpy())
+        rows = anomaly_explained(anomaly, lanes, policy)
+        if len(rows):
+            words.append((rows, anomaly_reasons(anomaly[rows], part.explain(table, rows).to_numpy(),
+                                                part.compared_with)))
+        columns.update(anomaly_score=part.scores["anomaly_score"].round(4).to_numpy(),
+                       anomaly_percentile=part.scores["anomaly_percentile"].round(2).to_numpy())
     if supervised is not None:
-        probability = supervised.predict(table, results.hits)
-
-        def explain_supervised(rows):
-            return supervised.explain(table, results.hits, rows=rows).to_numpy()
-
-        options.update(supervised=probability, explain_supervised=explain_supervised)
-        added["supervised_score"] = np.round(probability, 4)
-    risk = combine(results, len(declarations), policy, budget, **options).assign(**added)
-    columns = list(OUTPUT_COLUMNS)
-    if budget is not None:
-        columns.insert(columns.index("lane") + 1, "selection")
-    if added:
-        after = columns.index("reasons") + 1
-        columns[after:after] = ["rule_score", *added]
-    status = choose_text(["valid", "invalid"], declarations.invalid.astype(np.int64))
-    scored = risk.assign(status=status, errors=declarations.errors.array)
-    raw, renamed = _keep_clashing_columns(declarations.raw, columns)
-    output = pd.concat([raw.reset_index(drop=True), scored[columns]], axis=1)
+        rows = supervised_explained(probability, lanes)
+        if len(rows):
+            words.append((rows, supervised_reasons(probability[rows],
+                                                   supervised.explain(table, results.hits, rows=rows).to_numpy())))
+        columns["supervised_score"] = np.round(probability, 4)
+    columns.update(reasons=reasons_column(evidence, lanes, words),
+                   status=choose_text(["valid", "invalid"], declarations.invalid.astype(np.int64)),
+                   errors=declarations.errors.array)
+    written = output_columns(budget is not None, part is not None, supervised is not None)
+    raw, renamed = _keep_clashing_columns(declarations.raw, written)
+    scored = pd.DataFrame({name: columns[name] for name in written})
+    output = pd.concat([raw.reset_index(drop=True), scored], axis=1)
     counts = results.hits.sum().astype(int).to_dict()
-    lane_counts = pd.Series(risk["lane"]).value_counts().to_dict()
+    lane_counts = pd.Series(scored["lane"]).value_counts().to_dict()
     summary = ScoreSummary(
         source=declarations.source, rows=len(declarations), invalid_rows=int(declarations.invalid.sum()),
         lanes={lane: int(lane_counts.get(lane, 0)) for lane in LANES}, rule_hits=counts,

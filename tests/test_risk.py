@@ -5,7 +5,15 @@ import pandas as pd
 import pytest
 
 from detector.errors import DetectorError
-from detector.risk import RiskPolicy, combine
+from detector.risk import (
+    RiskPolicy,
+    anomaly_explained,
+    anomaly_reasons,
+    assign_lanes,
+    reasons_column,
+    risk_scores,
+    rule_evidence,
+)
 from detector.rules.evaluate import RuleResults
 from detector.rules.parse import parse_rules
 
@@ -23,6 +31,16 @@ def results(by_id, hits):
     reasons = {rule_id: pd.Series(f"why {rule_id}", index=hit_frame.index[hit_frame[rule_id]], dtype="str")
                for rule_id in by_id}
     return RuleResults(hit_frame, reasons, {}, by_id)
+
+
+def combine(results, n_rows, policy=RiskPolicy(), budget=None, anomaly=None, explore=0.0, seed=0):
+    """The risk stages in the order ``detector.score`` runs them, without model words."""
+    evidence = rule_evidence(results, n_rows, policy)
+    risk = risk_scores(evidence, policy, anomaly)
+    lanes = assign_lanes(risk, evidence.critical, policy, budget, explore, seed)
+    return pd.DataFrame({"risk_score": risk, "lane": lanes.lane(), "selection": lanes.selection(),
+                         "rule_hits": evidence.rule_hits(), "reasons": reasons_column(evidence, lanes),
+                         "rule_score": evidence.rule_score})
 
 
 def test_noisy_or_of_severity_weights():
@@ -85,20 +103,18 @@ def test_anomaly_adds_evidence_only_above_anomaly_from_and_never_reaches_red_alo
 
 def test_anomaly_reasons_follow_the_rules_for_the_flagged_rows_only():
     by_id = rules("medium")
-    asked = []
-
-    def explain(rows):
-        asked.append(rows.tolist())
-        return ["value per kg 40x the median for HS 2507" if r == 1 else "" for r in rows]
-
     anomaly = np.array([0.999, 0.9993, 0.97, 0.2])
-    out = combine(results(by_id, [[1, 1, 0, 1]]), 4, anomaly=anomaly, explain=explain)
-    assert asked == [[0, 1]]  # row 2 counts but stays green: not explained
-    assert out["reasons"].tolist() == [
+    evidence = rule_evidence(results(by_id, [[1, 1, 0, 1]]), 4)
+    lanes = assign_lanes(risk_scores(evidence, anomaly=anomaly), evidence.critical)
+    asked = anomaly_explained(anomaly, lanes)
+    assert asked.tolist() == [0, 1]  # row 2 counts but stays green: not explained
+    words = ["", "value per kg 40x the median for HS 2507"]
+    out = reasons_column(evidence, lanes, [(asked, anomaly_reasons(anomaly[asked], words))])
+    assert out.tolist() == [
         "[T-R-0] why T-R-0 | [anomaly] stranger than 99.9% of the history",
         "[T-R-0] why T-R-0 | [anomaly] stranger than 99.9% of the history: value per kg 40x the median for HS 2507",
         "", "[T-R-0] why T-R-0"]
-    assert out["rule_hits"].tolist() == ["T-R-0", "T-R-0", "", "T-R-0"]
+    assert evidence.rule_hits().tolist() == ["T-R-0", "T-R-0", "", "T-R-0"]
 
 
 def test_anomaly_policy_is_checked():

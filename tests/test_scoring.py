@@ -178,3 +178,25 @@ def test_rules_comparing_anonymised_codes_with_real_countries_are_skipped(write_
 
     again = score(load_declarations(path, "wco_bacuda"), RuleSet(own), model=None)
     assert again.summary.skipped_rules == {} and again.output["rule_hits"].iloc[0] == "T-SAME-001"
+
+
+def test_explain_shows_the_fraud_probability_as_the_reasons_do(write_csv):
+    """Before: a probability of 0.999 read "fraud probability 1.00" in
+    ``ScoreResult.explain`` but 0.99 in the reasons column (the cap sat in one place)."""
+    import numpy as np
+    import pandas as pd
+
+    class Sure:
+        training = {"labelled": 10, "frauds": 5}
+
+        def predict(self, table, hits):
+            return np.full(len(table), 0.999)
+
+        def explain(self, table, hits, rows=None):
+            return pd.Series(["seen before"] * (len(table) if rows is None else len(rows)))
+
+    path = write_csv("declaration_id,hs_code\nA,2805301200\n")
+    result = score(load_declarations(path), small_rules(), model=None, supervised=Sure())
+    assert "[model] fraud probability 0.99 from past inspections" in result.output["reasons"].iloc[0]
+    model = result.explain(0).set_index("source").loc["model"]
+    assert model["title"] == "fraud probability 0.99 from past inspections"

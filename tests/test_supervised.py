@@ -508,7 +508,7 @@ def test_explaining_one_scored_row_includes_the_model(world):
     assert "model" in evidence["source"].tolist()
     model_row = evidence.set_index("source").loc["model"]
     assert model_row["weight"] == pytest.approx(p[row], abs=1e-12)
-    assert model_row["title"] == f"fraud probability {p[row]:.2f} from past inspections"
+    assert model_row["title"] == f"fraud probability {min(round(p[row], 2), 0.99):.2f} from past inspections"
     reason = world.model.explain(world.later, world.later_hits, rows=[row]).iloc[0]
     assert model_row["reason"] == reason and reason
     assert reason in result.output["reasons"].iloc[row]
