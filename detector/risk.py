@@ -48,6 +48,7 @@ import pyarrow.compute as pc
 
 from detector.errors import DetectorError
 from detector.rules.evaluate import RuleResults, severity_rank
+from detector.rules.model import ANGLES
 from detector.tables import choose_text, join_per_row, join_texts, text_scalar
 
 LANES = ("red", "yellow", "green")
@@ -55,6 +56,8 @@ HIT_SEPARATOR = ";"
 # A supervised probability below this says nothing worth reading in a flagged row's reasons.
 SUPERVISED_EXPLAIN_FROM = 0.05
 REASON_SEPARATOR = " | "
+# Severity rank from which a hit counts as an angle of corroboration (1: medium).
+CORROBORATES_FROM = 1
 
 
 @dataclass(frozen=True)
@@ -76,6 +79,10 @@ class RiskPolicy:
     with_supervised : float
         With a supervised probability, the share of the rules' and anomaly's evidence
         kept (an exponent on their survival), in [0, 1].
+    single_angle_max : float
+        The highest risk of a row whose evidence comes from one angle only (one
+        channel rule, say) and no critical rule: between ``yellow`` and ``red``, so
+        such a row is at most yellow; equal to ``red`` turns corroboration off.
 
     The defaults were chosen on the shipped synthetic history, then checked on the
     shipped 2026 sample (README, "Measured quality").
@@ -88,6 +95,7 @@ class RiskPolicy:
     anomaly_weight: float = 0.5
     anomaly_from: float = 0.95
     with_supervised: float = 0.25
+    single_angle_max: float = 0.55
 
     def __post_init__(self):
         if not 0 < self.yellow <= self.red <= 1:
@@ -98,6 +106,9 @@ class RiskPolicy:
                                 f"{self.anomaly_weight} and {self.anomaly_from}")
         if not 0 <= self.with_supervised <= 1:
             raise DetectorError(f"with_supervised must be in [0, 1], got {self.with_supervised}")
+        if not self.yellow <= self.single_angle_max <= self.red:
+            raise DetectorError(f"single_angle_max must lie between yellow and red (equal to red turns "
+                                f"corroboration off), got {self.single_angle_max}")
 
     def anomaly_evidence(self, anomaly_score: np.ndarray) -> np.ndarray:
         """The weight each row's anomaly score adds to the noisy-OR (0 for most rows)."""
@@ -125,11 +136,13 @@ class RuleEvidence:
     rows: np.ndarray
     ids: pa.ChunkedArray
     texts: pa.ChunkedArray
+    angles: np.ndarray  # bit i set: a hit spoke from ANGLES[i]
+    own_angles: np.ndarray  # hits of rules that declare no angle, each its own
 
-    @property
-    def rule_score(self) -> np.ndarray:
-        """The noisy-OR of the rules alone, rounded as written."""
-        return np.round(1.0 - self.survival, 4)
+    def rule_score(self, policy: "RiskPolicy") -> np.ndarray:
+        """What ``risk_score`` would be with the rules alone, rounded as written."""
+        single = _single_angle(self.angles, self.own_angles, self.critical)
+        return np.round(_held(1.0 - self.survival, single, policy), 4)
 
     def rule_hits(self) -> pd.Series:
         """The ``rule_hits`` column: hit rule ids per row, most severe first."""
@@ -138,9 +151,20 @@ class RuleEvidence:
 
 def rule_evidence(results: RuleResults, n_rows: int, policy: RiskPolicy = RiskPolicy()) -> RuleEvidence:
     """Each row's evidence from the rules: its survival under the noisy-OR, whether a
-    critical rule hit it and the hits' ids and reasons, most severe rule first."""
-    survival = np.ones(n_rows)
+    critical rule hit it, the angles its hits speak from and their ids and reasons,
+    most severe rule first.
+
+    Rules of one ``pattern`` speaking from the same angles that hit the same row
+    describe one suspicion seen through several conditions (a ceramic parcel to a
+    non-ceramics firm and a ceramic parcel from China: both the channel), so they count
+    once, at the weight of the strongest of them. A rule that declares no angle is
+    evidence of its own. A low rule adds its weight but no angle: it nudges the score
+    and never corroborates another.
+    """
+    strongest: dict[object, np.ndarray] = {}
     critical = np.zeros(n_rows, dtype=bool)
+    angles = np.zeros(n_rows, dtype=np.uint16)
+    own_angles = np.zeros(n_rows, dtype=np.int64)
     hit_rows: list[np.ndarray] = []
     hit_ids: list[pa.Array] = []
     hit_texts: list[pa.Array] = []
@@ -150,22 +174,61 @@ def rule_evidence(results: RuleResults, n_rows: int, policy: RiskPolicy = RiskPo
         rows = np.flatnonzero(results.hits[rule_id].to_numpy(dtype=bool))
         if not len(rows):
             continue
-        severity = results.rules[rule_id].severity
-        survival[rows] *= 1.0 - policy.severity_weights[severity]
-        critical[rows] |= severity == "critical"
+        rule = results.rules[rule_id]
+        weight = strongest.setdefault((rule.pattern, rule.evidence) if rule.evidence else rule.id, np.zeros(n_rows))
+        weight[rows] = np.maximum(weight[rows], policy.severity_weights[rule.severity])
+        critical[rows] |= rule.severity == "critical"
+        if severity_rank(rule.severity) < CORROBORATES_FROM:
+            pass  # a low rule nudges the score; it does not corroborate
+        elif rule.evidence:
+            angles[rows] |= np.uint16(sum(1 << ANGLES.index(angle) for angle in rule.evidence))
+        else:
+            own_angles[rows] += 1
         reasons = pa.array(results.reasons[rule_id], from_pandas=True).cast(pa.large_string())
         hit_rows.append(rows)
         hit_ids.append(pa.repeat(text_scalar(rule_id), len(rows)))
         hit_texts.append(join_texts(f"[{rule_id}] ", reasons))
+    survival = np.ones(n_rows)
+    for weight in strongest.values():
+        survival *= 1.0 - weight
     rows = np.concatenate(hit_rows) if hit_rows else np.zeros(0, dtype=np.int64)
     return RuleEvidence(survival, critical, rows, pa.chunked_array(hit_ids, pa.large_string()),
-                        pa.chunked_array(hit_texts, pa.large_string()))
+                        pa.chunked_array(hit_texts, pa.large_string()), angles, own_angles)
+
+
+def _single_angle(angles: np.ndarray, own_angles: np.ndarray, critical: np.ndarray,
+                  more: np.ndarray | None = None) -> np.ndarray:
+    """Rows whose evidence comes from fewer than two angles and no critical rule;
+    ``more`` counts further angles per row (the models')."""
+    count = np.bitwise_count(angles).astype(np.int64) + own_angles
+    if more is not None:
+        count = count + more
+    return ~critical & (count < 2)
+
+
+def _held(risk: np.ndarray, single: np.ndarray, policy: RiskPolicy) -> np.ndarray:
+    return np.where(single, np.minimum(risk, policy.single_angle_max), risk)
+
+
+@dataclass(frozen=True)
+class RiskScores:
+    """``risk_score`` per row and the rows held below red for want of corroboration
+    (their evidence was strong enough for red, but from one angle only)."""
+
+    risk: np.ndarray
+    held: np.ndarray
 
 
 def risk_scores(evidence: RuleEvidence, policy: RiskPolicy = RiskPolicy(),
-                anomaly: np.ndarray | None = None, supervised: np.ndarray | None = None) -> np.ndarray:
+                anomaly: np.ndarray | None = None, supervised: np.ndarray | None = None) -> RiskScores:
     """``risk_score`` per row: the rules' noisy-OR with the anomaly's evidence and, with
     a supervised model, its probability (module docstring), rounded as written.
+
+    A row whose rule and anomaly evidence speaks from one angle only (rules'
+    ``evidence:``, the anomaly when it counts) and that no critical rule hit is held at
+    ``policy.single_angle_max``: one line of suspicion is a documentary check, not an
+    inspection. A supervised probability is blended in after the hold: learned from
+    inspection outcomes, it is corroborated by them.
 
     Parameters
     ----------
@@ -175,11 +238,17 @@ def risk_scores(evidence: RuleEvidence, policy: RiskPolicy = RiskPolicy(),
         Each row's fraud probability from a supervised model (NaN: none).
     """
     remaining = evidence.survival.copy()
+    anomaly_angle = None
     if anomaly is not None:
-        remaining *= 1.0 - policy.anomaly_evidence(anomaly)
+        weight = policy.anomaly_evidence(anomaly)
+        remaining *= 1.0 - weight
+        anomaly_angle = (weight > 0).astype(np.int64)
+    single = _single_angle(evidence.angles, evidence.own_angles, evidence.critical, anomaly_angle)
+    held = single & (1.0 - remaining > policy.single_angle_max)
+    risk = _held(1.0 - remaining, single, policy)
     if supervised is not None:
-        remaining = (1.0 - np.nan_to_num(supervised, nan=0.0)) * remaining ** policy.with_supervised
-    return np.round(1.0 - remaining, 4)
+        risk = 1.0 - (1.0 - np.nan_to_num(supervised, nan=0.0)) * (1.0 - risk) ** policy.with_supervised
+    return RiskScores(np.round(risk, 4), held)
 
 
 @dataclass(frozen=True)
@@ -227,6 +296,18 @@ def anomaly_explained(anomaly: np.ndarray, lanes: Lanes, policy: RiskPolicy = Ri
 def supervised_explained(probability: np.ndarray, lanes: Lanes) -> np.ndarray:
     """Positions out of the green lane whose fraud probability says something."""
     return np.flatnonzero((np.nan_to_num(probability, nan=0.0) >= SUPERVISED_EXPLAIN_FROM) & lanes.flagged)
+
+
+def held_reasons(evidence: RuleEvidence, scores: RiskScores) -> tuple[np.ndarray, pa.Array]:
+    """Positions held below red for want of corroboration and, for each, the note
+    ``[corroboration] one angle only (channel): held below red until another agrees``."""
+    rows = np.flatnonzero(scores.held)
+    masks, codes = np.unique(evidence.angles[rows], return_inverse=True)
+    words = [", ".join(angle for i, angle in enumerate(ANGLES) if int(mask) >> i & 1) or "one rule"
+             for mask in masks]
+    texts = [f"[corroboration] evidence from one angle only ({word}): held below red until another angle agrees"
+             for word in words]
+    return rows, pa.array(np.array(texts, dtype=object)[codes] if len(rows) else [], pa.large_string())
 
 
 def reasons_column(evidence: RuleEvidence, lanes: Lanes,

@@ -24,6 +24,7 @@ from detector.risk import (
     anomaly_explained,
     anomaly_reasons,
     assign_lanes,
+    held_reasons,
     output_columns,
     reasons_column,
     risk_scores,
@@ -270,11 +271,11 @@ def score(declarations: Declarations, rules: RuleSet | None = None,
     anomaly = part.scores["anomaly_score"].to_numpy() if part is not None else None
     probability = supervised.predict(table, results.hits) if supervised is not None else None
     evidence = rule_evidence(results, len(declarations), policy)
-    risk = risk_scores(evidence, policy, anomaly, probability)
-    lanes = assign_lanes(risk, evidence.critical, policy, budget, explore, seed)
+    scores = risk_scores(evidence, policy, anomaly, probability)
+    lanes = assign_lanes(scores.risk, evidence.critical, policy, budget, explore, seed)
     words = []
-    columns: dict[str, object] = {"risk_score": risk, "lane": lanes.lane(), "selection": lanes.selection(),
-                                  "rule_hits": evidence.rule_hits(), "rule_score": evidence.rule_score}
+    columns: dict[str, object] = {"risk_score": scores.risk, "lane": lanes.lane(), "selection": lanes.selection(),
+                                  "rule_hits": evidence.rule_hits(), "rule_score": evidence.rule_score(policy)}
     if part is not None:
         rows = anomaly_explained(anomaly, lanes, policy)
         if len(rows):
@@ -288,6 +289,7 @@ def score(declarations: Declarations, rules: RuleSet | None = None,
             words.append((rows, supervised_reasons(probability[rows],
                                                    supervised.explain(table, results.hits, rows=rows).to_numpy())))
         columns["supervised_score"] = np.round(probability, 4)
+    words.append(held_reasons(evidence, scores))
     columns.update(reasons=reasons_column(evidence, lanes, words),
                    status=choose_text(["valid", "invalid"], declarations.invalid.astype(np.int64)),
                    errors=declarations.errors.array)

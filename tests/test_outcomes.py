@@ -52,11 +52,15 @@ RULES_YAML = """
 """
 
 
+# Lanes by severity alone (corroboration off), so each test rule's lane is its own.
+BY_SEVERITY = detector.RiskPolicy(single_angle_max=detector.RiskPolicy().red)
+
+
 def scored(remarks: dict[str, str]):
     """A real ScoreResult for declarations id -> remarks, with the three test rules."""
     rules = detector.RuleSet(detector.parse_rules(yaml.safe_load(RULES_YAML), Path("test.yaml")))
     table = pd.DataFrame({"declaration_id": list(remarks), "hs_code": "2805", "remarks": list(remarks.values())})
-    return detector.score(detector.load_declarations(table), rules)
+    return detector.score(detector.load_declarations(table), rules, policy=BY_SEVERITY)
 
 
 def count(store: OutcomeStore, table: str) -> int:
@@ -350,7 +354,7 @@ def test_outcomes_join_the_batch_recorded_last(store, write_csv):
 def test_a_declaration_listed_twice_in_a_batch_counts_once_with_its_first_row(store, write_csv):
     table = pd.DataFrame({"declaration_id": ["D1", "D1"], "hs_code": "2805", "remarks": ["a", "b"]})
     rules = detector.RuleSet(detector.parse_rules(yaml.safe_load(RULES_YAML), Path("test.yaml")))
-    store.record_batch(detector.score(detector.load_declarations(table), rules))
+    store.record_batch(detector.score(detector.load_declarations(table), rules, policy=BY_SEVERITY))
     store.add_outcomes_file(write_csv("declaration_id,inspected_on,result\nD1,2025-01-10,fraud\n"))
     report = store.report(min_inspections=1)
     assert report.by_rule["rule_id"].tolist() == ["T-ALPHA-001"] and report.inspections == 1

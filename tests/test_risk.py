@@ -36,11 +36,11 @@ def results(by_id, hits):
 def combine(results, n_rows, policy=RiskPolicy(), budget=None, anomaly=None, explore=0.0, seed=0):
     """The risk stages in the order ``detector.score`` runs them, without model words."""
     evidence = rule_evidence(results, n_rows, policy)
-    risk = risk_scores(evidence, policy, anomaly)
+    risk = risk_scores(evidence, policy, anomaly).risk
     lanes = assign_lanes(risk, evidence.critical, policy, budget, explore, seed)
     return pd.DataFrame({"risk_score": risk, "lane": lanes.lane(), "selection": lanes.selection(),
                          "rule_hits": evidence.rule_hits(), "reasons": reasons_column(evidence, lanes),
-                         "rule_score": evidence.rule_score})
+                         "rule_score": evidence.rule_score(policy)})
 
 
 def test_noisy_or_of_severity_weights():
@@ -61,7 +61,7 @@ def test_hits_and_reasons_list_most_severe_first():
     out = combine(results(by_id, [[1], [1]]), 1)
     assert out["rule_hits"].iloc[0] == "T-R-1;T-R-0"
     assert out["reasons"].iloc[0] == "[T-R-1] why T-R-1 | [T-R-0] why T-R-0"
-    assert out["lane"].iloc[0] == "red"
+    assert out["lane"].iloc[0] == "yellow"  # a low rule does not corroborate the high one
 
 
 def test_thresholds_must_be_ordered():
@@ -105,7 +105,7 @@ def test_anomaly_reasons_follow_the_rules_for_the_flagged_rows_only():
     by_id = rules("medium")
     anomaly = np.array([0.999, 0.9993, 0.97, 0.2])
     evidence = rule_evidence(results(by_id, [[1, 1, 0, 1]]), 4)
-    lanes = assign_lanes(risk_scores(evidence, anomaly=anomaly), evidence.critical)
+    lanes = assign_lanes(risk_scores(evidence, anomaly=anomaly).risk, evidence.critical)
     asked = anomaly_explained(anomaly, lanes)
     assert asked.tolist() == [0, 1]  # row 2 counts but stays green: not explained
     words = ["", "value per kg 40x the median for HS 2507"]
@@ -148,3 +148,64 @@ def test_explored_rows_are_marked_in_lane_selection_and_reasons():
     explored = out[out["selection"] == "explore"]
     assert explored["reasons"].str.contains(r"\[explore\] random check").all()
     assert out.loc[0, "selection"] == "risk"
+
+
+def angled(*specs):
+    """Rules from (severity, pattern, evidence) triples, ids T-A-0, T-A-1, ..."""
+    items = [{"id": f"T-A-{i}", "title": "t", "description": "d", "pattern": pattern, "severity": severity,
+              "evidence": list(evidence), "when": {"present": "hs_code"}, "reason": "r",
+              "examples": {"hit": [{"hs_code": "1234"}], "miss": [{"hs_code": "1234"}]}}
+             for i, (severity, pattern, evidence) in enumerate(specs)]
+    return {r.id: r for r in parse_rules(items, Path("t.yaml"))}
+
+
+def test_one_channel_rule_alone_is_held_at_yellow_and_says_why():
+    """Before: one high channel rule (rare-earth goods by post) sent a licensed sample
+    and a pack of hobby magnets to red on its own."""
+    from detector.risk import held_reasons
+
+    by_id = angled(("high", "mail_splitting", ["channel"]), ("medium", "mislabelled_origin", ["route"]))
+    hits = results(by_id, [[1, 1, 0], [0, 1, 0]])
+    out = combine(hits, 3)
+    assert out["lane"].tolist() == ["yellow", "red", "green"]
+    assert out["risk_score"].tolist() == [0.55, pytest.approx(1 - 0.4 * 0.65, abs=1e-4), 0.0]
+    evidence = rule_evidence(hits, 3)
+    rows, texts = held_reasons(evidence, risk_scores(evidence))
+    assert rows.tolist() == [0]
+    assert texts.to_pylist() == ["[corroboration] evidence from one angle only (channel): "
+                                 "held below red until another angle agrees"]
+
+
+def test_a_critical_rule_needs_no_corroboration():
+    by_id = angled(("critical", "falsified_contents", ["licence"]))
+    assert combine(results(by_id, [[1]]), 1)["lane"].tolist() == ["red"]
+
+
+def test_rules_of_one_pattern_and_angle_count_once_at_the_strongest():
+    """Before: two ceramic-parcel rules firing together on every small ceramic parcel
+    counted as two independent pieces of evidence and filled the top of the list."""
+    by_id = angled(("high", "ceramic_concealment", ["channel"]), ("low", "ceramic_concealment", ["channel"]),
+                   ("medium", "ceramic_concealment", ["price"]))
+    out = combine(results(by_id, [[1, 1], [1, 0], [0, 1]]), 2)
+    assert out["rule_score"].tolist() == [0.55, pytest.approx(1 - 0.4 * 0.65, abs=1e-4)]
+    assert out["lane"].tolist() == ["yellow", "red"]
+
+
+def test_a_low_rule_adds_weight_but_does_not_corroborate():
+    by_id = angled(("high", "mail_splitting", ["channel"]), ("low", "general_red_flag", ["parties"]))
+    out = combine(results(by_id, [[1], [1]]), 1)
+    assert out["lane"].tolist() == ["yellow"] and out["risk_score"].tolist() == [0.55]
+
+
+def test_the_anomaly_is_an_angle_of_its_own():
+    by_id = angled(("high", "mail_splitting", ["channel"]))
+    out = combine(results(by_id, [[1, 1]]), 2, anomaly=np.array([0.2, 0.99]))
+    assert out["lane"].tolist() == ["yellow", "red"]
+
+
+def test_single_angle_cap_must_lie_between_the_lanes():
+    with pytest.raises(DetectorError, match="single_angle_max"):
+        RiskPolicy(single_angle_max=0.7)
+    off = RiskPolicy(single_angle_max=0.6)  # equal to red: corroboration off
+    by_id = angled(("high", "mail_splitting", ["channel"]))
+    assert combine(results(by_id, [[1]]), 1, off)["lane"].tolist() == ["red"]

@@ -43,7 +43,7 @@ def test_summary_counts_lanes_rules_and_skips(write_csv):
     path = write_csv("declaration_id,hs_code,origin_country,export_country\nA,2805301200,VN,CN\nB,2805,CN,CN\n")
     summary = score(load_declarations(path), small_rules()).summary
     assert (summary.rows, summary.invalid_rows) == (2, 0)
-    assert summary.lanes == {"red": 1, "yellow": 0, "green": 1}
+    assert summary.lanes == {"red": 0, "yellow": 1, "green": 1}  # one high rule alone: held at yellow
     assert summary.rule_hits == {"T-ORIGIN-001": 1}
     assert summary.skipped_rules == {"T-LICENCE-001": "needs column(s) the file lacks: license_number"}
     text = "\n".join(summary.lines())
@@ -139,8 +139,8 @@ def test_blind_set_figures_do_not_fall():
     smuggling, honest = output[output["label"] == "1"], output[output["label"] == "0"]
     assert (smuggling["lane"] != "green").sum() >= 29
     assert (smuggling[smuggling["scheme"] == "unlicensed_export"]["lane"] != "green").sum() >= 3
-    assert (honest["lane"] == "red").sum() <= 2
-    assert (honest["lane"] == "yellow").sum() <= 7
+    assert (honest["lane"] == "red").sum() == 0
+    assert (honest["lane"] == "yellow").sum() <= 9
 
 
 def test_a_seed_out_of_range_is_one_clear_error_with_the_rules_alone(write_csv):

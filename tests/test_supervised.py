@@ -16,6 +16,7 @@ import detector
 from detector.anomaly import AnomalyModel
 from detector.features import FEATURES_BY_NAME
 from detector.modelfile import ModelFileError, json_bytes, manifest_digest
+from detector.risk import risk_scores, rule_evidence
 from detector.supervised import (
     _PAIR,
     FOLDS,
@@ -481,12 +482,13 @@ def test_score_blends_the_probability_into_the_risk(world):
     p = model.predict(later, world.later_hits)
     assert np.array_equal(out["supervised_score"].to_numpy(), np.round(p, 4))
     assert np.array_equal(out["rule_score"].to_numpy(), before["risk_score"].to_numpy())
-    # The rules' survival, unrounded, from the hits and the policy's severity weights.
+    # The rules' survival, unrounded, from the hits (one pattern and angle count once).
     policy = detector.RiskPolicy()
-    weights = np.array([policy.severity_weights[world.rules.get(r).severity] for r in world.later_hits.columns])
-    survival = np.prod(np.where(world.later_hits.to_numpy(), 1 - weights, 1.0), axis=1)
-    np.testing.assert_allclose(1 - survival, before["risk_score"], atol=5e-5 + 1e-12)
-    expected = np.round(1 - (1 - p) * survival ** 0.25, 4)
+    evidence = rule_evidence(rules_only.rule_results, len(later.table), policy)
+    np.testing.assert_allclose(evidence.rule_score(policy), before["risk_score"], atol=5e-5 + 1e-12)
+    # Rules whose evidence is one angle only are held before the probability is blended in.
+    rules_risk = np.where(risk_scores(evidence, policy).held, policy.single_angle_max, 1 - evidence.survival)
+    expected = np.round(1 - (1 - p) * (1 - rules_risk) ** 0.25, 4)
     risk = out["risk_score"].to_numpy()
     assert np.abs(risk - expected).max() <= 1e-4 + 1e-12 and np.mean(risk == expected) > 0.99
     hit = before["risk_score"].to_numpy() > 0

@@ -12,6 +12,11 @@ from pathlib import Path
 from typing import Any
 
 SEVERITIES: tuple[str, ...] = ("low", "medium", "high", "critical")
+# The independent angles a hit can speak from (a rule's ``evidence:``). Red needs two of
+# them, or a critical rule (detector.risk): what the goods are, their price, how they
+# travel, how they are packed, who sends and receives them, where they come from and
+# go, their licence, and a series of declarations seen together.
+ANGLES: tuple[str, ...] = ("goods", "price", "channel", "packing", "parties", "route", "licence", "series")
 
 
 @dataclass(frozen=True)
@@ -74,6 +79,7 @@ class Rule:
     reference_dirs: tuple[Path, ...] = ()
     valid_from: date | None = None
     valid_to: date | None = None
+    evidence: tuple[str, ...] = ()  # angles of ANGLES; none declared: the rule is its own angle
     definition: dict = field(default_factory=dict, compare=False, hash=False, repr=False)
 
 

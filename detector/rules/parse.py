@@ -24,7 +24,7 @@ from detector.errors import ReferenceTableError, RulePackError
 from detector.features import DERIVED_FIELDS
 from detector.reference import iso_dates, load_reference, reference_path, require_cells, require_columns
 from detector.resources import default_packs_dir
-from detector.rules.model import SEVERITIES, AllOf, AnyOf, Condition, Example, Leaf, Not, Rule, RuleSet
+from detector.rules.model import ANGLES, SEVERITIES, AllOf, AnyOf, Condition, Example, Leaf, Not, Rule, RuleSet
 from detector.rules.predicates import (
     MAX_PHRASE_LENGTH,
     OPERATORS,
@@ -65,7 +65,7 @@ _CELL_CHECKS: dict[str, tuple[Callable[[np.ndarray], np.ndarray], str]] = {
 
 RULE_ID = re.compile(r"^[A-Z][A-Z0-9]*(-[A-Z0-9]+)+$")
 RULE_KEYS = {"id", "title", "description", "pattern", "severity", "when", "reason", "references",
-             "examples", "valid_from", "valid_to"}
+             "examples", "valid_from", "valid_to", "evidence"}
 REQUIRED_RULE_KEYS = ("id", "title", "description", "pattern", "severity", "when", "reason", "examples")
 _TEMPLATE_SPEC = re.compile(r"^\.\d{1,2}f$")
 
@@ -298,6 +298,7 @@ class _RuleParser:
         valid_from, valid_to = self._date("valid_from"), self._date("valid_to")
         if valid_from and valid_to and valid_from > valid_to:
             raise self.fail("valid_from is after valid_to")
+        evidence = self._evidence()
         when = self.condition(item["when"], "when")
         self._check_template(item["reason"])
         examples = self._examples(item["examples"])
@@ -307,9 +308,21 @@ class _RuleParser:
             reason=item["reason"].strip(), references=tuple(references), examples=examples,
             fields=frozenset(self.scope.fields), needs=tuple(sorted(self.scope.needs, key=sorted)),
             source=self.path, reference_dirs=self.reference_dirs,
-            valid_from=valid_from, valid_to=valid_to,
+            valid_from=valid_from, valid_to=valid_to, evidence=evidence,
             definition=dict(item),
         )
+
+    def _evidence(self) -> tuple[str, ...]:
+        """The angles the rule's hit speaks from (``evidence: [channel, parties]``)."""
+        angles = self.item.get("evidence", [])
+        if isinstance(angles, str):
+            angles = [angles]
+        if not isinstance(angles, list) or not all(isinstance(a, str) for a in angles):
+            raise self.fail(f"'evidence' must be a list of angles: {', '.join(ANGLES)}")
+        unknown = [a for a in angles if a not in ANGLES]
+        if unknown:
+            raise self.fail(f"evidence angle {unknown[0]!r} is not one of {', '.join(ANGLES)}")
+        return tuple(dict.fromkeys(angles))
 
     def _date(self, key: str) -> date | None:
         value = self.item.get(key)
