@@ -23,7 +23,8 @@ from detector.threads import thread_pool
 
 MISSING_TEXT = "(missing)"
 # Group predicates may name their totals for the reason template (``as:``), which the
-# rule's own context must receive, so their results are not shared between rules.
+# rule's own context must receive, so their results are not shared between rules; nor
+# is any other predicate's that names a value (``in_table`` with ``as:``).
 _STATEFUL = {"group_count", "group_sum"}
 
 
@@ -51,7 +52,7 @@ def evaluate_condition(condition: Condition, table: pd.DataFrame, ctx: Context) 
     """Evaluate a condition tree with Kleene logic; unknown stays missing."""
     if isinstance(condition, Leaf):
         predicate = PREDICATES[condition.name]
-        if condition.name in _STATEFUL or table is not ctx.cache.table:
+        if condition.name in _STATEFUL or "name" in condition.args or table is not ctx.cache.table:
             return predicate.function(table, ctx, **condition.args)
         key = (condition.name, repr(sorted(condition.args.items())), ctx.reference_dirs)
         if key not in ctx.cache.results:

@@ -26,6 +26,7 @@ from detector.reference import iso_dates, load_reference, reference_path, requir
 from detector.resources import default_packs_dir
 from detector.rules.model import ANGLES, SEVERITIES, AllOf, AnyOf, Condition, Example, Leaf, Not, Rule, RuleSet
 from detector.rules.predicates import (
+    MATCH_MODES,
     MAX_PHRASE_LENGTH,
     OPERATORS,
     PREDICATES,
@@ -587,20 +588,25 @@ def _table(scope: _RuleScope, spec: Arg, value: Any, at: str) -> str:
 
 
 def _match(scope: _RuleScope, spec: Arg, value: Any, at: str) -> dict[str, dict]:
-    """``{field: column}`` or ``{field: {column: C, by: exact|prefix}}``, at most one by prefix."""
+    """``{field: column}`` or ``{field: {column: C, by: exact|prefix|covers}}``; at most
+    one field is matched along the code hierarchy (by prefix or covers)."""
     if not isinstance(value, dict) or not value:
         raise scope.fail(f"{at}: expected a mapping field -> table column")
+    modes = "|".join(MATCH_MODES)
     match = {}
     for field, column in value.items():
         scope.needs.add(frozenset([scope.field(field, at, None)]))
         given = {"column": column, "by": "exact"} if isinstance(column, str) else column
-        if not isinstance(given, dict) or set(given) - {"column", "by"} or \
-                given.get("by", "exact") not in ("exact", "prefix") or "column" not in given:
-            raise scope.fail(f"{at}.{field}: expected a column name or "
-                             "{column: NAME, by: exact|prefix}")
-        match[field] = {"column": str(given["column"]), "by": given.get("by", "exact")}
-    if sum(s["by"] == "prefix" for s in match.values()) > 1:
-        raise scope.fail(f"{at}: at most one field may match by prefix")
+        if not isinstance(given, dict) or set(given) - {"column", "by"} or "column" not in given:
+            raise scope.fail(f"{at}.{field}: expected a column name or {{column: NAME, by: {modes}}}")
+        by = given.get("by", "exact")
+        if not isinstance(by, str) or by not in MATCH_MODES:
+            raise scope.fail(f"{at}.{field}.by: expected one of {', '.join(MATCH_MODES)} (exact: equal; "
+                             "prefix: the code falls under the line; covers: a shorter code covers the "
+                             f"line), got {by!r}")
+        match[field] = {"column": str(given["column"]), "by": by}
+    if sum(s["by"] != "exact" for s in match.values()) > 1:
+        raise scope.fail(f"{at}: at most one field may match by prefix or covers")
     return match
 
 

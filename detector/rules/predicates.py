@@ -444,76 +444,175 @@ def regex(table: pd.DataFrame, ctx: Context, fields: list[str], pattern: str) ->
 @predicate("hs_prefix", Arg("prefixes", "digits"),
            Arg("field", "field", False, field_kind="text", default="hs_code"))
 def hs_prefix(table: pd.DataFrame, ctx: Context, prefixes: list[str], field: str = "hs_code") -> pd.arrays.BooleanArray:
-    """The code starts with one of the prefixes (quoted: ``"0101"``)."""
+    """The code starts with one of the prefixes (quoted: ``"0101"``).
+
+    Only the code falling under a prefix, never a shorter code covering one: the
+    prefixes packs list are chapters and headings ("84", "2846") that every declared
+    code (4 digits or more) is at least as long as, or a line such as "8505119" that
+    a covering 850511 does not point to more than to its sibling 8505111000. A rule
+    that must see a shorter code covering a national line reads the lines from a
+    table (``in_table`` with ``by: covers``), which also names them in the reason.
+    """
     return _any_of([_match(ctx, field, f"^(?:{body})") for body in _alternations(sorted(set(prefixes)))])
+
+
+# How a declared code may meet a table's line: equal to it, falling under it (at least
+# as long and starting with it) or covering it (shorter, and the line starts with it).
+MATCH_MODES = ("exact", "prefix", "covers")
+# Covered or matched lines a reason names (``as:``); the rest are counted.
+MAX_NAMED_LINES = 3
 
 
 def _check_reference_cells(scope: PackScope, args: dict[str, Any], where: str) -> None:
     """The table has the columns the rule reads, its keys are not empty and its
-    validity dates are dates where ``valid_on`` compares them."""
+    validity dates are dates where ``valid_on`` compares them; ``as`` and ``label``
+    name lines, so they need a field matched by prefix or covers."""
     cells = {spec["column"]: "key" for spec in args["match"].values()}
     if args.get("valid_on"):
         cells.update({"valid_from": "date", "valid_to": "date"})
-    scope.require(args["table_name"], list(dict.fromkeys([*cells, *(args.get("where") or {})])),
-                  where, cells)
+    if (args.get("name") or args.get("label")) and _hierarchy_field(args["match"]) is None:
+        raise scope.fail(f"{where}: 'as' and 'label' name the table's lines a code falls under or "
+                         "covers; match a field with by: prefix or by: covers")
+    if args.get("label") and not args.get("name"):
+        raise scope.fail(f"{where}: 'label' labels the lines 'as' names; give 'as: NAME' too")
+    columns = [*cells, *(args.get("where") or {}), *([args["label"]] if args.get("label") else [])]
+    scope.require(args["table_name"], list(dict.fromkeys(columns)), where, cells)
 
 
 @predicate("in_table", Arg("table", "table"), Arg("match", "match"), Arg("where", "where", False),
-           Arg("valid_on", "field", False, field_kind="date"), check=_check_reference_cells)
+           Arg("valid_on", "field", False, field_kind="date"), Arg("label", "text", False),
+           Arg("as", "name", False), check=_check_reference_cells)
 def in_table(table: pd.DataFrame, ctx: Context, table_name: str, match: dict[str, dict],
-             where: dict[str, list[str]] | None = None, valid_on: str | None = None) -> pd.arrays.BooleanArray:
+             where: dict[str, list[str]] | None = None, valid_on: str | None = None,
+             label: str | None = None, name: str | None = None) -> pd.arrays.BooleanArray:
     """Some row of the reference ``table`` matches (``match: {field: column or {column,
-    by: prefix}}``, rows limited by ``where``), within its ``valid_from``/``valid_to``
-    when ``valid_on`` names a date field.
+    by}}``, ``by`` one of ``exact``, ``prefix``: the code is at least as long as the
+    row's line and starts with it, or ``covers``: the code is shorter and the line
+    starts with it), rows limited by ``where``, within its ``valid_from``/``valid_to``
+    when ``valid_on`` names a date field; ``as`` names the lines met, with their
+    ``label`` column, for the reason.
 
-    Table rows are grouped by prefix length and validity window (a handful of groups);
-    each group is one vectorized ``isin`` of the distinct declared values against the
-    group's keys, and each window one broadcast to the rows, so the cost grows neither
-    with the table's rows nor with the file's beyond one pass per window.
+    A declared code falls under a line (``prefix``: 2846901500 under 28469015) or
+    covers one (``covers``: 284690 covers 28469015 and every other line of the
+    subheading); the two never overlap, so a rule can tell "this is a controlled
+    line" from "this could be one: ask for the national line". Table rows are grouped
+    by key length and validity window (a handful of groups); each group is one
+    vectorized ``isin`` of the distinct declared values against the group's keys
+    (for ``covers`` the keys are every shorter start of every line), and each window
+    one broadcast to the rows, so the cost grows neither with the table's rows nor
+    with the file's beyond one pass per window.
     """
-    prefix_field = next((f for f, spec in match.items() if spec["by"] == "prefix"), None)
+    hierarchy = _hierarchy_field(match)
+    by = match[hierarchy]["by"] if hierarchy else "exact"
     exact_fields = [f for f, spec in match.items() if spec["by"] == "exact"]
-    groups = _reference_keys(load_reference(table_name, ctx.reference_dirs), match, exact_fields, prefix_field,
-                             where or {}, bool(valid_on))
+    groups = _reference_keys(load_reference(table_name, ctx.reference_dirs), match, exact_fields, hierarchy,
+                             where or {}, bool(valid_on), label)
     codes, distinct = ctx.cache.rows(list(match))
     exact = _joined([_lower(distinct[f]) for f in exact_fields]) if exact_fields else None
-    prefix = _lower(distinct[prefix_field]) if prefix_field else None
-    lengths = prefix.str.len() if prefix_field else None
+    code = _lower(distinct[hierarchy]) if hierarchy else None
+    lengths = code.str.len() if hierarchy else None
     found_by_window: dict[tuple[str, str], np.ndarray] = {}
+    lines_by_window: dict[tuple[str, str], dict[int, list[tuple[str, str]]]] = {}
     for (length, window), keys in groups.items():
-        if prefix_field:
-            start = prefix.str.slice(0, length).where(lengths >= length)
+        if by == "prefix":
+            start = code.str.slice(0, length).where(lengths >= length)
             candidates = start if exact is None else _joined([exact, start])
+        elif by == "covers":  # the whole code, against every shorter start of the lines
+            candidates = code if exact is None else _joined([exact, code])
         else:
             candidates = exact
-        found = candidates.isin(keys).to_numpy(dtype=bool)
+        found = candidates.isin(list(keys)).to_numpy(dtype=bool)
         found_by_window[window] = found_by_window.get(window, False) | found
+        if name:
+            met = lines_by_window.setdefault(window, {})
+            for value in np.flatnonzero(found):  # distinct values, not rows
+                met.setdefault(int(value), []).extend(keys[candidates.iat[value]])
     result = np.zeros(len(table), dtype=bool)
-    for (valid_from, valid_to), found in found_by_window.items():
+    hit_by_window = []
+    for window, found in found_by_window.items():
         hit = np.append(found, False)[codes]
         if valid_on:
-            hit &= _within(table[valid_on], valid_from, valid_to)
+            hit &= _within(table[valid_on], *window)
+        hit_by_window.append((window, hit))
         result |= hit
+    if name and ctx.named is not None:
+        ctx.named[name] = _named_lines(codes, hit_by_window, lines_by_window, table.index)
     return boolean(result, (codes < 0) & ~result)
 
 
+def _hierarchy_field(match: dict[str, dict]) -> str | None:
+    """The field matched along the code hierarchy (by prefix or covers), if any."""
+    return next((f for f, spec in match.items() if spec["by"] != "exact"), None)
+
+
 def _reference_keys(reference: pd.DataFrame, match: dict[str, dict], exact_fields: list[str],
-                    prefix_field: str | None, where: dict[str, list[str]],
-                    windows: bool) -> dict[tuple[int, tuple[str, str]], set[str]]:
-    """The reference rows as lower-cased keys, grouped by (prefix length, (valid_from,
-    valid_to)); rows outside ``where`` left out. Reference tables hold tens of rows, so
-    plain Python is quicker here than DataFrame operations."""
+                    hierarchy: str | None, where: dict[str, list[str]], windows: bool,
+                    label: str | None = None) -> dict[tuple[int, tuple[str, str]], dict[str, list[tuple[str, str]]]]:
+    """The reference rows as lower-cased keys, grouped by (key length, (valid_from,
+    valid_to)), each key with the (line, label) pairs it stands for; rows outside
+    ``where`` left out.
+
+    By ``prefix`` a row's key ends with its line; by ``covers`` a row gives one key
+    per shorter start of its line (28469015 gives 2, 28, ..., 2846901), so a declared
+    code covers the line exactly when it equals one of them. Reference tables hold
+    tens of rows, so plain Python is quicker here than DataFrame operations.
+    """
     allowed = {column: {value.lower() for value in values} for column, values in where.items()}
-    columns = [match[f]["column"] for f in exact_fields] + ([match[prefix_field]["column"]] if prefix_field else [])
-    records = reference[[*columns, *allowed, *(["valid_from", "valid_to"] if windows else [])]].to_dict("records")
-    groups: dict[tuple[int, tuple[str, str]], set[str]] = {}
+    columns = [match[f]["column"] for f in exact_fields] + ([match[hierarchy]["column"]] if hierarchy else [])
+    by = match[hierarchy]["by"] if hierarchy else "exact"
+    extra = [*allowed, *(["valid_from", "valid_to"] if windows else []), *([label] if label else [])]
+    records = reference[list(dict.fromkeys([*columns, *extra]))].to_dict("records")
+    groups: dict[tuple[int, tuple[str, str]], dict[str, list[tuple[str, str]]]] = {}
     for record in records:
         if any(record[column].lower() not in values for column, values in allowed.items()):
             continue
-        length = len(record[columns[-1]]) if prefix_field else 0
         window = (record["valid_from"], record["valid_to"]) if windows else ("", "")
-        groups.setdefault((length, window), set()).add("\x1f".join(record[c].lower() for c in columns))
+        exact = [record[c].lower() for c in columns[:len(exact_fields)]]
+        line = record[columns[-1]] if hierarchy else ""
+        if by == "covers":
+            keys = [(0, "\x1f".join([*exact, line[:n].lower()])) for n in range(1, len(line))]
+        else:
+            keys = [(len(line) if hierarchy else 0, "\x1f".join(record[c].lower() for c in columns))]
+        for length, key in keys:
+            groups.setdefault((length, window), {}).setdefault(key, []).append((line, record[label] if label else ""))
     return groups
+
+
+def _named_lines(codes: np.ndarray, hit_by_window: list[tuple[tuple[str, str], np.ndarray]],
+                 lines_by_window: dict[tuple[str, str], dict[int, list[tuple[str, str]]]],
+                 index: pd.Index) -> pd.Series:
+    """Per row, the lines it met in the windows it hit, as reason text; missing where
+    it met none.
+
+    Rows with the same declared value that hit the same windows read the same text,
+    so the text is built once per such group (a few per distinct value), not per row.
+    """
+    group = codes.astype(np.int64)
+    for _window, hit in hit_by_window:
+        group = _renumber(np.where(group >= 0, group * 2 + hit, -1))
+    hit_any = np.zeros(len(codes), dtype=bool)
+    for _window, hit in hit_by_window:
+        hit_any |= hit
+    rows = np.flatnonzero(hit_any)
+    groups, first = np.unique(group[rows], return_index=True)
+    text_of = np.full(int(group.max()) + 1 if len(group) else 0, None, dtype=object)
+    for number, row in zip(groups, rows[first]):
+        met = {line for window, hit in hit_by_window if hit[row]
+               for line in lines_by_window.get(window, {}).get(int(codes[row]), [])}
+        text_of[number] = _lines_text(met)
+    texts = np.full(len(codes), None, dtype=object)
+    texts[rows] = text_of[group[rows]]
+    return pd.Series(pd.array(texts, dtype="str"), index=index)
+
+
+def _lines_text(lines: set[tuple[str, str]]) -> str:
+    """"8505111000 (rare-earth permanent magnets); 8505119000 (other metal magnets)":
+    the most specific (longest) line first, then by code, at most ``MAX_NAMED_LINES``
+    and a count of the rest, so the same lines always read the same."""
+    ordered = sorted(lines, key=lambda pair: (-len(pair[0]), pair[0], pair[1]))
+    named = [f"{line} ({label})" if label else line for line, label in ordered[:MAX_NAMED_LINES]]
+    rest = len(ordered) - MAX_NAMED_LINES
+    return "; ".join(named) + (f" and {rest} more" if rest > 0 else "")
 
 
 def _joined(parts: list[pd.Series]) -> pd.Series:
