@@ -11,6 +11,7 @@ from detector.rules.evaluate import RuleResults, evaluate_rules
 from detector.rules.examples import run_examples
 from detector.rules.model import SEVERITIES, Rule, RuleSet
 from detector.rules.parse import load_rules, parse_rules
+from detector.rules.prices import below_price_band  # noqa: F401  (registers the predicate)
 
 __all__ = ["SEVERITIES", "Rule", "RuleResults", "RuleSet", "evaluate_rules", "load_rules",
            "parse_rules", "run_examples"]
