@@ -155,7 +155,8 @@ def score(
         show_progress = sys.stderr.isatty() and not quiet and file.is_file() \
             and file.stat().st_size > _PROGRESS_BYTES
         with _progress(show_progress, len(rule_set)) as done:
-            declarations = detector.load_declarations(file, mapping, delimiter=delimiter, encoding=encoding)
+            declarations = detector.load_declarations(file, mapping, delimiter=delimiter, encoding=encoding,
+                                                      reference_dirs=rule_set.reference_dirs)
             done("rules")
             result = detector.score(declarations, rule_set, on_rule=lambda rule: done("rules"),
                                     model=anomaly_model, budget=capacity, seed=seed, supervised=learned,
@@ -174,6 +175,12 @@ def score(
         _say(f"wrote {'standard output' if str(target) == STDOUT else target}", err=True)
         if store is not None:
             _say(f"recorded as batch {batch} in {store.path}", err=True)
+
+
+def _pack_folders(rules: list[Path] | None) -> tuple[Path, ...]:
+    """The ``reference/`` folders of the packs given with --rules: their synonym tables
+    extend the shipped ones when the file is read."""
+    return detector.load_rules(rules, include_default=False).reference_dirs if rules else ()
 
 
 def _mapping_file(mapping: str | None) -> Path | None:
@@ -246,7 +253,8 @@ def train(
         if labels and outcomes:
             raise DetectorError("--labels and --outcomes are two sources of labels; give one")
         refuse_overwriting(output, history, _mapping_file(mapping), _database_path(db) if outcomes else None)
-        declarations = detector.load_declarations(history, mapping, delimiter=delimiter, encoding=encoding)
+        declarations = detector.load_declarations(history, mapping, delimiter=delimiter, encoding=encoding,
+                                                  reference_dirs=_pack_folders(rules))
         if labels or outcomes:
             path, lines = _train_supervised(declarations, labels, db if outcomes else None, output, seed,
                                             detector.load_rules(rules, include_default=not no_default_rules))
@@ -355,7 +363,8 @@ def evaluate(
     """
     with _user_errors():
         budgets = parse_budgets(budget)
-        declarations = detector.load_declarations(file, mapping, delimiter=delimiter, encoding=encoding)
+        declarations = detector.load_declarations(file, mapping, delimiter=delimiter, encoding=encoding,
+                                                  reference_dirs=_pack_folders(rules))
         table = declarations.raw
         # Rules and models are loaded only when the file is to be scored.
         if detector.needs_scoring(table, score_column):

@@ -45,6 +45,13 @@ class Declarations:
         Per row, its problems as one text ('' for a valid row).
     columns : dict
         canonical field -> the file's column it came from.
+    unreadable : dict
+        field -> per row, the text of its cell where it could not be read (an unknown
+        transport mode, unit or country, a malformed number or code), missing
+        elsewhere; only fields with such a cell. Rules see it through the
+        ``unreadable`` predicate.
+    reference_dirs : tuple of Path
+        The folders whose synonym tables extended the shipped ones while reading.
     """
 
     raw: pd.DataFrame
@@ -56,6 +63,8 @@ class Declarations:
     source: str = "<table>"
     read_info: ReadInfo | None = None
     mapping: ColumnMapping = field(default_factory=ColumnMapping)
+    unreadable: dict[str, pd.Series] = field(default_factory=dict)
+    reference_dirs: tuple[Path, ...] = ()
 
     def __len__(self) -> int:
         return len(self.raw)
@@ -83,6 +92,7 @@ def load_declarations(
     *,
     delimiter: str | None = None,
     encoding: str | None = None,
+    reference_dirs: tuple[Path, ...] = (),
 ) -> Declarations:
     """Read, map, validate and derive a declarations file or DataFrame.
 
@@ -95,6 +105,10 @@ def load_declarations(
         recognised without one.
     delimiter, encoding : str, optional
         CSV options; detected when not given.
+    reference_dirs : tuple of Path, optional
+        Folders whose ``transport_modes``, ``package_types`` and ``quantity_units``
+        tables add words (carriers, national words, units) to the shipped ones: the
+        ``reference/`` folders of the rule packs in use (each rule's ``reference_dirs``).
 
     Returns
     -------
@@ -114,7 +128,8 @@ def load_declarations(
         raw, info = read_table(source, delimiter=delimiter, encoding=encoding)
         label = str(source)
     resolved = resolve_columns(list(raw.columns), mapping, label)
-    validated = validate(canonical_frame(raw, resolved, mapping), resolved, mapping.formats)
+    reference_dirs = tuple(reference_dirs)
+    validated = validate(canonical_frame(raw, resolved, mapping), resolved, mapping.formats, reference_dirs)
     problems = validated.problems
     if info is not None and info.problems is not None and len(info.problems):
         problems = pd.concat([_with_fields(info.problems, resolved), problems], ignore_index=True).sort_values(
@@ -122,8 +137,9 @@ def load_declarations(
     problems = problems[PROBLEM_COLUMNS]
     invalid, errors = row_errors(problems, len(raw))
     return Declarations(
-        raw=raw, table=derive(validated.table), problems=problems, invalid=invalid,
+        raw=raw, table=derive(validated.table, reference_dirs), problems=problems, invalid=invalid,
         errors=errors, columns=resolved, source=label, read_info=info, mapping=mapping,
+        unreadable=validated.unreadable, reference_dirs=reference_dirs,
     )
 
 

@@ -57,6 +57,28 @@ def load_reference(name: str, search_dirs: tuple[Path, ...] = ()) -> pd.DataFram
     return _read_table(path, path.stat().st_mtime_ns)
 
 
+def reference_layers(name: str, search_dirs: tuple[Path, ...] = ()) -> list[tuple[Path, pd.DataFrame]]:
+    """Every copy of table ``name``: the shipped one first, then those of ``search_dirs``
+    from the last folder to the first, each with its path.
+
+    :func:`load_reference` takes the first copy it finds, which suits a list a pack
+    replaces. A synonym table is extended instead: a pack's ``transport_modes.csv``
+    adds its carriers to the shipped words, and a word the pack's copy gives again is
+    the pack's (a later layer wins), so the result of reading the layers in order is
+    what the pack meant.
+    """
+    if not TABLE_NAME.fullmatch(name):
+        reference_path(name)  # raises the error that explains table names
+    folders = dict.fromkeys(Path(d).resolve() for d in (default_reference_dir(), *reversed(search_dirs)))
+    paths = [folder / f"{name}.csv" for folder in folders]
+    return [(path, load_reference_file(path)) for path in paths if path.is_file()]
+
+
+def load_reference_file(path: Path) -> pd.DataFrame:
+    """One reference table file, read and cached as :func:`load_reference` reads it."""
+    return _read_table(path, path.stat().st_mtime_ns)
+
+
 def require_columns(table: pd.DataFrame, name: str, columns: list[str]) -> None:
     """Raise a clear error when reference table ``name`` lacks any of ``columns``."""
     absent = [c for c in columns if c not in table.columns]

@@ -23,8 +23,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import yaml
 
-from detector.errors import InputFileError, MappingError
-from detector.reference import load_reference
+from detector.errors import InputFileError, MappingError, ReferenceTableError
+from detector.reference import load_reference, load_reference_file, reference_layers, require_cells, require_columns
 from detector.resources import default_mappings_dir
 from detector.tables import edge_bytes, join_per_row, string_buffers
 from detector.threads import thread_pool
@@ -68,7 +68,8 @@ FIELDS: tuple[Field, ...] = (
            "commodity_description")),
     Field("remarks", "text", "free-text remarks", False, ("remark", "notes", "comments")),
     Field("quantity", "amount", "quantity in quantity_unit", False, ("qty",)),
-    Field("quantity_unit", "text", "unit of quantity", False, ("unit", "qty_unit", "uom")),
+    Field("quantity_unit", "quantity_unit", "unit of quantity (UN/ECE Rec 20 code)", False,
+          ("unit", "qty_unit", "uom")),
     Field("gross_weight_kg", "amount", "gross weight in kg", False,
           ("gross_weight", "gross_kg", "gross_mass", "gw")),
     Field("net_weight_kg", "amount", "net weight in kg", False,
@@ -91,11 +92,16 @@ FIELDS: tuple[Field, ...] = (
 FIELDS_BY_NAME: dict[str, Field] = {f.name: f for f in FIELDS}
 REQUIRED: tuple[str, ...] = tuple(f.name for f in FIELDS if f.required)
 TRANSPORT_MODES: tuple[str, ...] = ("sea", "air", "road", "rail", "post", "express", "other")
+# Declarations write the flow in English, as a code (EX/IM as in the EU's declaration
+# types, X/M as in trade statistics) or in Chinese (出口 export, 进口 import; 出境/入境
+# leaving/entering the territory, on inspection forms).
 DIRECTIONS: dict[str, str] = {
     "export": "export", "exports": "export", "exp": "export", "outbound": "export",
-    "x": "export", "e": "export",
+    "x": "export", "e": "export", "ex": "export", "exportation": "export", "exported": "export",
+    "出口": "export", "出境": "export",
     "import": "import", "imports": "import", "imp": "import", "inbound": "import",
-    "m": "import", "i": "import",
+    "m": "import", "i": "import", "im": "import", "importation": "import", "imported": "import",
+    "进口": "import", "入境": "import",
 }
 DEFAULT_CURRENCY = "USD"
 # A mapping's format for a country field whose codes are anonymised ("QLRUMZ", "412"):
@@ -312,6 +318,10 @@ class Validated:
 
     table: pd.DataFrame
     problems: pd.DataFrame
+    # field -> per row, the text of a cell that could not be read, missing elsewhere
+    # (only fields with such a cell): what a rule needs to tell an unreadable cell from
+    # an empty one, and to name it in its reason.
+    unreadable: dict[str, pd.Series] = field(default_factory=dict)
 
 
 def canonical_frame(raw: pd.DataFrame, resolved: dict[str, str], mapping: ColumnMapping) -> pd.DataFrame:
@@ -332,6 +342,7 @@ def validate(
     frame: pd.DataFrame,
     resolved: dict[str, str] | None = None,
     formats: dict[str, str] | None = None,
+    reference_dirs: tuple[Path, ...] = (),
 ) -> Validated:
     """Type every canonical column of ``frame`` and list the cells that could not be used.
 
@@ -344,16 +355,21 @@ def validate(
     formats : dict, optional
         canonical date field -> ``strftime`` format, for files that are not ISO;
         canonical country field -> ``opaque``, for anonymised codes kept as written.
+    reference_dirs : tuple of Path, optional
+        Folders whose ``transport_modes``, ``package_types`` and ``quantity_units``
+        tables add words to the shipped ones (a rule pack's ``reference/`` folder).
 
     Returns
     -------
     Validated
-        ``table`` with canonical columns in schema order (bad cells missing) and
-        ``problems`` with columns row (1-based data row), column, field, value, problem.
+        ``table`` with canonical columns in schema order (bad cells missing),
+        ``problems`` with columns row (1-based data row), column, field, value, problem,
+        and ``unreadable``: per field, the text of each cell that could not be read.
     """
     resolved = resolved or {}
     formats = formats or {}
     typed: dict[str, pd.Series] = {}
+    unreadable: dict[str, pd.Series] = {}
     problem_parts: list[pd.DataFrame] = []
     specs = [spec for spec in FIELDS if spec.name in frame.columns]
     cells = [_one_value_per_cell(frame[spec.name]) for spec in specs]
@@ -362,16 +378,18 @@ def validate(
     # side by side; results are gathered in schema order, so the output is the same.
     with thread_pool(len(specs), rows=len(frame)) as pool:
         normalised = list(pool.map(
-            lambda spec, raw: _NORMALISERS[spec.kind](raw, spec, formats.get(spec.name)), specs, columns))
+            lambda spec, raw: _normalise(raw, spec, formats.get(spec.name), reference_dirs), specs, columns))
     for spec, (_usable, shown, unusable), (values, issues) in zip(specs, cells, normalised):
         typed[spec.name] = values
         # A cell that is no single value is reported once, not again as missing or malformed.
         set_aside = np.zeros(len(frame), dtype=bool)
         for mask, _message in unusable:
             set_aside |= mask
+        flagged = set_aside.copy()
         for mask, message in [*unusable, *((mask & ~set_aside, message) for mask, message in issues)]:
             if not mask.any():
                 continue
+            flagged |= mask
             rows = np.flatnonzero(mask)
             problem = message if isinstance(message, str) else message[rows]
             problem_parts.append(pd.DataFrame({
@@ -381,12 +399,32 @@ def validate(
                 "value": _as_text(shown.iloc[rows]).to_numpy(),
                 "problem": problem,
             }))
+        unread = _unread(flagged, values, shown)
+        if unread is not None:
+            unreadable[spec.name] = unread
     table = pd.DataFrame(typed, index=frame.index)
     order = {name: position for position, name in enumerate(frame.columns)}
     problems = pd.concat([empty_problems(), *problem_parts], ignore_index=True)
     problems = problems.assign(_order=problems["field"].map(order)).sort_values(
         ["row", "_order"], kind="stable").drop(columns="_order").reset_index(drop=True)
-    return Validated(table, problems)
+    return Validated(table, problems, unreadable)
+
+
+def _unread(flagged: np.ndarray, values: pd.Series, shown: pd.Series) -> pd.Series | None:
+    """The text of the cells that had some but whose value is missing after a problem
+    was found (what could not be read), missing elsewhere. An empty required cell is a
+    problem too, but nothing was there to read. Only the flagged rows are looked at;
+    None when there are none."""
+    candidates = np.flatnonzero(flagged & values.isna().to_numpy())
+    if not len(candidates):
+        return None
+    cells = shown.iloc[candidates]
+    has_text = (cells.notna() & cells.astype("str").str.strip().ne("")).to_numpy(dtype=bool)
+    if not has_text.any():
+        return None
+    text = np.full(len(values), None, dtype=object)
+    text[candidates[has_text]] = cells[has_text].astype("str").str.strip().to_numpy(dtype=object)
+    return pd.Series(pd.array(text, dtype="str"), index=values.index)
 
 
 def empty_problems() -> pd.DataFrame:
@@ -857,23 +895,98 @@ def _country(raw: pd.Series, spec: Field, fmt: str | None):
                               "an alpha-3 code or a country name")]
 
 
-@lru_cache(maxsize=8)
-def _synonym_lookup(table_name: str, key_column: str) -> dict[str, str]:
-    table = load_reference(table_name)
-    lookup: dict[str, str] = {}
-    for key, synonyms in table[[key_column, "synonyms"]].itertuples(index=False):
-        for word in [key, *synonyms.split("|")]:
-            if word:
-                lookup[word.strip().lower()] = key.strip()
-    return lookup
+@dataclass(frozen=True)
+class Synonyms:
+    """How one synonym table reads a cell: whole cells first, then phrases inside it.
+
+    ``exact`` maps every key and word, lower-cased, to its key. ``phrases`` are the
+    patterns that find a word inside longer text (``"DHL Express, door to door"``,
+    ``"bottles (plastic)"``, ``"经顺丰快递"``), tried in order: a table's ``carriers``
+    before its ``synonyms``, since a named carrier says more than a mode word ("DHL
+    air express" is express, not air).
+    """
+
+    exact: dict[str, str]
+    phrases: tuple[re.Pattern, ...]
+
+    def read(self, cell: str) -> str | None:
+        """The key a cell names; None when it names none.
+
+        Latin words match as whole words (``ship`` is not in ``shipment``); Chinese has
+        no spaces, so a Chinese word counts wherever it occurs. The earliest word in the
+        text names the key, the longest at one place ("by sea then truck" is sea,
+        "邮政快递" is post, not the 快递 of express).
+        """
+        text = _squash(cell).lower()
+        if text in self.exact:
+            return self.exact[text]
+        for pattern in self.phrases:
+            found = pattern.search(text)
+            if found:
+                return self.exact[found.group(1)]
+        return None
 
 
-def _transport_mode(raw: pd.Series, spec: Field, _fmt: str | None):
-    lookup = _synonym_lookup("transport_modes", "mode")
-    modes, present = _per_distinct(raw, lambda mode: lookup.get(_squash(mode).lower()))
+# A synonym table's words of this kind are read only as the whole cell: codes (Rec 19
+# digits, Rec 21 and Rec 20 codes are the key column) and one letter or two, which
+# inside text are too often something else.
+_WHOLE_CELL_ONLY = re.compile(r"[0-9]+|[a-z]{1,2}", re.ASCII)
+
+
+def synonym_table(table_name: str, key_column: str, reference_dirs: tuple[Path, ...] = (),
+                  exact_only: tuple[str, ...] = ()) -> Synonyms:
+    """The synonym table ``table_name``: the shipped one, extended by the copies in
+    ``reference_dirs`` (a pack's ``reference/`` folder), as :class:`Synonyms`.
+
+    Every copy must have the key column and ``synonyms``; ``carriers`` is optional.
+    Keys in ``exact_only`` (transport mode ``other``) are read only as whole cells.
+    """
+    layers = reference_layers(table_name, tuple(reference_dirs))
+    for path, table in layers:
+        absent = [column for column in (key_column, "synonyms") if column not in table.columns]
+        if absent:
+            raise ReferenceTableError(f"{path}: lacks column(s) {', '.join(absent)}; a {table_name} table "
+                                      f"has {key_column}, synonyms (words separated by |) and optionally carriers")
+        require_cells(table, path, key_column, table[key_column].to_numpy(dtype=object) == "",
+                      "empty key; every row needs one (or delete the row)")
+    stamps = tuple((path, path.stat().st_mtime_ns) for path, _table in layers)
+    return _synonyms(stamps, table_name, key_column, tuple(exact_only))
+
+
+@lru_cache(maxsize=16)
+def _synonyms(stamps: tuple, table_name: str, key_column: str, exact_only: tuple[str, ...]) -> Synonyms:
+    """:func:`synonym_table` once per set of files (and their modification times)."""
+    exact: dict[str, str] = {}
+    carriers: dict[str, str] = {}
+    words: dict[str, str] = {}
+    for path, _mtime in stamps:
+        table = load_reference_file(path)
+        for record in table.to_dict("records"):
+            key = record[key_column].strip()
+            exact[key.lower()] = key
+            for column, phrases in (("synonyms", words), ("carriers", carriers)):
+                for word in str(record.get(column) or "").split("|"):
+                    word = _squash(word).lower()
+                    if not word:
+                        continue
+                    exact[word] = key
+                    if key.lower() not in exact_only and not _WHOLE_CELL_ONLY.fullmatch(word):
+                        phrases[word] = key
+    patterns = []
+    for phrases in (carriers, words):
+        # a word a later layer gave to another key is that key's alone
+        kept = sorted((word for word, key in phrases.items() if exact[word] == key), key=lambda w: (-len(w), w))
+        if kept:
+            patterns.append(re.compile("(?<![0-9a-z])(" + "|".join(map(re.escape, kept)) + ")(?![0-9a-z])"))
+    return Synonyms(exact, tuple(patterns))
+
+
+def _transport_mode(raw: pd.Series, spec: Field, _fmt: str | None, reference_dirs: tuple[Path, ...] = ()):
+    lookup = synonym_table("transport_modes", "mode", reference_dirs, exact_only=("other",))
+    modes, present = _per_distinct(raw, lookup.read)
     unknown = present & modes.isna().to_numpy()
-    return modes, [(unknown, "unknown transport mode; expected one of "
-                             + ", ".join(TRANSPORT_MODES) + " (or a common synonym)")]
+    return modes, [(unknown, "unknown transport mode; expected one of " + ", ".join(TRANSPORT_MODES)
+                             + ", a carrier (DHL, China Post, ...) or a common synonym")]
 
 
 def _direction(raw: pd.Series, spec: Field, _fmt: str | None):
@@ -882,13 +995,54 @@ def _direction(raw: pd.Series, spec: Field, _fmt: str | None):
     return values, [(unknown, "expected export or import")]
 
 
-def _package_type(raw: pd.Series, spec: Field, _fmt: str | None):
-    """Known Rec 21 codes and words become the code; anything else is kept upper-cased.
+def _package_type(raw: pd.Series, spec: Field, _fmt: str | None, reference_dirs: tuple[Path, ...] = ()):
+    """Known Rec 21 codes and words, also inside longer text ("PET bottles", "bottles
+    (plastic)", "塑料瓶"), become the code; anything else is kept upper-cased.
 
     Package wording is too varied to reject, so an unknown word is not a row problem.
     """
-    lookup = _synonym_lookup("package_types", "code")
-    return _per_distinct(raw, lambda word: lookup.get(_squash(word).lower(), word.upper()))[0], []
+    lookup = synonym_table("package_types", "code", reference_dirs)
+    return _per_distinct(raw, lambda word: lookup.read(word) or word.upper())[0], []
+
+
+# What a quantity unit measures: the derived fields convert quantities of one dimension
+# to its base unit (kg, litre, piece, square metre, metre); "other" (a lot) is a known
+# unit that converts to nothing.
+UNIT_DIMENSIONS: tuple[str, ...] = ("mass", "volume", "count", "area", "length", "other")
+
+
+def quantity_units(reference_dirs: tuple[Path, ...] = ()) -> pd.DataFrame:
+    """The quantity units (UN/ECE Rec 20 codes) the shipped ``quantity_units`` table and
+    those of ``reference_dirs`` define: columns code, dimension, factor (to the base
+    unit of the dimension; NaN for ``other``), one row per code, the last layer's kept."""
+    parts = []
+    for path, table in reference_layers("quantity_units", tuple(reference_dirs)):
+        require_columns(table, str(path), ["code", "synonyms", "dimension", "factor"])
+        dimensions = table["dimension"].to_numpy(dtype=object)
+        require_cells(table, path, "dimension", ~np.isin(dimensions, UNIT_DIMENSIONS),
+                      "expected one of " + ", ".join(UNIT_DIMENSIONS))
+        factors = pd.to_numeric(table["factor"], errors="coerce").to_numpy()
+        with np.errstate(invalid="ignore"):
+            bad = (dimensions != "other") & ~(np.isfinite(factors) & (factors > 0))
+        require_cells(table, path, "factor", bad,
+                      "expected a positive number: how many of the base unit (kg, litre, piece, m2, m) one unit is")
+        parts.append(pd.DataFrame({"code": table["code"], "dimension": dimensions,
+                                   "factor": np.where(dimensions == "other", np.nan, factors)}))
+    units = pd.concat(parts, ignore_index=True).drop_duplicates("code", keep="last")
+    return units.reset_index(drop=True)
+
+
+def _quantity_unit(raw: pd.Series, spec: Field, _fmt: str | None, reference_dirs: tuple[Path, ...] = ()):
+    """A Rec 20 code or a unit word (kg, 千克, litres, pcs) becomes the code; anything
+    else is a row problem, like an unknown transport mode, so a rule can tell it from
+    an empty cell. Units are short: only the whole cell is read (a trailing full stop
+    dropped: "pcs.")."""
+    quantity_units(reference_dirs)  # checks the tables' dimensions and factors
+    lookup = synonym_table("quantity_units", "code", reference_dirs)
+    units, present = _per_distinct(raw, lambda unit: lookup.exact.get(_squash(unit).lower().rstrip(".")))
+    unknown = present & units.isna().to_numpy()
+    return units, [(unknown, "unknown quantity unit; expected a UN/ECE Rec 20 code (KGM, LTR, H87, MTK, ...) "
+                             "or a unit such as kg, litres, pcs, m2")]
 
 
 @lru_cache(maxsize=1)
@@ -918,4 +1072,14 @@ _NORMALISERS = {
     "transport_mode": _transport_mode,
     "direction": _direction,
     "package_type": _package_type,
+    "quantity_unit": _quantity_unit,
 }
+# Kinds read with synonym tables, which a rule pack's reference folder may extend.
+_WITH_TABLES = frozenset({"transport_mode", "package_type", "quantity_unit"})
+
+
+def _normalise(raw: pd.Series, spec: Field, fmt: str | None, reference_dirs: tuple[Path, ...]):
+    """Type one column (see :data:`_NORMALISERS`), with the pack's tables where it reads any."""
+    if spec.kind in _WITH_TABLES:
+        return _NORMALISERS[spec.kind](raw, spec, fmt, reference_dirs)
+    return _NORMALISERS[spec.kind](raw, spec, fmt)

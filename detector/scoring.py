@@ -265,7 +265,8 @@ def score(declarations: Declarations, rules: RuleSet | None = None,
     seed = check_seed(seed)  # the forest and the exploration draw both take it
     rules = rules if rules is not None else load_rules()
     policy = policy or RiskPolicy()
-    results = evaluate_rules(rules, declarations.table, on_rule, opaque=declarations.opaque_fields)
+    results = evaluate_rules(rules, declarations.table, on_rule, opaque=declarations.opaque_fields,
+                             unreadable=declarations.unreadable)
     part, anomaly_line = anomaly_part(declarations, model, seed)
     table = declarations.table
     anomaly = part.scores["anomaly_score"].to_numpy() if part is not None else None

@@ -67,15 +67,18 @@ def evaluate_condition(condition: Condition, table: pd.DataFrame, ctx: Context) 
     return combined
 
 
-def evaluate_rule(rule: Rule, table: pd.DataFrame,
-                  cache: TableCache | None = None) -> tuple[np.ndarray, pd.Series]:
+def evaluate_rule(rule: Rule, table: pd.DataFrame, cache: TableCache | None = None,
+                  unreadable: dict[str, pd.Series] | None = None) -> tuple[np.ndarray, pd.Series]:
     """Hits (bool per row) and the rendered reasons of the rows hit (indexed by row).
 
     ``cache`` shares distinct values and predicate results between rules; pass the
-    same one for every rule evaluated on one table.
+    same one for every rule evaluated on one table. ``unreadable`` is validation's
+    record of the cells it could not read (``Declarations.unreadable``), which the
+    ``unreadable`` predicate reads.
     """
     named: dict[str, pd.Series] = {}
-    ctx = Context(cache or TableCache(table), reference_dirs=rule.reference_dirs, named=named)
+    ctx = Context(cache or TableCache(table), reference_dirs=rule.reference_dirs, named=named,
+                  unreadable=unreadable)
     ctx.evaluate = lambda condition, frame: evaluate_condition(condition, frame, ctx)
     outcome = evaluate_condition(rule.when, table, ctx)
     hits = outcome.to_numpy(dtype=bool, na_value=False) & _in_force(rule, table)
@@ -144,14 +147,16 @@ def compared_with_pack_values(condition: Condition) -> set[str]:
 
 def evaluate_rules(rule_set: RuleSet, table: pd.DataFrame,
                    on_rule: Callable[[Rule], None] | None = None,
-                   opaque: frozenset[str] = frozenset()) -> RuleResults:
+                   opaque: frozenset[str] = frozenset(),
+                   unreadable: dict[str, pd.Series] | None = None) -> RuleResults:
     """Evaluate every rule whose fields the table has; skip the rest with the reason.
 
     ``on_rule`` is called after each rule (the CLI advances its progress bar).
     ``opaque`` names fields of anonymised codes (a mapping's ``opaque`` format): a rule
     that compares one with a country of the pack or its tables could only be wrong
     (``not in producer countries`` would hit every row), so it is skipped, with the
-    reason; comparing such fields with each other still runs.
+    reason; comparing such fields with each other still runs. ``unreadable`` is
+    validation's record of the cells it could not read (``Declarations.unreadable``).
     """
     hits: dict[str, np.ndarray] = {}
     reasons: dict[str, pd.Series] = {}
@@ -171,7 +176,8 @@ def evaluate_rules(rule_set: RuleSet, table: pd.DataFrame,
     # Rules only read the table, and what they share in the cache is the same whoever
     # computes it first, so they run side by side; results are taken in rule order.
     with thread_pool(len(runnable), rows=len(table)) as pool:
-        for rule, outcome in zip(runnable, pool.map(lambda rule: evaluate_rule(rule, table, cache), runnable)):
+        outcomes = pool.map(lambda rule: evaluate_rule(rule, table, cache, unreadable), runnable)
+        for rule, outcome in zip(runnable, outcomes):
             hits[rule.id], reasons[rule.id] = outcome
             if on_rule is not None:
                 on_rule(rule)

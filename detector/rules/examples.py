@@ -45,8 +45,8 @@ def run_example(rule: Rule, example: Example) -> dict:
     kind = "hit" if example.expect_hit else "miss"
     result = {"rule": rule.id, "example": f"{kind}[{example.number}]", "expected": kind,
               "note": example.note}
-    declarations = load_declarations(example_frame(rule, example))
-    hits, _reasons = evaluate_rule(rule, declarations.table)
+    declarations = load_declarations(example_frame(rule, example), reference_dirs=rule.reference_dirs)
+    hits, _reasons = evaluate_rule(rule, declarations.table, unreadable=declarations.unreadable)
     wanted = np.full(len(hits), example.expect_hit)
     passed = bool((hits == wanted).all())
     got = "hit" if hits.all() else "no hit" if not hits.any() else \

@@ -96,6 +96,12 @@ class RuleSet:
     def __iter__(self):
         return iter(self.rules)
 
+    @property
+    def reference_dirs(self) -> tuple[Path, ...]:
+        """The packs' own ``reference/`` folders, in load order: their synonym tables
+        extend the shipped ones when declarations are read for these rules."""
+        return tuple(dict.fromkeys(folder for rule in self.rules for folder in rule.reference_dirs))
+
     def get(self, rule_id: str) -> Rule | None:
         """The rule with ``rule_id``, or None."""
         return next((rule for rule in self.rules if rule.id == rule_id), None)

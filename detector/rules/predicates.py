@@ -137,6 +137,10 @@ class Context:
     reference_dirs: tuple[Path, ...] = ()
     named: dict[str, pd.Series] | None = None
     evaluate: Callable | None = None  # evaluates a nested condition (group ``where:``)
+    # field -> the text of the cells validation could not read, missing elsewhere
+    # (Declarations.unreadable); None when the table did not come through validation
+    # (``unreadable`` is then unknown wherever the value is missing).
+    unreadable: dict[str, pd.Series] | None = None
 
 
 # ------------------------------------------------------------------- boolean helpers
@@ -400,6 +404,34 @@ def missing(table: pd.DataFrame, ctx: Context, field: str) -> pd.arrays.BooleanA
 def present(table: pd.DataFrame, ctx: Context, field: str) -> pd.arrays.BooleanArray:
     """The cell has a usable value (``present: FIELD`` for short)."""
     return boolean(table[field].notna().to_numpy())
+
+
+def _check_read_field(scope: PackScope, args: dict[str, Any], where: str) -> None:
+    if args["field"] not in FIELDS_BY_NAME:
+        raise scope.fail(f"{where}: '{args['field']}' is derived, not read from the file; "
+                         "name the field it comes from (quantity_unit, hs_code, ...)")
+
+
+@predicate("unreadable", Arg("field", "field"), Arg("as", "name", False), shorthand="field",
+           check=_check_read_field)
+def unreadable(table: pd.DataFrame, ctx: Context, field: str, name: str | None = None) -> pd.arrays.BooleanArray:
+    """The cell had text that could not be read, the row's problem on that field (an
+    unknown mode, unit or country, a malformed code or number); ``as`` names that text
+    for the reason; ``unreadable: FIELD`` for short.
+
+    Validation makes such a cell missing, so every other predicate on it is unknown
+    and a rule on it cannot hit; this one is true or false on every row, so a rule can
+    take the unreadable cell as evidence. Without validation's record (a table built
+    by hand) a usable value is readable and a missing one unknown.
+    """
+    cells = (ctx.unreadable or {}).get(field)
+    if cells is None:
+        cells = pd.Series(None, index=table.index, dtype="str")
+    if name and ctx.named is not None:
+        ctx.named[name] = cells
+    if ctx.unreadable is None:
+        return boolean(np.zeros(len(table), dtype=bool), table[field].isna().to_numpy())
+    return boolean(cells.notna().to_numpy())
 
 
 def _check_phrases(scope: PackScope, args: dict[str, Any], where: str) -> None:
