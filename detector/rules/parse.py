@@ -34,6 +34,7 @@ from detector.rules.predicates import (
     Predicate,
     compile_regex,
     field_kind,
+    invalid_patterns,
 )
 from detector.schema import FIELDS_BY_NAME
 
@@ -62,6 +63,9 @@ _CELL_CHECKS: dict[str, tuple[Callable[[np.ndarray], np.ndarray], str]] = {
     # keywords: a longer phrase could make the pattern too large for RE2.
     "phrase": (lambda cells: np.fromiter(map(len, cells), int, len(cells)) > MAX_PHRASE_LENGTH,
                f"a phrase is at most {MAX_PHRASE_LENGTH} characters"),
+    # regex tables: every pattern compiles, so a bad one fails here, not while scoring.
+    "pattern": (invalid_patterns, "expected an RE2 pattern of at most 200 characters (no backreferences "
+                                  "or lookaround) or an empty cell"),
 }
 
 RULE_ID = re.compile(r"^[A-Z][A-Z0-9]*(-[A-Z0-9]+)+$")
@@ -545,6 +549,12 @@ def _text(scope: _RuleScope, spec: Arg, value: Any, at: str) -> str:
     return value
 
 
+def _flag(scope: _RuleScope, spec: Arg, value: Any, at: str) -> bool:
+    if not isinstance(value, bool):
+        raise scope.fail(f"{at}: expected true or false, got {value!r}")
+    return value
+
+
 def _phrases(scope: _RuleScope, spec: Arg, value: Any, at: str) -> list[str]:
     if not isinstance(value, list) or not value or not all(isinstance(v, str) and v.strip() for v in value):
         raise scope.fail(f"{at}: expected a non-empty list of phrases")
@@ -640,7 +650,7 @@ def _name(scope: _RuleScope, spec: Arg, value: Any, at: str) -> str:
 # the argument, the pack's value and where it stands, and returns the checked value.
 ARGUMENT_KINDS: dict[str, Callable[[_RuleScope, Arg, Any, str], Any]] = {
     "field": _field, "fields": _fields, "number": _number, "int": _whole_number,
-    "value": _value, "values": _values, "text": _text, "choice": _text, "texts": _phrases,
+    "value": _value, "values": _values, "text": _text, "choice": _text, "flag": _flag, "texts": _phrases,
     "digits": _hs_prefixes, "op": _operator, "pattern": _pattern, "table": _table,
     "match": _match, "where": _where, "cond": _condition, "name": _name,
 }

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import inspect
 import operator
-import re
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
 from datetime import date
@@ -29,6 +28,7 @@ import pyarrow.compute as pc
 from detector.features import DERIVED_FIELDS
 from detector.reference import iso_dates, load_reference
 from detector.schema import FIELDS_BY_NAME
+from detector.text import NEVER, PhraseMatcher, alternations, normalise, search
 
 MAX_PATTERN_LENGTH = 200
 MAX_PHRASE_LENGTH = 200
@@ -46,7 +46,6 @@ OPERATORS: dict[str, Callable] = {
     "==": operator.eq, "!=": operator.ne,
 }
 _NUMBER_KINDS = {"amount", "count", "number"}
-_WORD = r"\pL\pN_"
 
 
 def field_kind(name: str) -> str | None:
@@ -153,42 +152,16 @@ def boolean(values: np.ndarray, unknown: np.ndarray | None = None) -> pd.arrays.
     return pd.arrays.BooleanArray(values & ~mask, mask)
 
 
-def _arrow_text(series: pd.Series) -> pa.Array:
-    array = pa.array(series.astype("str"), from_pandas=True)
-    return array.combine_chunks() if isinstance(array, pa.ChunkedArray) else array
-
-
 def _lower(series: pd.Series) -> pd.Series:
-    return series.astype("str").str.lower()
+    """The text in its normal form (:func:`detector.text.normalise`), what every text
+    predicate compares and matches: ``ＭＡＣＨＩＮＥＲＹ  Parts`` is ``machinery parts``."""
+    return normalise(series)
 
 
 def _alternations(alternatives: list[str]) -> list[str]:
     """``a|b|...`` bodies of at most ``ALTERNATION_BUDGET`` characters, in order; a
     text matches one of the alternatives exactly when it matches one of the bodies."""
-    bodies: list[list[str]] = [[]]
-    size = 0
-    for alternative in alternatives:
-        if bodies[-1] and size + len(alternative) > ALTERNATION_BUDGET:
-            bodies.append([])
-            size = 0
-        bodies[-1].append(alternative)
-        size += len(alternative) + 1
-    return ["|".join(body) for body in bodies]
-
-
-def _phrase_regexes(phrases: list[str], whole: bool) -> list[str]:
-    """RE2 patterns, one of which matches when any phrase occurs as whole words (spaces
-    flexible); one pattern unless the phrases exceed ``ALTERNATION_BUDGET``."""
-    alternatives = sorted(
-        {r"\s+".join(re.escape(word) for word in phrase.split()) for phrase in phrases if phrase.strip()},
-        key=len, reverse=True,
-    )
-    if not alternatives:  # no phrases: RE2 has no (?!), this never matches
-        alternatives = [r"[^\s\S]"]
-    bodies = _alternations(alternatives)
-    if whole:
-        return [rf"^[^{_WORD}]*(?:{body})[^{_WORD}]*$" for body in bodies]
-    return [rf"(?:^|[^{_WORD}])(?:{body})(?:$|[^{_WORD}])" for body in bodies]
+    return alternations(alternatives, ALTERNATION_BUDGET)
 
 
 def compile_regex(pattern: str) -> None:
@@ -201,11 +174,23 @@ def compile_regex(pattern: str) -> None:
         raise ValueError(f"invalid pattern (RE2 syntax, no backreferences or lookaround): {exc}") from exc
 
 
-def _match(ctx: Context, field: str, pattern: str) -> pd.arrays.BooleanArray:
-    """Case-insensitive RE2 search on each distinct value of ``field``."""
+def invalid_patterns(cells: np.ndarray) -> np.ndarray:
+    """Which cells of a pattern column :func:`compile_regex` rejects (an empty cell is
+    no pattern); the check parse runs on a ``regex`` table's column."""
+    bad = set()
+    for cell in set(cells) - {""}:
+        try:
+            compile_regex(cell)
+        except ValueError:
+            bad.add(cell)
+    return np.isin(cells, list(bad))
+
+
+def _match(ctx: Context, field: str, *patterns: str) -> pd.arrays.BooleanArray:
+    """Case-insensitive RE2 search of any of the ``patterns`` in the normal form of each
+    distinct value of ``field``."""
     codes, uniques = ctx.cache.field(field)
-    found = pc.match_substring_regex(_arrow_text(uniques), pattern, ignore_case=True)
-    return broadcast(found.to_numpy(zero_copy_only=False), codes)
+    return broadcast(search(uniques, list(patterns)), codes)
 
 
 def _any_of(results: list[pd.arrays.BooleanArray]) -> pd.arrays.BooleanArray:
@@ -225,7 +210,7 @@ class Arg:
 
     name: str
     # field, fields, number, int, value, values, text, texts, digits, op, pattern, table,
-    # match, where, cond, name, choice
+    # match, where, cond, name, choice, flag
     kind: str
     required: bool = True
     field_kind: str | None = None  # 'number' / 'text' / 'date' restriction for fields
@@ -436,13 +421,17 @@ def unreadable(table: pd.DataFrame, ctx: Context, field: str, name: str | None =
 
 def _check_phrases(scope: PackScope, args: dict[str, Any], where: str) -> None:
     """Phrases come from ``any`` or from a table's column, not both, and are short
-    enough for RE2 (a longer phrase could make the pattern too large)."""
+    enough for RE2 (a longer phrase could make the pattern too large); typos are
+    allowed only where phrases are words, not whole texts."""
     if bool(args.get("any")) == bool(args.get("table_name")):
         raise scope.fail(f"{where}: give either 'any: [phrases]' or 'table:' with 'column:'")
     long = [phrase for phrase in args.get("any") or [] if len(phrase) > MAX_PHRASE_LENGTH]
     if long:
         raise scope.fail(f"{where}.any: phrase {long[0][:40]!r}... is {len(long[0])} characters; "
                          f"at most {MAX_PHRASE_LENGTH}")
+    if args.get("typos") and args.get("match") == "whole":
+        raise scope.fail(f"{where}: 'typos: true' reads misspelt words of a text; with 'match: whole' "
+                         "the phrase is the whole text, so leave typos out")
     if args.get("table_name"):
         if not args.get("column"):
             raise scope.fail(f"{where}: 'table:' needs 'column:' naming the phrase column")
@@ -452,25 +441,73 @@ def _check_phrases(scope: PackScope, args: dict[str, Any], where: str) -> None:
 @predicate("keywords", Arg("fields", "fields", field_kind="text", any_of=True), Arg("any", "texts", False),
            Arg("table", "table", False), Arg("column", "text", False),
            Arg("match", "choice", False, choices=("word", "whole"), default="word"),
-           aliases={"field": "fields"}, check=_check_phrases)
+           Arg("typos", "flag", False), aliases={"field": "fields"}, check=_check_phrases)
 def keywords(table: pd.DataFrame, ctx: Context, fields: list[str], any: list[str] | None = None,
              table_name: str | None = None, column: str | None = None,
-             match: str = "word") -> pd.arrays.BooleanArray:
+             match: str = "word", typos: bool | None = None) -> pd.arrays.BooleanArray:
     """A phrase of ``any`` (or of the reference ``table``'s ``column``) occurs in one of
-    the text fields as whole words, or is the whole text with ``match: whole``;
-    case-insensitive, spaces flexible."""
+    the text fields, or is the whole text with ``match: whole``, in the text's normal
+    form (case, width and spacing alike): Latin phrases as whole words, Chinese and
+    other unspaced scripts anywhere; ``typos: true`` also reads a word of 7 letters or
+    more one edit from a phrase word (two from 10 letters) as that word.
+
+    The result is unknown only where every field is empty. Matching runs on the
+    distinct values of each field (:class:`detector.text.PhraseMatcher`); with a table,
+    every word of the table is a known word that is never read as a typo of another, so
+    a rule reading one column does not mistake "terbium" for "erbium".
+    """
     phrases = list(any or [])
+    known: list[str] = []
     if table_name:
-        phrases += [p for p in load_reference(table_name, ctx.reference_dirs)[column] if p]
-    patterns = _phrase_regexes(phrases, whole=(match == "whole"))
-    return _any_of([_match(ctx, f, pattern) for f in fields if f in table for pattern in patterns])
+        reference = load_reference(table_name, ctx.reference_dirs)
+        phrases += [p for p in reference[column] if p]
+        if typos:
+            known = list(reference.to_numpy(dtype=object).ravel())
+    matcher = PhraseMatcher.build(phrases, whole=(match == "whole"), typos=bool(typos), known=known,
+                                  budget=ALTERNATION_BUDGET)
+    return _found_in_fields(table, ctx, fields, matcher)
 
 
-@predicate("regex", Arg("fields", "fields", field_kind="text", any_of=True), Arg("pattern", "pattern"),
-           aliases={"field": "fields"})
-def regex(table: pd.DataFrame, ctx: Context, fields: list[str], pattern: str) -> pd.arrays.BooleanArray:
-    """The RE2 pattern (at most 200 characters) is found in one of the text fields, case-insensitive."""
-    return _any_of([_match(ctx, f, pattern) for f in fields if f in table])
+def _check_patterns(scope: PackScope, args: dict[str, Any], where: str) -> None:
+    """The pattern comes from ``pattern`` or from a table's column, not both; each cell
+    of the column is a pattern RE2 accepts (or empty), checked when the pack loads."""
+    if bool(args.get("pattern")) == bool(args.get("table_name")):
+        raise scope.fail(f"{where}: give either 'pattern: REGEX' or 'table:' with 'column:'")
+    if args.get("table_name"):
+        if not args.get("column"):
+            raise scope.fail(f"{where}: 'table:' needs 'column:' naming the pattern column")
+        scope.require(args["table_name"], [args["column"]], where, cells={args["column"]: "pattern"})
+
+
+@predicate("regex", Arg("fields", "fields", field_kind="text", any_of=True), Arg("pattern", "pattern", False),
+           Arg("table", "table", False), Arg("column", "text", False),
+           aliases={"field": "fields"}, check=_check_patterns)
+def regex(table: pd.DataFrame, ctx: Context, fields: list[str], pattern: str | None = None,
+          table_name: str | None = None, column: str | None = None) -> pd.arrays.BooleanArray:
+    """The RE2 pattern (at most 200 characters), or one of the reference ``table``'s
+    ``column``, is found in one of the text fields, in the normal form of the text
+    (as ``keywords`` reads it), case-insensitive."""
+    patterns = [pattern] if pattern else []
+    if table_name:
+        patterns += [p for p in load_reference(table_name, ctx.reference_dirs)[column] if p]
+    bodies = _alternations([f"(?:{p})" for p in dict.fromkeys(patterns)]) if patterns else [NEVER]
+    return _found_in_fields(table, ctx, fields, lambda uniques: search(uniques, bodies))
+
+
+def _found_in_fields(table: pd.DataFrame, ctx: Context, fields: list[str],
+                     find: Callable[[pd.Series], np.ndarray]) -> pd.arrays.BooleanArray:
+    """Where ``find`` (run on each field's distinct values) holds in one of the fields:
+    unknown only where every field is empty. An empty remarks cell next to a
+    description holds no phrase; were it unknown, adding ``remarks`` to a rule would
+    make ``not`` of the rule unknown on every row without remarks."""
+    found = np.zeros(len(table), dtype=bool)
+    present = np.zeros(len(table), dtype=bool)
+    for name in fields:
+        if name in table:
+            codes, uniques = ctx.cache.field(name)
+            found |= np.append(np.asarray(find(uniques), dtype=bool), False)[codes]
+            present |= codes >= 0
+    return boolean(found, ~present)
 
 
 @predicate("hs_prefix", Arg("prefixes", "digits"),
