@@ -85,7 +85,7 @@ def test_shipped_sample_exercises_every_shipped_rule():
     summary = result.summary
     assert summary.skipped_rules == {}
     assert sorted(r for r, n in summary.rule_hits.items() if n == 0) == []
-    assert summary.invalid_rows == 5
+    assert summary.invalid_rows == 8  # five data errors, three unreadable cells on rare-earth goods
     assert summary.lanes["red"] > 0 and summary.lanes["green"] > summary.lanes["red"]
     flagged = result.output[result.output["lane"] != "green"]
     assert (flagged["reasons"] != "").all()
@@ -137,8 +137,8 @@ def test_blind_set_figures_do_not_fall():
     path = Path(__file__).parent / "data" / "blind" / "set_a.csv"
     output = score(load_declarations(path), load_rules()).output
     smuggling, honest = output[output["label"] == "1"], output[output["label"] == "0"]
-    assert (smuggling["lane"] != "green").sum() >= 46
-    assert (smuggling[smuggling["scheme"] == "unlicensed_export"]["lane"] != "green").sum() >= 3
+    assert (smuggling["lane"] != "green").sum() >= 54
+    assert (smuggling[smuggling["scheme"] == "unlicensed_export"]["lane"] != "green").sum() == 6
     assert (honest["lane"] == "red").sum() == 0
     assert (honest["lane"] == "yellow").sum() <= 16
 

@@ -51,6 +51,8 @@ def missing_fields(rule: Rule, columns) -> list[str]:
 def evaluate_condition(condition: Condition, table: pd.DataFrame, ctx: Context) -> pd.arrays.BooleanArray:
     """Evaluate a condition tree with Kleene logic; unknown stays missing."""
     if isinstance(condition, Leaf):
+        if not all(any(f in table for f in need) for need in condition.needs):
+            return pd.arrays.BooleanArray(np.zeros(len(table), dtype=bool), np.ones(len(table), dtype=bool))
         predicate = PREDICATES[condition.name]
         if condition.name in _STATEFUL or "name" in condition.args or table is not ctx.cache.table:
             return predicate.function(table, ctx, **condition.args)

@@ -25,6 +25,9 @@ class Leaf:
 
     name: str
     args: dict[str, Any]
+    # The columns the call reads, each entry a set of alternatives: where the file lacks
+    # one, the call is unknown (an ``any`` branch that cannot run does not stop the rest).
+    needs: tuple[frozenset[str], ...] = ()
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 import string
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 from typing import Any, Callable
@@ -361,8 +362,17 @@ class _RuleParser:
         if key in ("all", "any"):
             if not isinstance(value, list) or not value:
                 raise self.fail(f"{where}.{key}: expected a non-empty list of conditions")
-            children = tuple(self.condition(c, f"{where}.{key}[{i}]") for i, c in enumerate(value))
-            return AllOf(children) if key == "all" else AnyOf(children)
+            children, needs = [], []
+            for i, child in enumerate(value):
+                with self._own_needs() as got:
+                    children.append(self.condition(child, f"{where}.{key}[{i}]"))
+                needs.append(got)
+            # An `any` with a branch that reads no required column always runs: the
+            # branches over absent columns are then unknown, not a reason to skip the rule.
+            if key == "all" or all(needs):
+                for got in needs:
+                    self.scope.needs |= got
+            return AllOf(tuple(children)) if key == "all" else AnyOf(tuple(children))
         if key == "not":
             return Not(self.condition(value, f"{where}.not"))
         predicate = PREDICATES.get(key)
@@ -373,7 +383,20 @@ class _RuleParser:
             value = {predicate.shorthand: value}
         if not isinstance(value, dict):
             raise self.fail(f"{where}.{key}: expected a mapping of arguments")
-        return Leaf(key, self._arguments(predicate, value, f"{where}.{key}"))
+        with self._own_needs() as got:
+            args = self._arguments(predicate, value, f"{where}.{key}")
+        self.scope.needs |= got
+        return Leaf(key, args, tuple(sorted(got, key=sorted)))
+
+    @contextmanager
+    def _own_needs(self):
+        """Collect the needs recorded inside the block apart (the caller merges them)."""
+        outer, self.scope.needs = self.scope.needs, set()
+        got = self.scope.needs
+        try:
+            yield got
+        finally:
+            self.scope.needs = outer
 
     def _arguments(self, predicate: Predicate, given: dict, where: str) -> dict:
         """The predicate's arguments, each checked by the checker of its kind, then
@@ -479,6 +502,10 @@ class _RuleScope:
         self.fields.add(name)
         return name
 
+    def need(self, field: str) -> None:
+        """The rule cannot run on a file without ``field``."""
+        self.needs.add(frozenset([field]))
+
     def require(self, table_name: str, columns: list[str], where: str,
                 cells: dict[str, str] | None = None) -> None:
         """The table has ``columns``, and the cells of each column in ``cells`` pass the
@@ -496,7 +523,8 @@ class _RuleScope:
 
 def _field(scope: _RuleScope, spec: Arg, value: Any, at: str) -> str:
     name = scope.field(value, at, spec.field_kind)
-    scope.needs.add(frozenset([name]))
+    if not spec.absent_ok:
+        scope.needs.add(frozenset([name]))
     return name
 
 

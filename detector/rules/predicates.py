@@ -217,6 +217,9 @@ class Arg:
     choices: tuple[str, ...] = ()
     default: Any = None
     any_of: bool = False  # for 'fields': the predicate runs on whichever are present
+    # for 'field': the file need not have the column (``missing`` is then true on every
+    # row): the rule still runs, where a need would skip it
+    absent_ok: bool = False
 
     @property
     def keyword(self) -> str:
@@ -230,9 +233,12 @@ _PYTHON_NAMES = {"table": "table_name", "as": "name"}
 
 class PackScope(Protocol):
     """What a predicate's own checks may use while its rule is parsed (the parser
-    provides it): report a mistake at the rule, and check a reference table."""
+    provides it): report a mistake at the rule, check a reference table, and say that
+    the rule needs a column only some arguments read."""
 
     def fail(self, message: str) -> Exception: ...
+
+    def need(self, field: str) -> None: ...
 
     def require(self, table_name: str, columns: list[str], where: str,
                 cells: dict[str, str] | None = None) -> None: ...
@@ -391,13 +397,27 @@ def present(table: pd.DataFrame, ctx: Context, field: str) -> pd.arrays.BooleanA
     return boolean(table[field].notna().to_numpy())
 
 
+@predicate("absent", Arg("field", "field", absent_ok=True), shorthand="field")
+def absent(table: pd.DataFrame, ctx: Context, field: str) -> pd.arrays.BooleanArray:
+    """The file has no such column at all (``absent: FIELD`` for short).
+
+    A rule that reads a field it needs is skipped on a file without it (``missing:
+    license_number`` on a file with no licence column would call every row
+    unlicensed). ``any: [absent: direction, not: {equals: {field: direction, value:
+    import}}]`` says instead what holds when the column is not there: that ``any``
+    reads no column the file must have, so the rule runs, and its branches over the
+    absent column are unknown.
+    """
+    return boolean(np.full(len(table), field not in table))
+
+
 def _check_read_field(scope: PackScope, args: dict[str, Any], where: str) -> None:
     if args["field"] not in FIELDS_BY_NAME:
         raise scope.fail(f"{where}: '{args['field']}' is derived, not read from the file; "
                          "name the field it comes from (quantity_unit, hs_code, ...)")
 
 
-@predicate("unreadable", Arg("field", "field"), Arg("as", "name", False), shorthand="field",
+@predicate("unreadable", Arg("field", "field", absent_ok=True), Arg("as", "name", False), shorthand="field",
            check=_check_read_field)
 def unreadable(table: pd.DataFrame, ctx: Context, field: str, name: str | None = None) -> pd.arrays.BooleanArray:
     """The cell had text that could not be read, the row's problem on that field (an
@@ -414,7 +434,7 @@ def unreadable(table: pd.DataFrame, ctx: Context, field: str, name: str | None =
         cells = pd.Series(None, index=table.index, dtype="str")
     if name and ctx.named is not None:
         ctx.named[name] = cells
-    if ctx.unreadable is None:
+    if ctx.unreadable is None and field in table:
         return boolean(np.zeros(len(table), dtype=bool), table[field].isna().to_numpy())
     return boolean(cells.notna().to_numpy())
 
@@ -705,13 +725,17 @@ def _within(dates: pd.Series, valid_from: str, valid_to: str) -> np.ndarray:
 
 
 def _check_window(scope: PackScope, args: dict[str, Any], where: str) -> None:
+    """A date window reads the date field (the rule needs it); without one the rule
+    runs on files without dates."""
+    if args.get("within_days") is not None:
+        scope.need(args["date"])
     if args.get("within_days") is not None and args["within_days"] > MAX_WITHIN_DAYS:
         raise scope.fail(f"{where}.within_days: at most {MAX_WITHIN_DAYS:,} days (a century); "
                          f"got {args['within_days']:,}; leave it out to count over the whole file")
 
 
 @predicate("group_count", Arg("by", "fields"), Arg("min", "number"), Arg("within_days", "int", False),
-           Arg("date", "field", False, field_kind="date", default="declaration_date"),
+           Arg("date", "field", False, field_kind="date", default="declaration_date", absent_ok=True),
            Arg("where", "cond", False), Arg("as", "name", False), check=_check_window)
 def group_count(table: pd.DataFrame, ctx: Context, by: list[str], min: float,
                 within_days: int | None = None, date: str = "declaration_date",
@@ -724,7 +748,7 @@ def group_count(table: pd.DataFrame, ctx: Context, by: list[str], min: float,
 
 @predicate("group_sum", Arg("by", "fields"), Arg("field", "field", field_kind="number"), Arg("min", "number"),
            Arg("within_days", "int", False),
-           Arg("date", "field", False, field_kind="date", default="declaration_date"),
+           Arg("date", "field", False, field_kind="date", default="declaration_date", absent_ok=True),
            Arg("where", "cond", False), Arg("as", "name", False), check=_check_window)
 def group_sum(table: pd.DataFrame, ctx: Context, by: list[str], field: str, min: float,
               within_days: int | None = None, date: str = "declaration_date",
