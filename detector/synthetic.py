@@ -16,6 +16,13 @@ Three things make the data worth testing on:
   bottles, honest e-commerce parcels ...) make the rules pay for every shortcut.
 - Nothing but the goods, parties, routes, weights and values tells a fraud apart: ids,
   row order, number formats and currencies come from the same code for every row.
+- Cells are written the way real files write them, honest and fraudulent rows alike
+  (``data/writing_styles.csv``, ``data/wording_variants.csv``): HS codes at 6, 8 or 10
+  digits, some dotted; formulas, grades, Chinese, pinyin and misspellings in the goods;
+  carriers and Chinese words for the mode; Rec 20 codes and words for units; alpha-3
+  codes and names for countries; party names spelt differently from one declaration to
+  the next; goods in bottles declared by volume. Each declarant keeps its habits, and
+  most cells stay plain.
 - Output is deterministic for a seed and streams in fixed chunks of
   :data:`CHUNK_ROWS` rows, each a contiguous slice of the date range seeded from
   ``(seed, chunk index)``, so ten million rows fit in bounded memory and any chunk can
@@ -136,6 +143,16 @@ PARCEL_MODES = ("post", "express")
 # Bottles, jars, cans and drums are counted one by one even inside a parcel.
 _CONTAINERS = ("BO", "FL", "JR", "CA", "VI", "AE", "DR", "1A", "IH")
 _QUANTITY_DECIMALS = {"kg": 2, "t": 3, "m2": 2, "l": 1}
+# Packages whose contents a declarant may give by volume, as the bottle's label does.
+_BOTTLES = ("BO", "FL", "CA")
+# Nominal bottle sizes in litres; goods that are no liquid fill the largest bottle that
+# holds them at the bulk density of oxide and metal powders (2 kg/l or more).
+_BOTTLE_LITRES = np.array([0.25, 0.33, 0.5, 0.75, 1.0, 1.5])
+_POWDER_KG_PER_LITRE = 2.0
+# Fields a declarant writes the same way declaration after declaration (its system's
+# habit), and how often it sticks to the habit rather than writing a cell another way.
+_HABITS = ("hs_code", "country", "transport_mode", "quantity_unit", "bottle_quantity")
+_HABIT_STRENGTH = 0.8
 _DATA_DIR = Path(__file__).resolve().parent / "data"
 
 # Entities per seed: "a few thousand exporters and consignees", as a mid-sized customs
@@ -323,6 +340,7 @@ def _positions(table_codes: np.ndarray, codes) -> np.ndarray:
 @dataclass(frozen=True)
 class _Countries:
     code: np.ndarray
+    alpha3: np.ndarray
     name: np.ndarray
     adjective: np.ndarray
     misspelling: np.ndarray
@@ -332,14 +350,19 @@ class _Countries:
     rail: np.ndarray
 
     def index(self, codes) -> np.ndarray:
-        return _positions(self.code, codes)
+        """Row of each country written as alpha-2, alpha-3 or name; -1 if none."""
+        position = _positions(self.code, codes)
+        for writing in (self.alpha3, self.name):
+            position = np.where(position < 0, _positions(writing, codes), position)
+        return position
 
 
 @lru_cache(maxsize=1)
 def _countries() -> _Countries:
     table = _read("trade_countries")
     return _Countries(
-        code=table["alpha2"].to_numpy(object), name=table["name"].to_numpy(object),
+        code=table["alpha2"].to_numpy(object), alpha3=table["alpha3"].to_numpy(object),
+        name=table["name"].to_numpy(object),
         adjective=table["adjective"].to_numpy(object), misspelling=table["misspelling"].to_numpy(object),
         export_share=table["cn_export_share"].astype(float).to_numpy(),
         eu=table["eu"].astype(int).to_numpy(bool), road=table["road_from_cn"].astype(int).to_numpy(bool),
@@ -496,6 +519,7 @@ class _World:
     open_pool_p: np.ndarray
     networks: dict[str, _Network]
     id_keys: np.ndarray
+    habits: np.ndarray | None = None  # exporter x _HABITS: each declarant's way of writing
 
 
 class _NameBook:
@@ -674,6 +698,9 @@ def _world(seed: int) -> _World:
         id_keys=rng.integers(0, 2 ** 63, 4).astype(np.uint64),
     )
     _add_networks(rng, book, world)
+    # Its own stream, so the parties and their trade are the same whatever the habits.
+    habit_rng = np.random.default_rng(np.random.SeedSequence([seed, 2]))
+    world.habits = habit_rng.random((len(world.exporters.name), len(_HABITS)))
     return world
 
 
@@ -1280,6 +1307,154 @@ def _format(rng, world: _World, draft: dict, dates: np.ndarray) -> dict[str, np.
     }
 
 
+@lru_cache(maxsize=1)
+def _writing_styles() -> dict[tuple[str, str], tuple[np.ndarray, np.ndarray]]:
+    """(field, context) -> (styles, cumulative shares) from ``data/writing_styles.csv``."""
+    styles = {}
+    for key, group in _read("writing_styles").groupby(["field", "context"], sort=False):
+        weights = group["weight"].astype(float).to_numpy()
+        styles[key] = group["style"].to_numpy(object), np.cumsum(weights) / weights.sum()
+    return styles
+
+
+@lru_cache(maxsize=1)
+def _wordings() -> dict[str, pd.DataFrame]:
+    """field -> its rows of ``data/wording_variants.csv`` (plain, written, share), in file order."""
+    table = _read("wording_variants").assign(weight=lambda rows: rows["weight"].astype(float))
+    return {field: group.reset_index(drop=True) for field, group in table.groupby("field", sort=False)}
+
+
+@lru_cache(maxsize=1)
+def _bottled_liquids() -> pd.Series:
+    """kg per litre of the liquids that travel in bottles, by HS code."""
+    table = _read("bottled_liquids")
+    return pd.Series(table["kg_per_litre"].astype(float).to_numpy(), index=table["hs_code"].to_numpy(object))
+
+
+def _habit_draws(rng, world: _World, exporter: np.ndarray, field: str) -> np.ndarray:
+    """A uniform draw per row that is the exporter's own for ``field`` most of the time:
+    one declarant's system writes a field the same way declaration after declaration."""
+    fresh, stick = rng.random(len(exporter)), rng.random(len(exporter)) < _HABIT_STRENGTH
+    return np.where(stick, world.habits[exporter, _HABITS.index(field)], fresh)
+
+
+def _style(field: str, context: str, draws: np.ndarray) -> np.ndarray:
+    """The style of ``data/writing_styles.csv`` each row's draw falls on."""
+    styles, cumulative = _writing_styles()[(field, context)]
+    return styles[np.minimum(np.searchsorted(cumulative, draws, side="right"), len(styles) - 1)]
+
+
+def _reword(values: np.ndarray, draws: np.ndarray, field: str, whole_cell: bool) -> np.ndarray:
+    """Cells reworded as ``data/wording_variants.csv`` says for ``field``.
+
+    Each cell belongs to the first plain wording of the table it holds (the whole cell
+    for codes, a phrase inside it for text); its draw picks one of that wording's
+    variants by their shares, or none, and the variant replaces the plain wording.
+    Matching runs once per distinct cell, so a chunk costs a few hundred string scans.
+    """
+    table = _wordings()[field]
+    text = np.asarray(values).astype(str)
+    if not text.size:
+        return np.asarray(values, dtype=object).copy()
+    distinct, inverse = np.unique(text, return_inverse=True)
+    plains = table["plain"].drop_duplicates().to_numpy(object)
+    owner = np.full(len(distinct), -1)
+    for k, plain in enumerate(plains):
+        holds = (distinct == plain) if whole_cell else (np.char.find(distinct, plain) >= 0)
+        owner[(owner < 0) & holds] = k
+    # Per plain wording, its variants' table rows and cumulative shares, padded with a
+    # column no draw reaches (-1: the plain wording stays).
+    plain_of = pd.Index(plains).get_indexer(table["plain"].to_numpy(object))
+    slot = table.groupby(plain_of).cumcount().to_numpy()
+    cumulative = np.full((len(plains), slot.max() + 2), 2.0)
+    cumulative[plain_of, slot] = table.groupby(plain_of)["weight"].cumsum().to_numpy()
+    variant_row = np.full(cumulative.shape, -1)
+    variant_row[plain_of, slot] = np.arange(len(table))
+    owner = owner[inverse]
+    owned = np.flatnonzero(owner >= 0)
+    choice = (draws[owned, None] >= cumulative[owner[owned]]).sum(axis=1)
+    variant = np.full(len(text), -1)
+    variant[owned] = variant_row[owner[owned], choice]
+    result = np.asarray(values, dtype=object).copy()
+    for v in np.unique(variant[variant >= 0]):
+        rows = np.flatnonzero(variant == v)
+        plain, written = table.at[v, "plain"], table.at[v, "written"]
+        result[rows] = written if whole_cell else _text_op(np.char.replace, text[rows], plain, written, 1)
+    return result
+
+
+def _hs_written(codes: np.ndarray, pattern: str) -> np.ndarray:
+    """10-digit codes in a pattern of ``data/writing_styles.csv``: each ``#`` the next
+    digit, shorter patterns cut the code to its subheading."""
+    codes = pd.Series(np.asarray(codes, dtype=object), dtype=object)
+    pieces, used = [], 0
+    for piece in re.split(r"(#+)", pattern):
+        if piece.startswith("#"):
+            pieces.append(codes.str.slice(used, used + len(piece)).to_numpy(object))
+            used += len(piece)
+        elif piece:
+            pieces.append(piece)
+    return _concat(*pieces)
+
+
+def _declare_by_volume(rng, world: _World, draft: dict, cells: dict[str, np.ndarray]) -> None:
+    """Goods in bottles, flasks and cans declared in litres, as most declarants do.
+
+    A liquid's litres follow from its density (``data/bottled_liquids.csv``); goods that
+    are no liquid fill the largest nominal bottle that holds them as a powder, so their
+    kilograms per declared litre are those of the powder, not of a liquid.
+    """
+    exporter = draft["exporter"]
+    habit = _style("bottle_quantity", "any", _habit_draws(rng, world, exporter, "bottle_quantity"))
+    rows = np.flatnonzero(np.isin(draft["package"], _BOTTLES) & (habit == "litres") & (draft["unit"] != "l"))
+    density = pd.Series(draft["hs_code"][rows]).map(_bottled_liquids()).to_numpy(dtype=float)
+    count = np.maximum(draft["package_count"][rows], 1)
+    per_bottle = draft["net"][rows] / count
+    size = _BOTTLE_LITRES[np.maximum(np.searchsorted(_BOTTLE_LITRES, per_bottle / _POWDER_KG_PER_LITRE,
+                                                     side="right") - 1, 0)]
+    litres = np.where(np.isnan(density), count * size, draft["net"][rows] / density)
+    cells["quantity"][rows] = _decimal_text(litres, _QUANTITY_DECIMALS["l"])
+    cells["quantity_unit"] = cells["quantity_unit"].copy()
+    cells["quantity_unit"][rows] = "l"
+
+
+def _write_as_declarants_do(rng, world: _World, draft: dict, cells: dict[str, np.ndarray]) -> None:
+    """Rewrite cells the many ways real files write them (see the module docstring).
+
+    Runs on its own random stream after every value is fixed, and never looks at the
+    label: an honest and a smuggling declarant write alike, so the wording tells a
+    fraud apart only where a scheme's own goods or packing do.
+    """
+    m = len(draft["exporter"])
+    exporter = draft["exporter"]
+    _declare_by_volume(rng, world, draft, cells)
+    for column in ("description", "remarks"):
+        cells[column] = _reword(cells[column], rng.random(m), "text", whole_cell=False)
+    for column in ("exporter", "consignee"):
+        names = _reword(cells[column], rng.random(m), "party", whole_cell=False)
+        names = _reword(names, rng.random(m), "party_place", whole_cell=False)
+        upper = _style("party_case", "any", rng.random(m)) == "upper"
+        names[upper] = _text_op(np.char.upper, names[upper])
+        cells[column] = names
+    parcel = np.isin(draft["mode"], PARCEL_MODES)
+    draws = _habit_draws(rng, world, exporter, "hs_code")
+    pattern = np.where(parcel, _style("hs_code", "parcel", draws), _style("hs_code", "cargo", draws))
+    for written in np.unique(pattern):
+        rows = np.flatnonzero(pattern == written)
+        cells["hs_code"][rows] = _hs_written(cells["hs_code"][rows], written)
+    countries = _countries()
+    style = _style("country", "any", _habit_draws(rng, world, exporter, "country"))
+    for column in ("origin_country", "export_country", "destination_country"):
+        position = countries.index(cells[column])
+        for writing, names in (("alpha3", countries.alpha3), ("name", countries.name)):
+            rows = np.flatnonzero((style == writing) & (position >= 0))
+            cells[column][rows] = names[position[rows]]
+    cells["transport_mode"] = _reword(cells["transport_mode"], _habit_draws(rng, world, exporter, "transport_mode"),
+                                      "transport_mode", whole_cell=True)
+    cells["quantity_unit"] = _reword(cells["quantity_unit"], _habit_draws(rng, world, exporter, "quantity_unit"),
+                                     "quantity_unit", whole_cell=True)
+
+
 def _entry_errors(rng, cells: dict[str, np.ndarray], dates: np.ndarray) -> np.ndarray:
     """Mistype one cell in about ENTRY_ERROR_RATE of the rows, the slips declarants make:
     a date as 14/03/2025, 2025/03/14 or 20250314; a minus before a weight; the letter O
@@ -1357,8 +1532,8 @@ def _generate_chunk(index: int, rows: int, seed: int, fraud_rate: float, start: 
     from its own random streams seeded with (seed, index)."""
     first = index * CHUNK_ROWS
     last = min(rows, first + CHUNK_ROWS)
-    streams = [np.random.default_rng(s) for s in np.random.SeedSequence([seed, 1, index]).spawn(6)]
-    place_rng, trade_rng, scheme_rng, pack_rng, format_rng, error_rng = streams
+    streams = [np.random.default_rng(s) for s in np.random.SeedSequence([seed, 1, index]).spawn(7)]
+    place_rng, trade_rng, scheme_rng, pack_rng, format_rng, error_rng, writing_rng = streams
     world = _world(seed)
     bounds = _day_bounds(rows, start, days)
     slot_days = np.searchsorted(bounds, np.arange(first, last), side="right")
@@ -1402,6 +1577,7 @@ def _generate_chunk(index: int, rows: int, seed: int, fraud_rate: float, start: 
     dates = start_day + slot_days
 
     cells = _format(format_rng, world, draft, dates)
+    _write_as_declarants_do(writing_rng, world, draft, cells)
     repeat = _entry_errors(error_rng, cells, dates)
     ids = _declaration_ids(world, np.arange(first, last, dtype=np.int64), dates)
     ids[repeat] = ids[np.floor(error_rng.random(len(repeat)) * repeat).astype(np.int64)]

@@ -105,8 +105,10 @@ def partner_layout(frame: pd.DataFrame) -> pd.DataFrame:
     out["declaration_date"] = dates.dt.strftime("%d/%m/%Y").fillna(out["declaration_date"])
     for column in ("origin_country", "export_country", "destination_country"):
         out[column] = out[column].map(countries).fillna(out[column])
-    code = out["hs_code"].astype("str")
-    out["hs_code"] = code.str.slice(0, 4) + "." + code.str.slice(4, 6) + "." + code.str.slice(6)
+    # Dotted as 2846.90.19 whatever the length the generator wrote (6, 8 or 10 digits,
+    # some already dotted or spaced).
+    code = out["hs_code"].astype("str").str.replace(r"[.\s]", "", regex=True)
+    out["hs_code"] = (code.str.slice(0, 4) + "." + code.str.slice(4, 6) + "." + code.str.slice(6)).str.rstrip(".")
     out["transport_mode"] = out["transport_mode"].map(MODE_WORDS).fillna(out["transport_mode"])
     return out.rename(columns=PARTNER_COLUMNS)[list(PARTNER_COLUMNS.values())]
 
