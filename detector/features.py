@@ -17,6 +17,7 @@ import pandas as pd
 
 from detector.reference import load_reference
 from detector.schema import FIELDS, quantity_units
+from detector.text import party_key
 from detector.threads import thread_pool
 
 # Each derived field and its kind. A derived field whose inputs the file lacks is not
@@ -25,6 +26,7 @@ DERIVED_FIELDS: dict[str, str] = {
     "hs2": "text", "hs4": "text", "hs6": "text", "value_usd": "number",
     "value_per_kg": "number", "weight_per_package": "number", "net_gross_ratio": "number",
     "litres": "number", "kg_per_litre": "number", "kg_per_piece": "number",
+    "exporter_key": "text", "consignee_key": "text",
 }
 
 
@@ -57,7 +59,15 @@ def derive(table: pd.DataFrame, reference_dirs: tuple = ()) -> pd.DataFrame:
         derived["net_gross_ratio"] = _ratio(table["net_weight_kg"], table["gross_weight_kg"])
     if "quantity" in table and "quantity_unit" in table:
         derived.update(_per_unit(table, reference_dirs))
+    for party in ("exporter", "consignee"):
+        if party in table:
+            derived[f"{party}_key"] = party_key(table[party], _party_words(reference_dirs))
     return table.assign(**derived)
+
+
+def _party_words(reference_dirs: tuple) -> list[str]:
+    """The legal forms and business words a party key leaves out (party_words.csv)."""
+    return [word for word in load_reference("party_words", reference_dirs)["word"] if word]
 
 
 def _per_unit(table: pd.DataFrame, reference_dirs: tuple) -> dict[str, pd.Series]:

@@ -314,3 +314,39 @@ def _long_words(texts: list[str]) -> list[str]:
     _, tokens = words(normal_text(pa.array([str(t) for t in texts], type=pa.string())))
     long = pc.greater_equal(pc.utf8_length(tokens), TYPO_MIN_LETTERS)
     return pc.unique(tokens.filter(long)).to_pylist()
+
+
+def party_key(values: pd.Series, drop: list[str]) -> pd.Series:
+    """A key under which the ways one party is written meet, missing where missing.
+
+    Exporters and consignees are typed by hand: "Shenzhen Jiahe Trading Co., Ltd.",
+    "SHENZHEN JIAHE TRADING CO LTD", "Shenzhen Jia He Trade Co"; "Nordvik Materials
+    GmbH, Hamburg" and "Nordvik Material GmbH". The key is the normal form, cut at the
+    first comma (what follows is an address or the "Ltd" of "Co., Ltd"), without
+    bracketed notes ("(Attn: J. Wu)"), punctuation, the words of ``drop`` (legal forms
+    such as co, ltd, gmbh, 有限公司, and business words such as trading or technology),
+    single letters left by dotted forms (s.r.o.), a plural s of longer words, and
+    spaces (so "Jia He" is "Jiahe"). A name written in another script, or misspelt,
+    keeps a key of its own. Run on the distinct names only.
+    """
+    codes, distinct = pd.factorize(values)
+    if not len(distinct):
+        return pd.Series(pd.array([None] * len(values), dtype="str"), index=values.index)
+    text = normal_text(pa.array(pd.Series(distinct, dtype="str"), from_pandas=True))
+    text = pc.replace_substring_regex(text, r"\([^)]*\)", " ")
+    words = "|".join(re.escape(word) for word in sorted(drop, key=len, reverse=True) if word.isascii())
+    cjk = "|".join(re.escape(word) for word in sorted(drop, key=len, reverse=True) if not word.isascii())
+    # Whatever follows the first comma: an address, or "Ltd" of "Co., Ltd".
+    text = pc.replace_substring_regex(text, r",.*$", "")
+    text = pc.replace_substring_regex(text, r"[^\pL\pN]+", " ")
+    if words:
+        text = pc.replace_substring_regex(text, rf"(?:^| )(?:{words})(?: |$)", " ")
+        text = pc.replace_substring_regex(text, rf"(?:^| )(?:{words})(?: |$)", " ")
+    if cjk:
+        text = pc.replace_substring_regex(text, cjk, "")
+    text = pc.replace_substring_regex(text, r"(?:^| )\pL(?: \pL)+(?: |$)", " ")
+    text = pc.replace_substring_regex(text, r"(\pL{4,})s\b", r"\1")
+    text = pc.replace_substring_regex(text, r"\s+", "")
+    keys = pd.Series(text.to_pandas(), dtype="str").replace("", None)
+    out = np.append(keys.to_numpy(dtype=object), None)[codes]
+    return pd.Series(pd.array(out, dtype="str"), index=values.index)

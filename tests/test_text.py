@@ -71,3 +71,41 @@ def test_known_words_are_never_read_as_typos():
 def test_an_ambiguous_typo_is_not_read():
     """A word one edit from two phrase words says neither."""
     assert matcher(["abcdefgh", "abcdefgj"], typos=True)(pd.Series(["abcdefgk"])).tolist() == [False]
+
+
+def test_party_keys_meet_four_spellings_of_one_exporter():
+    """Before: a split series whose exporter was spelled four ways was four parties,
+    and no group rule saw the series."""
+    from detector.reference import load_reference
+    from detector.text import party_key
+
+    drop = load_reference("party_words")["word"].tolist()
+    names = pd.Series(["Shenzhen Jiahe Trading Co., Ltd.", "SHENZHEN JIAHE TRADING CO LTD",
+                       "Shenzhen Jia He Trade Co", "Shenzhen Jiahe Trading Co.,Ltd, Futian District",
+                       "Arkona Trade s.r.o., Praha", "ARKONA TRADE SRO", None, "Shenzhen Jiahe Foods Co"], dtype="str")
+    keys = party_key(names, drop)
+    assert keys.iloc[:4].tolist() == ["shenzhenjiahe"] * 4
+    assert keys.iloc[4:6].tolist() == ["arkona"] * 2
+    assert pd.isna(keys.iloc[6]) and keys.iloc[7] == "shenzhenjiahefood"
+
+
+def test_a_series_of_small_packets_under_name_variants_reaches_yellow():
+    """Before: four sub-2 kg EMS parcels whose parties were written in variants were
+    never seen as a split, and the rows stayed green."""
+    import detector
+
+    rows = pd.DataFrame({
+        "declaration_id": ["1", "2", "3", "4"],
+        "declaration_date": ["2025-06-03", "2025-06-04", "2025-06-05", "2025-06-07"],
+        "exporter": ["Shenzhen Jiahe Trading Co., Ltd.", "SHENZHEN JIAHE TRADING CO LTD",
+                     "Shenzhen Jia He Trade Co", "Shenzhen Jiahe Trading Co.,Ltd"],
+        "consignee": ["Nordvik Materials GmbH", "NORDVIK MATERIALS GMBH", "Nordvik Material GmbH",
+                      "Nordvik Materials GmbH, Hamburg"],
+        "hs_code": ["8112920090", "811292", "81129200", "8112920090"],
+        "description": ["metal powder sample", "alloy powder sample", "alloy powder", "reagent"],
+        "transport_mode": ["EMS", "China Post", "ePacket", "EMS"],
+        "gross_weight_kg": ["1.9", "1.95", "1.8", "1.9"],
+    })
+    out = detector.score(detector.load_declarations(rows), model=None).output
+    assert out["rule_hits"].str.contains("RF-SPLIT-002").all()
+    assert (out["lane"] != "green").all()
