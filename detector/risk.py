@@ -159,7 +159,9 @@ def rule_evidence(results: RuleResults, n_rows: int, policy: RiskPolicy = RiskPo
     non-ceramics firm and a ceramic parcel from China: both the channel), so they count
     once, at the weight of the strongest of them. A rule that declares no angle is
     evidence of its own. A low rule adds its weight but no angle: it nudges the score
-    and never corroborates another.
+    and never corroborates another. A mitigating rule (``mitigates: [channel, ...]``)
+    adds nothing; it multiplies the weight of the rules that speak only from the angles
+    it names by ``1 - its weight`` on its rows (:func:`_mitigation`).
     """
     strongest: dict[object, np.ndarray] = {}
     critical = np.zeros(n_rows, dtype=bool)
@@ -168,15 +170,25 @@ def rule_evidence(results: RuleResults, n_rows: int, policy: RiskPolicy = RiskPo
     hit_rows: list[np.ndarray] = []
     hit_ids: list[pa.Array] = []
     hit_texts: list[pa.Array] = []
+    lowered = _mitigation(results, n_rows, policy)
     ordered = sorted(results.hits.columns,
-                     key=lambda rule_id: -severity_rank(results.rules[rule_id].severity))
+                     key=lambda rule_id: (results.rules[rule_id].mitigates,
+                                          -severity_rank(results.rules[rule_id].severity)))
     for rule_id in ordered:
         rows = np.flatnonzero(results.hits[rule_id].to_numpy(dtype=bool))
         if not len(rows):
             continue
         rule = results.rules[rule_id]
+        reasons = pa.array(results.reasons[rule_id], from_pandas=True).cast(pa.large_string())
+        hit_rows.append(rows)
+        hit_ids.append(pa.repeat(text_scalar(rule_id), len(rows)))
+        hit_texts.append(join_texts(f"[{rule_id}] ", reasons))
+        if rule.mitigates:
+            continue
         weight = strongest.setdefault((rule.pattern, rule.evidence) if rule.evidence else rule.id, np.zeros(n_rows))
-        weight[rows] = np.maximum(weight[rows], policy.severity_weights[rule.severity])
+        factor = lowered.get(rule.evidence)
+        strength = policy.severity_weights[rule.severity] * (factor[rows] if factor is not None else 1.0)
+        weight[rows] = np.maximum(weight[rows], strength)
         critical[rows] |= rule.severity == "critical"
         if severity_rank(rule.severity) < CORROBORATES_FROM:
             pass  # a low rule nudges the score; it does not corroborate
@@ -184,10 +196,6 @@ def rule_evidence(results: RuleResults, n_rows: int, policy: RiskPolicy = RiskPo
             angles[rows] |= np.uint16(sum(1 << ANGLES.index(angle) for angle in rule.evidence))
         else:
             own_angles[rows] += 1
-        reasons = pa.array(results.reasons[rule_id], from_pandas=True).cast(pa.large_string())
-        hit_rows.append(rows)
-        hit_ids.append(pa.repeat(text_scalar(rule_id), len(rows)))
-        hit_texts.append(join_texts(f"[{rule_id}] ", reasons))
     survival = np.ones(n_rows)
     for weight in strongest.values():
         survival *= 1.0 - weight
@@ -210,6 +218,26 @@ def _held(risk: np.ndarray, single: np.ndarray, policy: RiskPolicy) -> np.ndarra
     return np.where(single, np.minimum(risk, policy.single_angle_max), risk)
 
 
+def _mitigation(results: RuleResults, n_rows: int, policy: RiskPolicy) -> dict[tuple[str, ...], np.ndarray]:
+    """Per angle set of the suspicion rules, the factor their weight is multiplied by
+    on each row: ``prod(1 - weight)`` over the mitigating rules hit there that lower
+    every one of those angles (a licence on file lowers a channel rule, not a price
+    rule). A critical rule is never lowered."""
+    mitigating = [results.rules[rule_id] for rule_id in results.hits.columns if results.rules[rule_id].mitigates]
+    factors: dict[tuple[str, ...], np.ndarray] = {}
+    if not mitigating:
+        return factors
+    for evidence in {rule.evidence for rule in results.rules.values()
+                     if rule.evidence and not rule.mitigates and rule.severity != "critical"}:
+        factor = np.ones(n_rows)
+        for rule in mitigating:
+            if set(evidence) <= set(rule.mitigates):
+                hit = results.hits[rule.id].to_numpy(dtype=bool)
+                factor[hit] *= 1.0 - policy.severity_weights[rule.severity]
+        factors[evidence] = factor
+    return factors
+
+
 @dataclass(frozen=True)
 class RiskScores:
     """``risk_score`` per row and the rows held below red for want of corroboration
@@ -227,8 +255,9 @@ def risk_scores(evidence: RuleEvidence, policy: RiskPolicy = RiskPolicy(),
     A row whose rule and anomaly evidence speaks from one angle only (rules'
     ``evidence:``, the anomaly when it counts) and that no critical rule hit is held at
     ``policy.single_angle_max``: one line of suspicion is a documentary check, not an
-    inspection. A supervised probability is blended in after the hold: learned from
-    inspection outcomes, it is corroborated by them.
+    inspection. (Mitigating rules have already lowered the weights of the angles they
+    name: :func:`rule_evidence`.) A supervised probability is blended in after: learned
+    from inspection outcomes, it is corroborated by them.
 
     Parameters
     ----------

@@ -84,7 +84,8 @@ FIELDS: tuple[Field, ...] = (
           ("packaging", "kind_of_packages", "package_kind")),
     Field("package_count", "count", "number of packages", False,
           ("packages", "number_of_packages", "no_of_packages", "pkgs")),
-    Field("license_number", "text", "export licence number; empty means none", False,
+    Field("license_number", "licence",
+          "export licence number; empty or a placeholder (N/A, pending, 无) means none", False,
           ("licence_number", "license", "licence", "export_license", "export_licence",
            "license_no", "licence_no", "permit_number")),
 )
@@ -642,6 +643,21 @@ def _text(raw: pd.Series, spec: Field, _fmt: str | None):
     return _clean_text(raw), []
 
 
+def _licence(raw: pd.Series, spec: Field, _fmt: str | None):
+    """A licence number as text; a placeholder (``N/A``, ``pending``, ``applying``, 无,
+    申请中; rules/reference/licence_placeholders.csv) is no licence, so the licence rules
+    read it as missing rather than as a licence held."""
+    text = _clean_text(raw)
+    placeholders = _licence_placeholders()
+    lowered = text.str.lower().str.replace(r"\s+", " ", regex=True).str.strip(" .")
+    return text.mask(lowered.isin(placeholders).fillna(False).to_numpy(dtype=bool)), []
+
+
+@lru_cache(maxsize=1)
+def _licence_placeholders() -> frozenset[str]:
+    return frozenset(load_reference("licence_placeholders")["text"].str.lower())
+
+
 def _identifier(raw: pd.Series, spec: Field, _fmt: str | None):
     values = _fold_digits(_clean_text(raw))
     missing = values.isna().to_numpy()
@@ -1064,6 +1080,7 @@ _NORMALISERS = {
     "id": _identifier,
     "date": _date,
     "text": _text,
+    "licence": _licence,
     "country": _country,
     "hs_code": _hs_code,
     "amount": _amount,

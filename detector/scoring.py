@@ -194,8 +194,10 @@ class ScoreResult:
         evidence = []
         for rule_id in results.hits.columns[results.hits.iloc[row].to_numpy(dtype=bool)]:
             rule = results.rules[rule_id]
-            evidence.append((rule_id, rule.title, rule.pattern, rule.severity,
-                             self.policy.severity_weights[rule.severity], str(results.reasons[rule_id].loc[label])))
+            # A mitigating rule's weight is shown negative: it lowers the risk.
+            weight = self.policy.severity_weights[rule.severity] * (-1 if rule.mitigates else 1)
+            evidence.append((rule_id, rule.title, rule.pattern, rule.severity, weight,
+                             str(results.reasons[rule_id].loc[label])))
         if self.anomaly is not None:
             table = self.declarations.table
             score = float(self.anomaly.scores["anomaly_score"].iloc[row])

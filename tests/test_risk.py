@@ -209,3 +209,31 @@ def test_single_angle_cap_must_lie_between_the_lanes():
     off = RiskPolicy(single_angle_max=0.6)  # equal to red: corroboration off
     by_id = angled(("high", "mail_splitting", ["channel"]))
     assert combine(results(by_id, [[1]]), 1, off)["lane"].tolist() == ["red"]
+
+
+def mitigating(severity, angles):
+    item = {"id": "T-M-0", "title": "t", "description": "d", "pattern": "licensed_trade", "severity": severity,
+            "mitigates": list(angles), "when": {"present": "hs_code"}, "reason": "r",
+            "examples": {"hit": [{"hs_code": "1234"}], "miss": [{"hs_code": "1234"}]}}
+    return {r.id: r for r in parse_rules([item], Path("t.yaml"))}
+
+
+def test_a_licence_on_file_lowers_the_channel_not_the_price():
+    """Before: a licensed 5 kg oxide sample by courier weighed the same as an
+    unlicensed one; a licence must not excuse an undervalued price either."""
+    by_id = {**angled(("high", "mail_splitting", ["channel"]), ("high", "falsified_contents", ["price"]),
+                      ("critical", "falsified_contents", ["licence"])),
+             **mitigating("high", ["channel", "parties", "route"])}
+    # rows: channel only; price only; channel with a critical rule; channel, no licence
+    hits = results(by_id, [[1, 0, 1, 1], [0, 1, 0, 0], [0, 0, 1, 0], [1, 1, 1, 0]])
+    out = combine(hits, 4)
+    assert out["risk_score"].tolist() == [pytest.approx(0.6 * 0.4), 0.55, pytest.approx(1 - 0.76 * 0.1), 0.55]
+    assert out["lane"].tolist() == ["green", "yellow", "red", "yellow"]
+    assert out["reasons"].iloc[0] == "[T-A-0] why T-A-0 | [T-M-0] why T-M-0"  # the mitigation is said, last
+
+
+def test_a_critical_rule_cannot_mitigate():
+    from detector.errors import RulePackError
+
+    with pytest.raises(RulePackError, match="mitigating rule weighs low, medium or high"):
+        mitigating("critical", ["channel"])

@@ -235,3 +235,12 @@ def test_score_from_the_command_line_reads_a_pack_reference_folder(tmp_path):
     assert result.exit_code == 0, result.output
     scored = pd.read_csv(out, dtype=str, keep_default_na=False)
     assert scored["status"].tolist() == ["valid"] and scored["errors"].tolist() == [""]
+
+
+def test_a_licence_placeholder_is_no_licence():
+    """Before: "N/A", "applying" or 无 in the licence column counted as a licence held,
+    so the licence rules never fired on those rows."""
+    rows = frame([{"declaration_id": str(i), "hs_code": "2805301200", "license_number": text}
+                  for i, text in enumerate(["N/A", "applying", "无", "Pending.", "CN-EXL-2025-001532", ""])])
+    table = load_declarations(rows).table
+    assert table["license_number"].isna().tolist() == [True, True, True, True, False, True]

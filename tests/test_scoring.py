@@ -137,10 +137,10 @@ def test_blind_set_figures_do_not_fall():
     path = Path(__file__).parent / "data" / "blind" / "set_a.csv"
     output = score(load_declarations(path), load_rules()).output
     smuggling, honest = output[output["label"] == "1"], output[output["label"] == "0"]
-    assert (smuggling["lane"] != "green").sum() >= 56
+    assert (smuggling["lane"] != "green").sum() >= 54
     assert (smuggling[smuggling["scheme"] == "unlicensed_export"]["lane"] != "green").sum() == 6
     assert (honest["lane"] == "red").sum() == 0
-    assert (honest["lane"] == "yellow").sum() <= 16
+    assert (honest["lane"] == "yellow").sum() <= 4
 
 
 def test_a_seed_out_of_range_is_one_clear_error_with_the_rules_alone(write_csv):

@@ -83,6 +83,9 @@ class Rule:
     valid_from: date | None = None
     valid_to: date | None = None
     evidence: tuple[str, ...] = ()  # angles of ANGLES; none declared: the rule is its own angle
+    # angles whose evidence a hit lowers, by its severity's weight (a licence on file
+    # lowers what the channel, parties and route say); empty: not a mitigating rule
+    mitigates: tuple[str, ...] = ()
     definition: dict = field(default_factory=dict, compare=False, hash=False, repr=False)
 
 

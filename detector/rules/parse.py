@@ -71,7 +71,7 @@ _CELL_CHECKS: dict[str, tuple[Callable[[np.ndarray], np.ndarray], str]] = {
 
 RULE_ID = re.compile(r"^[A-Z][A-Z0-9]*(-[A-Z0-9]+)+$")
 RULE_KEYS = {"id", "title", "description", "pattern", "severity", "when", "reason", "references",
-             "examples", "valid_from", "valid_to", "evidence"}
+             "examples", "valid_from", "valid_to", "evidence", "mitigates"}
 REQUIRED_RULE_KEYS = ("id", "title", "description", "pattern", "severity", "when", "reason", "examples")
 _TEMPLATE_SPEC = re.compile(r"^\.\d{1,2}f$")
 
@@ -304,7 +304,8 @@ class _RuleParser:
         valid_from, valid_to = self._date("valid_from"), self._date("valid_to")
         if valid_from and valid_to and valid_from > valid_to:
             raise self.fail("valid_from is after valid_to")
-        evidence = self._evidence()
+        evidence = self._angles("evidence")
+        mitigates = self._mitigates()
         when = self.condition(item["when"], "when")
         self._check_template(item["reason"])
         examples = self._examples(item["examples"])
@@ -314,20 +315,28 @@ class _RuleParser:
             reason=item["reason"].strip(), references=tuple(references), examples=examples,
             fields=frozenset(self.scope.fields), needs=tuple(sorted(self.scope.needs, key=sorted)),
             source=self.path, reference_dirs=self.reference_dirs,
-            valid_from=valid_from, valid_to=valid_to, evidence=evidence,
+            valid_from=valid_from, valid_to=valid_to, evidence=evidence, mitigates=mitigates,
             definition=dict(item),
         )
 
-    def _evidence(self) -> tuple[str, ...]:
-        """The angles the rule's hit speaks from (``evidence: [channel, parties]``)."""
-        angles = self.item.get("evidence", [])
+    def _mitigates(self) -> tuple[str, ...]:
+        """The angles a mitigating rule lowers; a legal breach (critical) lowers none."""
+        angles = self._angles("mitigates")
+        if angles and self.item["severity"] == "critical":
+            raise self.fail("a mitigating rule weighs low, medium or high; critical is for legal breaches")
+        return angles
+
+    def _angles(self, key: str) -> tuple[str, ...]:
+        """Angles of ANGLES under ``key``: the ones a hit speaks from (``evidence:
+        [channel, parties]``) or lowers (``mitigates: [route]``)."""
+        angles = self.item.get(key, [])
         if isinstance(angles, str):
             angles = [angles]
         if not isinstance(angles, list) or not all(isinstance(a, str) for a in angles):
-            raise self.fail(f"'evidence' must be a list of angles: {', '.join(ANGLES)}")
+            raise self.fail(f"'{key}' must be a list of angles: {', '.join(ANGLES)}")
         unknown = [a for a in angles if a not in ANGLES]
         if unknown:
-            raise self.fail(f"evidence angle {unknown[0]!r} is not one of {', '.join(ANGLES)}")
+            raise self.fail(f"{key} angle {unknown[0]!r} is not one of {', '.join(ANGLES)}")
         return tuple(dict.fromkeys(angles))
 
     def _date(self, key: str) -> date | None:

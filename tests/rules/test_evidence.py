@@ -30,6 +30,6 @@ def test_an_unknown_angle_names_the_rule_and_the_angles():
 def test_every_shipped_rule_declares_its_angles():
     """A shipped rule without ``evidence:`` would count as an angle of its own and
     corroborate any other hit on its row."""
-    undeclared = [r.id for r in load_rules() if not r.evidence]
+    undeclared = [r.id for r in load_rules() if not r.evidence and not r.mitigates]
     assert undeclared == []
     assert {angle for r in load_rules() for angle in r.evidence} <= set(ANGLES)
