@@ -742,6 +742,7 @@ def _amount(raw: pd.Series, spec: Field, _fmt: str | None, whole: bool = False):
         text = _fold_digits(_clean_text(raw))
         present = text.notna().to_numpy()
         numbers = _parse_numbers(text)
+        numbers = _with_thousands_read(numbers, text, present)
     else:
         numbers = pd.to_numeric(raw, errors="coerce").astype("float64")
         present = raw.notna().to_numpy()
@@ -763,6 +764,32 @@ def _amount(raw: pd.Series, spec: Field, _fmt: str | None, whole: bool = False):
         bad |= fractional
     values[bad] = np.nan
     return pd.Series(values, index=raw.index, dtype="float64"), issues
+
+
+# Digits in groups of three after the first one to three, with one separator throughout:
+# 1,240,000 or 1 240 000 or 1'240'000, then an optional decimal point.
+_GROUPED = r"^[+-]?\d{1,3}(?:(?:,\d{3})+|(?: \d{3})+|(?:'\d{3})+)(?:\.\d+)?$"
+
+
+def _with_thousands_read(numbers: pd.Series, text: pd.Series, present: np.ndarray) -> pd.Series:
+    """``numbers`` with the cells written with thousands separators read too.
+
+    Invoices and spreadsheets write 1,240,000 and 1 240 000; a comma followed by
+    exactly three digits in every group is a thousands separator (a decimal comma, as
+    in 1,5, is not read here). Only the cells the plain parse left unread are looked
+    at, so a clean column costs nothing.
+    """
+    unread = np.flatnonzero(present & np.isnan(numbers.to_numpy()))
+    if not len(unread):
+        return numbers
+    cells = pa.array(text.iloc[unread], from_pandas=True)
+    grouped = pc.match_substring_regex(cells, _GROUPED).to_numpy(zero_copy_only=False)
+    if not grouped.any():
+        return numbers
+    plain = pc.replace_substring_regex(cells.filter(pa.array(grouped)), r"[, ']", "")
+    values = numbers.to_numpy(copy=True)
+    values[unread[grouped]] = pc.cast(plain, pa.float64()).to_numpy(zero_copy_only=False)
+    return pd.Series(values, index=numbers.index, dtype="float64")
 
 
 def _parse_numbers(text: pd.Series) -> pd.Series:

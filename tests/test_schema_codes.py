@@ -244,3 +244,13 @@ def test_a_licence_placeholder_is_no_licence():
                   for i, text in enumerate(["N/A", "applying", "无", "Pending.", "CN-EXL-2025-001532", ""])])
     table = load_declarations(rows).table
     assert table["license_number"].isna().tolist() == [True, True, True, True, False, True]
+
+
+def test_numbers_with_thousands_separators_are_read():
+    """Before: 1,240,000 (as invoices write it) was "expected a number", the value
+    missing and every price rule silent on the row."""
+    values = ["1,050", "1,240,000", "1 234 567.5", "1'000", "250.5", "1,5", "12,34"]
+    rows = frame([{"declaration_id": str(i), "hs_code": "2846", "declared_value": v} for i, v in enumerate(values)])
+    declarations = load_declarations(rows)
+    assert declarations.table["declared_value"].tolist()[:5] == [1050.0, 1240000.0, 1234567.5, 1000.0, 250.5]
+    assert declarations.problems["value"].tolist() == ["1,5", "12,34"]  # a decimal comma is not guessed
