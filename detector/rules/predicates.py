@@ -439,6 +439,15 @@ def unreadable(table: pd.DataFrame, ctx: Context, field: str, name: str | None =
     return boolean(cells.notna().to_numpy())
 
 
+def _require_column(scope: PackScope, args: dict[str, Any], where: str, cell: str) -> None:
+    """With ``table:``, a ``column:`` the table has, whose cells pass the ``cell`` check
+    (each a phrase, or a pattern RE2 accepts)."""
+    if args.get("table_name"):
+        if not args.get("column"):
+            raise scope.fail(f"{where}: 'table:' needs 'column:' naming the {cell} column")
+        scope.require(args["table_name"], [args["column"]], where, cells={args["column"]: cell})
+
+
 def _check_phrases(scope: PackScope, args: dict[str, Any], where: str) -> None:
     """Phrases come from ``any`` or from a table's column, not both, and are short
     enough for RE2 (a longer phrase could make the pattern too large); typos are
@@ -452,10 +461,7 @@ def _check_phrases(scope: PackScope, args: dict[str, Any], where: str) -> None:
     if args.get("typos") and args.get("match") == "whole":
         raise scope.fail(f"{where}: 'typos: true' reads misspelt words of a text; with 'match: whole' "
                          "the phrase is the whole text, so leave typos out")
-    if args.get("table_name"):
-        if not args.get("column"):
-            raise scope.fail(f"{where}: 'table:' needs 'column:' naming the phrase column")
-        scope.require(args["table_name"], [args["column"]], where, cells={args["column"]: "phrase"})
+    _require_column(scope, args, where, "phrase")
 
 
 @predicate("keywords", Arg("fields", "fields", field_kind="text", any_of=True), Arg("any", "texts", False),
@@ -493,10 +499,7 @@ def _check_patterns(scope: PackScope, args: dict[str, Any], where: str) -> None:
     of the column is a pattern RE2 accepts (or empty), checked when the pack loads."""
     if bool(args.get("pattern")) == bool(args.get("table_name")):
         raise scope.fail(f"{where}: give either 'pattern: REGEX' or 'table:' with 'column:'")
-    if args.get("table_name"):
-        if not args.get("column"):
-            raise scope.fail(f"{where}: 'table:' needs 'column:' naming the pattern column")
-        scope.require(args["table_name"], [args["column"]], where, cells={args["column"]: "pattern"})
+    _require_column(scope, args, where, "pattern")
 
 
 @predicate("regex", Arg("fields", "fields", field_kind="text", any_of=True), Arg("pattern", "pattern", False),

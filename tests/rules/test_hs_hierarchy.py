@@ -10,10 +10,8 @@ import pytest
 import detector
 from detector.errors import RulePackError
 from detector.reference import load_reference
-from detector.rules.evaluate import evaluate_condition
 from detector.rules.parse import _RuleParser
-from detector.rules.predicates import Context, TableCache
-from tests.rules.test_predicates import table
+from tests.rules.test_predicates import run_named
 
 CONTROLS = (
     "hs_prefix,goods,coverage,valid_from,valid_to\n"
@@ -25,14 +23,7 @@ CONTROLS = (
 )
 
 
-def run(condition, rows, reference_dirs=()):
-    """True / False / None (unknown) per row, and the values the condition named."""
-    parsed = _RuleParser({}, "test.yaml", 1, tuple(reference_dirs)).condition(condition, "when")
-    data = table(rows)
-    ctx = Context(TableCache(data), reference_dirs=tuple(reference_dirs), named={})
-    ctx.evaluate = lambda c, t: evaluate_condition(c, t, ctx)
-    result = evaluate_condition(parsed, data, ctx)
-    return [None if pd.isna(v) else bool(v) for v in result], ctx.named
+run = run_named  # True / False / None (unknown) per row, and the values the condition named
 
 
 @pytest.fixture

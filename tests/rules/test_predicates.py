@@ -17,14 +17,20 @@ def table(rows):
     return derive(validate(frame(rows)).table)
 
 
-def run(condition, rows, reference_dirs=()):
-    """Evaluate a YAML-shaped condition: True / False / None (unknown) per row."""
+def run_named(condition, rows, reference_dirs=()):
+    """Evaluate a YAML-shaped condition: True / False / None (unknown) per row, and the
+    values it named with ``as:``."""
     parsed = _RuleParser({}, "test.yaml", 1, tuple(reference_dirs)).condition(condition, "when")
     data = table(rows)
     ctx = Context(TableCache(data), reference_dirs=tuple(reference_dirs), named={})
     ctx.evaluate = lambda c, t: evaluate_condition(c, t, ctx)
     result = evaluate_condition(parsed, data, ctx)
-    return [None if pd.isna(v) else bool(v) for v in result]
+    return [None if pd.isna(v) else bool(v) for v in result], ctx.named
+
+
+def run(condition, rows, reference_dirs=()):
+    """Evaluate a YAML-shaped condition: True / False / None (unknown) per row."""
+    return run_named(condition, rows, reference_dirs)[0]
 
 
 def test_equals_is_case_insensitive_and_unknown_on_missing():
