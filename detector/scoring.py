@@ -100,6 +100,37 @@ def _keep_clashing_columns(raw: pd.DataFrame, added) -> tuple[pd.DataFrame, dict
     return (raw.rename(columns=renamed) if renamed else raw), renamed
 
 
+def _model_columns(part: AnomalyPart | None, probability: np.ndarray | None) -> dict[str, np.ndarray]:
+    """The models' own columns (anomaly score and percentile, supervised score)."""
+    columns: dict[str, np.ndarray] = {}
+    if part is not None:
+        columns.update(anomaly_score=part.scores["anomaly_score"].round(4).to_numpy(),
+                       anomaly_percentile=part.scores["anomaly_percentile"].round(2).to_numpy())
+    if probability is not None:
+        columns["supervised_score"] = np.round(probability, 4)
+    return columns
+
+
+def _model_words(table: pd.DataFrame, results: RuleResults, lanes, policy: RiskPolicy,
+                 part: AnomalyPart | None, supervised, probability: np.ndarray | None) -> list:
+    """The models' reasons for the flagged rows only, as (positions, texts): why the
+    anomaly counted, then what the supervised model learned. Asked after the lanes are
+    chosen, since explaining walks every tree for a row."""
+    words = []
+    if part is not None:
+        anomaly = part.scores["anomaly_score"].to_numpy()
+        rows = anomaly_explained(anomaly, lanes, policy)
+        if len(rows):
+            words.append((rows, anomaly_reasons(anomaly[rows], part.explain(table, rows).to_numpy(),
+                                                part.compared_with)))
+    if supervised is not None:
+        rows = supervised_explained(probability, lanes)
+        if len(rows):
+            words.append((rows, supervised_reasons(probability[rows],
+                                                   supervised.explain(table, results.hits, rows=rows).to_numpy())))
+    return words
+
+
 def _supervised_line(model) -> str:
     if model is None:
         return ""
@@ -276,23 +307,11 @@ def score(declarations: Declarations, rules: RuleSet | None = None,
     evidence = rule_evidence(results, len(declarations), policy)
     scores = risk_scores(evidence, policy, anomaly, probability)
     lanes = assign_lanes(scores.risk, evidence.critical, policy, budget, explore, seed)
-    words = []
-    columns: dict[str, object] = {"risk_score": scores.risk, "lane": lanes.lane(), "selection": lanes.selection(),
-                                  "rule_hits": evidence.rule_hits(), "rule_score": evidence.rule_score(policy)}
-    if part is not None:
-        rows = anomaly_explained(anomaly, lanes, policy)
-        if len(rows):
-            words.append((rows, anomaly_reasons(anomaly[rows], part.explain(table, rows).to_numpy(),
-                                                part.compared_with)))
-        columns.update(anomaly_score=part.scores["anomaly_score"].round(4).to_numpy(),
-                       anomaly_percentile=part.scores["anomaly_percentile"].round(2).to_numpy())
-    if supervised is not None:
-        rows = supervised_explained(probability, lanes)
-        if len(rows):
-            words.append((rows, supervised_reasons(probability[rows],
-                                                   supervised.explain(table, results.hits, rows=rows).to_numpy())))
-        columns["supervised_score"] = np.round(probability, 4)
-    words.append(held_reasons(evidence, scores))
+    columns = {"risk_score": scores.risk, "lane": lanes.lane(), "selection": lanes.selection(),
+               "rule_hits": evidence.rule_hits(), "rule_score": evidence.rule_score(policy),
+               **_model_columns(part, probability)}
+    words = [*_model_words(table, results, lanes, policy, part, supervised, probability),
+             held_reasons(evidence, scores)]
     columns.update(reasons=reasons_column(evidence, lanes, words),
                    status=choose_text(["valid", "invalid"], declarations.invalid.astype(np.int64)),
                    errors=declarations.errors.array)
