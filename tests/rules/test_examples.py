@@ -1,4 +1,4 @@
-"""Every shipped rule's own examples, one parametrized test per rule (sqlfluff-style)."""
+"""Every shipped rule's own examples, one test id per example (sqlfluff-style)."""
 
 from pathlib import Path
 
@@ -18,14 +18,22 @@ def test_shipped_packs_hold_rules_for_every_smuggling_pattern():
 
 
 @pytest.mark.parametrize("rule", SHIPPED.rules, ids=lambda rule: rule.id)
-def test_shipped_rule_examples(rule):
+def test_shipped_rule_has_examples_and_sources(rule):
     hits = [e for e in rule.examples if e.expect_hit]
     misses = [e for e in rule.examples if not e.expect_hit]
     assert len(hits) >= 2 and len(misses) >= 2, "every shipped rule has two hit and two miss examples"
     assert rule.references, "every shipped rule cites its sources"
-    for example in rule.examples:
-        result = run_example(rule, example)
-        assert result["passed"], f"{result['example']} ({example.note}): {result['detail']}"
+
+
+EXAMPLES = [(rule, example) for rule in SHIPPED for example in rule.examples]
+
+
+@pytest.mark.parametrize(("rule", "example"), EXAMPLES,
+                         ids=[f"{rule.id} {'hit' if e.expect_hit else 'miss'}[{e.number}]" for rule, e in EXAMPLES])
+def test_shipped_rule_example(rule, example):
+    """One test id per example (``RE-ORIGIN-001 hit[2]``), its note in the failure."""
+    result = run_example(rule, example)
+    assert result["passed"], f"{result['example']} ({example.note}): {result['detail']}"
 
 
 def test_example_rows_are_full_declarations_with_blank_cells():
