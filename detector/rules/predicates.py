@@ -739,30 +739,34 @@ def _check_window(scope: PackScope, args: dict[str, Any], where: str) -> None:
 
 @predicate("group_count", Arg("by", "fields"), Arg("min", "number"), Arg("within_days", "int", False),
            Arg("date", "field", False, field_kind="date", default="declaration_date", absent_ok=True),
-           Arg("where", "cond", False), Arg("as", "name", False), check=_check_window)
+           Arg("where", "cond", False), Arg("as", "name", False), Arg("siblings", "name", False),
+           check=_check_window)
 def group_count(table: pd.DataFrame, ctx: Context, by: list[str], min: float,
                 within_days: int | None = None, date: str = "declaration_date",
-                where: Any = None, name: str | None = None) -> pd.arrays.BooleanArray:
+                where: Any = None, name: str | None = None, siblings: str | None = None) -> pd.arrays.BooleanArray:
     """At least ``min`` rows of the same group (``by``), within ±``within_days`` days
-    and satisfying ``where``; ``as`` names the count for the reason."""
+    and satisfying ``where``; ``as`` names the count for the reason, ``siblings`` the
+    other declaration ids counted (at most five, then how many more)."""
     ones = pd.Series(np.ones(len(table)), index=table.index)
-    return _group_aggregate(table, ctx, by, ones, min, within_days, date, where, name)
+    return _group_aggregate(table, ctx, by, ones, min, within_days, date, where, name, siblings)
 
 
 @predicate("group_sum", Arg("by", "fields"), Arg("field", "field", field_kind="number"), Arg("min", "number"),
            Arg("within_days", "int", False),
            Arg("date", "field", False, field_kind="date", default="declaration_date", absent_ok=True),
-           Arg("where", "cond", False), Arg("as", "name", False), check=_check_window)
+           Arg("where", "cond", False), Arg("as", "name", False), Arg("siblings", "name", False),
+           check=_check_window)
 def group_sum(table: pd.DataFrame, ctx: Context, by: list[str], field: str, min: float,
               within_days: int | None = None, date: str = "declaration_date",
-              where: Any = None, name: str | None = None) -> pd.arrays.BooleanArray:
+              where: Any = None, name: str | None = None, siblings: str | None = None) -> pd.arrays.BooleanArray:
     """The number field sums to at least ``min`` over the rows of the same group
     (``by``), within ±``within_days`` days and satisfying ``where``; ``as`` names the sum
-    for the reason."""
-    return _group_aggregate(table, ctx, by, table[field].fillna(0.0), min, within_days, date, where, name)
+    for the reason, ``siblings`` the other declaration ids summed (at most five)."""
+    return _group_aggregate(table, ctx, by, table[field].fillna(0.0), min, within_days, date, where, name,
+                            siblings)
 
 
-def _group_aggregate(table, ctx, by, values, minimum, within_days, date, where, name):
+def _group_aggregate(table, ctx, by, values, minimum, within_days, date, where, name, siblings=None):
     """Sum ``values`` over rows of the same group (and date window); compare to ``minimum``.
 
     Window sums use one sort and two binary searches over ``group * span + day`` keys,
@@ -796,5 +800,66 @@ def _group_aggregate(table, ctx, by, values, minimum, within_days, date, where, 
             totals[rows] = cumulative[upper] - cumulative[lower]
     if name and ctx.named is not None:
         ctx.named[name] = pd.Series(totals, index=table.index)
+    if siblings and ctx.named is not None:
+        ctx.named[siblings] = _sibling_ids(table, group, eligible, day if within_days is not None else None,
+                                           within_days)
     with np.errstate(invalid="ignore"):
         return boolean(np.nan_to_num(totals, nan=-np.inf) >= float(minimum))
+
+
+MAX_SIBLINGS = 5
+
+
+def _sibling_ids(table: pd.DataFrame, group: np.ndarray, eligible: np.ndarray, day: np.ndarray | None,
+                 within_days: int | None) -> pd.Series:
+    """Per row, the declaration ids of the other rows its group (and date window)
+    counted: at most :data:`MAX_SIBLINGS`, in file order within each day, then "and N
+    more"; missing where the row was not counted or the file has no ids.
+
+    One sort of the counted rows by group and day and two binary searches give each
+    row the slice of its window; the first few positions of each slice are gathered
+    column-wise, so the cost does not grow with the window's size.
+    """
+    n = len(table)
+    out = pd.Series(pd.array([None] * n, dtype="str"), index=table.index)
+    rows = np.flatnonzero(eligible)
+    if "declaration_id" not in table or not len(rows):
+        return out
+    if day is None:
+        keys, reach = group[rows].astype("int64"), 0
+    else:
+        days = day[rows].astype("int64")
+        days -= days.min()
+        span = int(days.max()) + 2 * int(within_days) + 1
+        keys, reach = group[rows].astype("int64") * span + days, int(within_days)
+    order = np.argsort(keys, kind="stable")
+    sorted_keys = keys[order]
+    lower = np.searchsorted(sorted_keys, keys - reach, side="left")
+    upper = np.searchsorted(sorted_keys, keys + reach, side="right")
+    ids = pa.array(table["declaration_id"].astype("str").to_numpy(dtype=object)[rows[order]], pa.large_string())
+    itself = np.empty(len(rows), dtype=np.int64)
+    itself[order] = np.arange(len(rows))
+    parts, shown = [], np.zeros(len(rows), dtype=np.int64)
+    for k in range(MAX_SIBLINGS + 1):
+        position = lower + k
+        position = position + (position >= itself)  # skip the row itself
+        present = position < upper
+        take = pc.take(ids, pa.array(np.where(present, position, 0)))
+        keep = present & (shown < MAX_SIBLINGS)
+        parts.append(pc.if_else(pa.array(keep), take, pa.scalar(None, pa.large_string())))
+        shown += keep
+    # Joined two at a time: a many-input join skipping nulls returned too few rows
+    # (pyarrow 26.0.1).
+    joined = parts[0]
+    for part in parts[1:]:
+        both = pc.binary_join_element_wise(joined, part, pa.scalar(", ", pa.large_string()))
+        joined = pc.if_else(pc.is_null(part), joined, pc.if_else(pc.is_null(joined), part, both))
+    more = (upper - lower - 1) - shown
+    counted = pc.binary_join_element_wise(joined, pa.scalar(" and ", pa.large_string()),
+                                          pc.cast(pa.array(more), pa.large_string()),
+                                          pa.scalar(" more", pa.large_string()), pa.scalar("", pa.large_string()))
+    joined = pc.if_else(pa.array(more > 0), counted, joined)
+    alone = pa.array((upper - lower) <= 1)
+    joined = pc.if_else(alone, pa.scalar(None, pa.large_string()), joined)
+    out.iloc[rows] = pd.Series(joined.to_pandas(), dtype="str").to_numpy(dtype=object)
+    return out

@@ -226,3 +226,18 @@ def test_long_phrase_and_prefix_lists_split_into_patterns_that_match_the_same(mo
     assert run(words, rows) == [True, True, True, False]
     whole = {"keywords": {"field": "description", "any": ["tile", "ceramic glaze", "oxide"], "match": "whole"}}
     assert run(whole, rows) == [False, True, True, False]
+
+
+def test_group_rules_name_the_sibling_declarations():
+    """Before: a split rule's reason gave a count, and the analyst searched the file for
+    the other parcels of the series."""
+    rows = [{"declaration_id": f"D{i}", "exporter": e, "declaration_date": d} for i, (e, d) in enumerate(
+        [("A", "2025-01-01"), ("A", "2025-01-02"), ("B", "2025-01-01"), ("A", "2025-03-01"), ("A", "2025-01-03")]
+        + [("C", "2025-01-01")] * 8)]
+    hits, named = run_named({"group_count": {"by": ["exporter"], "min": 2, "within_days": 7, "siblings": "others"}},
+                            rows)
+    others = named["others"]
+    assert others.iloc[0] == "D1, D4" and others.iloc[4] == "D0, D1"  # the row itself is not listed
+    assert pd.isna(others.iloc[2]) and pd.isna(others.iloc[3])  # alone in its window
+    assert others.iloc[5] == "D6, D7, D8, D9, D10 and 2 more"  # at most five, then how many more
+    assert hits[:5] == [True, True, False, False, True]
