@@ -164,17 +164,22 @@ def score(
             done("writing")
             detector.write_output(result, target, chosen)
             done("done")
-        if store is not None:
-            batch = store.record_batch(result, budget=capacity)
+        batch = store.record_batch(result, budget=capacity) if store is not None else None
+    _tell_scored(result.summary, target, quiet, store, batch)
+
+
+def _tell_scored(summary, target: Path, quiet: bool, store, batch) -> None:
+    """What `score` says on stderr: the summary (only its warnings with --quiet), where
+    the output went and the batch it was recorded as."""
     if quiet:
-        for line in result.summary.warnings():
+        for line in summary.warnings():
             _say(line, err=True)
-    else:
-        for line in result.summary.lines():
-            _say(line, err=True)
-        _say(f"wrote {'standard output' if str(target) == STDOUT else target}", err=True)
-        if store is not None:
-            _say(f"recorded as batch {batch} in {store.path}", err=True)
+        return
+    for line in summary.lines():
+        _say(line, err=True)
+    _say(f"wrote {'standard output' if str(target) == STDOUT else target}", err=True)
+    if store is not None:
+        _say(f"recorded as batch {batch} in {store.path}", err=True)
 
 
 def _pack_folders(rules: list[Path] | None) -> tuple[Path, ...]:

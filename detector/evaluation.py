@@ -177,17 +177,7 @@ def evaluate(
     revenue = None
     if revenue_column in table.columns:
         revenue = np.where(labels == 1, finite_numbers(table, revenue_column, source, empty=0.0), 0.0)
-    rows = []
-    for budget in budgets:
-        k = int(math.floor(n * budget / 100 + 1e-9))
-        found = expected_found(scores, labels, k)
-        row = {"budget_pct": budget, "inspected": k, "frauds_found": round(found, 4),
-               "precision": found / k if k else math.nan,
-               "recall": found / frauds if frauds else math.nan}
-        if revenue is not None:
-            total = revenue.sum()
-            row["revenue_share"] = expected_found(scores, revenue, k) / total if total else math.nan
-        rows.append(row)
+    rows = [_at_budget(scores, labels, revenue, budget) for budget in budgets]
     # Imported here: scikit-learn takes a while to import and only evaluation needs it.
     from sklearn.metrics import average_precision_score, roc_auc_score
 
@@ -200,6 +190,21 @@ def evaluate(
         patterns=_pattern_recall(table, labels, scores, budgets, pattern_column),
         lanes=_lane_table(table, labels),
     )
+
+
+def _at_budget(scores: np.ndarray, labels: np.ndarray, revenue: np.ndarray | None, budget: float) -> dict:
+    """One row of the budget table: ``floor(rows * budget / 100)`` rows inspected,
+    frauds found (ties shared), precision, recall and, with revenue, its share."""
+    n, frauds = len(labels), int(labels.sum())
+    k = int(math.floor(n * budget / 100 + 1e-9))
+    found = expected_found(scores, labels, k)
+    row = {"budget_pct": budget, "inspected": k, "frauds_found": round(found, 4),
+           "precision": found / k if k else math.nan,
+           "recall": found / frauds if frauds else math.nan}
+    if revenue is not None:
+        total = revenue.sum()
+        row["revenue_share"] = expected_found(scores, revenue, k) / total if total else math.nan
+    return row
 
 
 def score_columns(table: pd.DataFrame, wanted: list[str] | None = None) -> list[str]:

@@ -382,24 +382,8 @@ def validate(
             lambda spec, raw: _normalise(raw, spec, formats.get(spec.name), reference_dirs), specs, columns))
     for spec, (_usable, shown, unusable), (values, issues) in zip(specs, cells, normalised):
         typed[spec.name] = values
-        # A cell that is no single value is reported once, not again as missing or malformed.
-        set_aside = np.zeros(len(frame), dtype=bool)
-        for mask, _message in unusable:
-            set_aside |= mask
-        flagged = set_aside.copy()
-        for mask, message in [*unusable, *((mask & ~set_aside, message) for mask, message in issues)]:
-            if not mask.any():
-                continue
-            flagged |= mask
-            rows = np.flatnonzero(mask)
-            problem = message if isinstance(message, str) else message[rows]
-            problem_parts.append(pd.DataFrame({
-                "row": rows + 1,
-                "column": resolved.get(spec.name, spec.name),
-                "field": spec.name,
-                "value": _as_text(shown.iloc[rows]).to_numpy(),
-                "problem": problem,
-            }))
+        parts, flagged = _field_problems(spec.name, resolved.get(spec.name, spec.name), shown, unusable, issues)
+        problem_parts.extend(parts)
         unread = _unread(flagged, values, shown)
         if unread is not None:
             unreadable[spec.name] = unread
@@ -409,6 +393,27 @@ def validate(
     problems = problems.assign(_order=problems["field"].map(order)).sort_values(
         ["row", "_order"], kind="stable").drop(columns="_order").reset_index(drop=True)
     return Validated(table, problems, unreadable)
+
+
+def _field_problems(field: str, column: str, shown: pd.Series, unusable: list,
+                    issues: list) -> tuple[list[pd.DataFrame], np.ndarray]:
+    """One field's problem rows (row, column, field, value, problem) and the rows
+    flagged. A cell that is no single value is reported once, not again as missing or
+    malformed."""
+    set_aside = np.zeros(len(shown), dtype=bool)
+    for mask, _message in unusable:
+        set_aside |= mask
+    flagged = set_aside.copy()
+    parts = []
+    for mask, message in [*unusable, *((mask & ~set_aside, message) for mask, message in issues)]:
+        if not mask.any():
+            continue
+        flagged |= mask
+        rows = np.flatnonzero(mask)
+        problem = message if isinstance(message, str) else message[rows]
+        parts.append(pd.DataFrame({"row": rows + 1, "column": column, "field": field,
+                                   "value": _as_text(shown.iloc[rows]).to_numpy(), "problem": problem}))
+    return parts, flagged
 
 
 def _unread(flagged: np.ndarray, values: pd.Series, shown: pd.Series) -> pd.Series | None:

@@ -247,6 +247,8 @@ class ScoreResult:
         return frame.sort_values("weight", ascending=False, kind="stable").reset_index(drop=True)
 
 
+# Over 60 lines for its numpydoc parameters; the body is the pipeline in order, about
+# thirty lines, each a call to a stage.
 def score(declarations: Declarations, rules: RuleSet | None = None,
           policy: RiskPolicy | None = None, on_rule=None, model="batch",
           budget: float | None = None, seed: int = 0, explore: float = 0.0,

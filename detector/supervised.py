@@ -323,6 +323,30 @@ class _Trees:
         return credit
 
 
+def _checked_options(seed, learning_rate, max_iter, max_leaf_nodes) -> int:
+    """The seed, checked, once the booster's sizes and learning rate are known good."""
+    seed = check_seed(seed)
+    problem = boosting_size_problem(max_iter, max_leaf_nodes)
+    if problem:
+        raise DetectorError(f"cannot fit the supervised model: {problem}")
+    if not isinstance(learning_rate, Real) or isinstance(learning_rate, bool) or not 0 < learning_rate < np.inf:
+        raise DetectorError(f"learning_rate must be a positive number, got {learning_rate!r}")
+    return seed
+
+
+def _out_of_fold(keys: np.ndarray, y: np.ndarray, prior: float, cols, folds: np.ndarray):
+    """Each training row's fraud share and inspection count for ``cols``, learned on
+    the other folds only, so a row's own label never enters its encoding."""
+    share, seen = np.empty(len(keys)), np.empty(len(keys))
+    for fold in range(FOLDS):
+        held = folds == fold
+        encoder = _Encoder.learn(keys[~held], y[~held], prior, cols)
+        share[held], seen[held] = encoder.encode(keys[held])
+    # Out of fold a value's inspections are counted on (FOLDS - 1) / FOLDS of the rows;
+    # scale them to the whole, as scoring counts them.
+    return share, seen * FOLDS / (FOLDS - 1)
+
+
 @dataclass
 class SupervisedModel:
     """A gradient-boosted classifier of fraud learned from inspection outcomes.
@@ -382,12 +406,7 @@ class SupervisedModel:
         """
         from sklearn.ensemble import HistGradientBoostingClassifier
 
-        seed = check_seed(seed)
-        problem = boosting_size_problem(max_iter, max_leaf_nodes)
-        if problem:
-            raise DetectorError(f"cannot fit the supervised model: {problem}")
-        if not isinstance(learning_rate, Real) or isinstance(learning_rate, bool) or not 0 < learning_rate < np.inf:
-            raise DetectorError(f"learning_rate must be a positive number, got {learning_rate!r}")
+        seed = _checked_options(seed, learning_rate, max_iter, max_leaf_nodes)
         table = with_hs_levels(canonical_table(table)).reset_index(drop=True)
         labels = outcome_labels(labels)
         if len(labels) != len(table):
@@ -406,16 +425,7 @@ class SupervisedModel:
         prior = float(y.mean())
         keys = {cols: _keys(train, cols) for cols in encoded}
         folds = np.random.default_rng(seed).permutation(len(train)) % FOLDS
-        out_of_fold = {}
-        for cols in encoded:
-            share, seen = np.empty(len(train)), np.empty(len(train))
-            for fold in range(FOLDS):
-                held = folds == fold
-                encoder = _Encoder.learn(keys[cols][~held], y[~held], prior, cols)
-                share[held], seen[held] = encoder.encode(keys[cols][held])
-            # Out of fold a value's inspections are counted on (FOLDS - 1) / FOLDS of the
-            # rows; scale them to the whole, as scoring counts them.
-            out_of_fold[cols] = (share, seen * FOLDS / (FOLDS - 1))
+        out_of_fold = {cols: _out_of_fold(keys[cols], y, prior, cols, folds) for cols in encoded}
         base, _ = feature_frame(train, features, stats, training=True)
         matrix = cls._assemble(base, features, rules, hits, encoded, out_of_fold)
         # scikit-learn cannot bin a column without a single value (a feature whose inputs
