@@ -150,15 +150,17 @@ def alternations(alternatives: list[str], budget: int) -> list[str]:
     return ["|".join(body) for body in bodies]
 
 
-def search(values: pd.Series, patterns: list[str]) -> np.ndarray:
-    """Whether the normal form of each text holds a match of one of the RE2
-    ``patterns`` (case-insensitive, so a pattern may be written in capitals): what the
-    ``regex`` predicate runs on a column's distinct values."""
-    return _contains(normal_text(_arrow(values)), patterns)
+def normal_form(values: pd.Series) -> pa.Array:
+    """:func:`normalise` as an Arrow array: what the matchers below take, so a column's
+    distinct values are normalised once however many predicates read them."""
+    return normal_text(_arrow(values))
 
 
-def _contains(normal: pa.Array, patterns: list[str]) -> np.ndarray:
-    """:func:`search` on texts already in the normal form."""
+def contains(normal: pa.Array, patterns: list[str]) -> np.ndarray:
+    """Whether each text, already in the normal form (:func:`normal_form`), holds a
+    match of one of the RE2 ``patterns`` (case-insensitive, so a pattern may be
+    written in capitals): what the ``regex`` predicate runs on a column's distinct
+    values."""
     found = np.zeros(len(normal), dtype=bool)
     for pattern in patterns:
         hit = pc.match_substring_regex(normal, pattern, ignore_case=True).fill_null(False)
@@ -178,8 +180,8 @@ def phrase_patterns(phrases: list[str], whole: bool, budget: int) -> list[str]:
     if whole:
         bodies = alternations(sorted(map(_escape, texts), key=len, reverse=True), budget)
         return [rf"^[^{_WORD}]*(?:{body})[^{_WORD}]*$" for body in bodies]
-    free_start = _contains(normal, [rf"^[{SUBSTRING_SCRIPTS}]"])
-    free_end = _contains(normal, [rf"[{SUBSTRING_SCRIPTS}]$"])
+    free_start = contains(normal, [rf"^[{SUBSTRING_SCRIPTS}]"])
+    free_end = contains(normal, [rf"[{SUBSTRING_SCRIPTS}]$"])
     groups: dict[tuple[bool, bool], list[str]] = {}
     for text, start, end in zip(texts, free_start, free_end):
         groups.setdefault((bool(start), bool(end)), []).append(_escape(text))
@@ -241,11 +243,14 @@ class PhraseMatcher:
 
     def __call__(self, values: pd.Series) -> np.ndarray:
         """Whether each text holds a phrase (``values``: distinct texts, none missing)."""
-        normal = normal_text(_arrow(values))
-        found = _contains(normal, list(self.patterns))
+        return self.find(normal_form(values))
+
+    def find(self, normal: pa.Array) -> np.ndarray:
+        """Whether each text, already in the normal form, holds a phrase."""
+        found = contains(normal, list(self.patterns))
         if self.typos and any(self.targets):
             rows, corrected = self.corrected(normal)
-            found[rows] |= _contains(corrected, list(self.patterns))
+            found[rows] |= contains(corrected, list(self.patterns))
         return found
 
     def corrected(self, normal: pa.Array) -> tuple[np.ndarray, pa.Array]:

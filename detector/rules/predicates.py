@@ -28,7 +28,7 @@ import pyarrow.compute as pc
 from detector.features import DERIVED_FIELDS
 from detector.reference import iso_dates, load_reference
 from detector.schema import FIELDS_BY_NAME
-from detector.text import NEVER, PhraseMatcher, alternations, normalise, search
+from detector.text import NEVER, PhraseMatcher, alternations, contains, normal_form, normalise
 
 MAX_PATTERN_LENGTH = 200
 MAX_PHRASE_LENGTH = 200
@@ -76,6 +76,7 @@ class TableCache:
         self.table = table
         self.results: dict[tuple, pd.arrays.BooleanArray] = {}
         self._fields: dict[str, tuple[np.ndarray, pd.Series]] = {}
+        self._normal: dict[str, pa.Array] = {}
         self._rows: dict[tuple[str, ...], tuple[np.ndarray, pd.DataFrame]] = {}
 
     def field(self, name: str) -> tuple[np.ndarray, pd.Series]:
@@ -84,6 +85,13 @@ class TableCache:
             codes, uniques = pd.factorize(self.table[name], use_na_sentinel=True)
             self._fields[name] = (codes, pd.Series(uniques, dtype=self.table[name].dtype))
         return self._fields[name]
+
+    def normal(self, name: str) -> pa.Array:
+        """The distinct values of one column in the text's normal form, computed once:
+        every text predicate on the column matches on them."""
+        if name not in self._normal:
+            self._normal[name] = normal_form(self.field(name)[1])
+        return self._normal[name]
 
     def rows(self, names: list[str]) -> tuple[np.ndarray, pd.DataFrame]:
         """Row codes (-1 = some value missing) and the distinct combinations of columns."""
@@ -189,8 +197,8 @@ def invalid_patterns(cells: np.ndarray) -> np.ndarray:
 def _match(ctx: Context, field: str, *patterns: str) -> pd.arrays.BooleanArray:
     """Case-insensitive RE2 search of any of the ``patterns`` in the normal form of each
     distinct value of ``field``."""
-    codes, uniques = ctx.cache.field(field)
-    return broadcast(search(uniques, list(patterns)), codes)
+    codes, _ = ctx.cache.field(field)
+    return broadcast(contains(ctx.cache.normal(field), list(patterns)), codes)
 
 
 def _any_of(results: list[pd.arrays.BooleanArray]) -> pd.arrays.BooleanArray:
@@ -491,7 +499,7 @@ def keywords(table: pd.DataFrame, ctx: Context, fields: list[str], any: list[str
             known = list(reference.to_numpy(dtype=object).ravel())
     matcher = PhraseMatcher.build(phrases, whole=(match == "whole"), typos=bool(typos), known=known,
                                   budget=ALTERNATION_BUDGET)
-    return _found_in_fields(table, ctx, fields, matcher)
+    return _found_in_fields(table, ctx, fields, matcher.find)
 
 
 def _check_patterns(scope: PackScope, args: dict[str, Any], where: str) -> None:
@@ -514,12 +522,13 @@ def regex(table: pd.DataFrame, ctx: Context, fields: list[str], pattern: str | N
     if table_name:
         patterns += [p for p in load_reference(table_name, ctx.reference_dirs)[column] if p]
     bodies = _alternations([f"(?:{p})" for p in dict.fromkeys(patterns)]) if patterns else [NEVER]
-    return _found_in_fields(table, ctx, fields, lambda uniques: search(uniques, bodies))
+    return _found_in_fields(table, ctx, fields, lambda normal: contains(normal, bodies))
 
 
 def _found_in_fields(table: pd.DataFrame, ctx: Context, fields: list[str],
-                     find: Callable[[pd.Series], np.ndarray]) -> pd.arrays.BooleanArray:
-    """Where ``find`` (run on each field's distinct values) holds in one of the fields:
+                     find: Callable[[pa.Array], np.ndarray]) -> pd.arrays.BooleanArray:
+    """Where ``find`` (run on the normal form of each field's distinct values) holds in
+    one of the fields:
     unknown only where every field is empty. An empty remarks cell next to a
     description holds no phrase; were it unknown, adding ``remarks`` to a rule would
     make ``not`` of the rule unknown on every row without remarks."""
@@ -527,8 +536,8 @@ def _found_in_fields(table: pd.DataFrame, ctx: Context, fields: list[str],
     present = np.zeros(len(table), dtype=bool)
     for name in fields:
         if name in table:
-            codes, uniques = ctx.cache.field(name)
-            found |= np.append(np.asarray(find(uniques), dtype=bool), False)[codes]
+            codes, _ = ctx.cache.field(name)
+            found |= np.append(np.asarray(find(ctx.cache.normal(name)), dtype=bool), False)[codes]
             present |= codes >= 0
     return boolean(found, ~present)
 
