@@ -93,6 +93,7 @@ def load_declarations(
     delimiter: str | None = None,
     encoding: str | None = None,
     reference_dirs: tuple[Path, ...] = (),
+    on_stage=None,
 ) -> Declarations:
     """Read, map, validate and derive a declarations file or DataFrame.
 
@@ -109,6 +110,9 @@ def load_declarations(
         Folders whose ``transport_modes``, ``package_types`` and ``quantity_units``
         tables add words (carriers, national words, units) to the shipped ones: the
         ``reference/`` folders of the rule packs in use (each rule's ``reference_dirs``).
+    on_stage : callable, optional
+        Called as ``on_stage(stage, rows)`` when reading (rows 0: not known yet) and
+        validating start (progress reporting).
 
     Returns
     -------
@@ -121,12 +125,15 @@ def load_declarations(
     """
     if not isinstance(mapping, ColumnMapping):
         mapping = load_mapping(mapping)
+    stage = on_stage or (lambda name, rows: None)
     if isinstance(source, pd.DataFrame):
         raw, info, label = source.reset_index(drop=True), None, "<table>"
         raw.columns = [str(c) for c in raw.columns]
     else:
+        stage("reading", 0)
         raw, info = read_table(source, delimiter=delimiter, encoding=encoding)
         label = str(source)
+    stage("validating", len(raw))
     resolved = resolve_columns(list(raw.columns), mapping, label)
     reference_dirs = tuple(reference_dirs)
     validated = validate(canonical_frame(raw, resolved, mapping), resolved, mapping.formats, reference_dirs)

@@ -209,8 +209,14 @@ def _at_budget(scores: np.ndarray, labels: np.ndarray, revenue: np.ndarray | Non
 
 def score_columns(table: pd.DataFrame, wanted: list[str] | None = None) -> list[str]:
     """The score columns to measure: those ``wanted``, else those of :data:`COMPARED`
-    the table has."""
-    return list(wanted) if wanted else [c for c in COMPARED if c in table.columns]
+    the table has with a score in them (a scored file has every column, and the ones
+    of a model that did not run are empty)."""
+    return list(wanted) if wanted else [c for c in COMPARED if c in table.columns and _holds_scores(table[c])]
+
+
+def _holds_scores(column: pd.Series) -> bool:
+    """Whether a column has any cell that is not missing or blank."""
+    return bool((column.notna() & (column.astype("str").str.strip() != "")).any())
 
 
 def needs_scoring(table: pd.DataFrame, wanted: list[str] | None = None) -> bool:

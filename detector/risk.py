@@ -359,14 +359,13 @@ def reasons_column(evidence: RuleEvidence, lanes: Lanes,
                         len(evidence.survival), REASON_SEPARATOR)
 
 
-def output_columns(budget: bool, anomaly: bool, supervised: bool) -> list[str]:
-    """The detector's columns after the input's, in order, for the parts that ran: the
-    one place that decides them (``ScoreResult.output``)."""
-    columns = ["risk_score", "lane", *(["selection"] if budget else []), "rule_hits", "reasons"]
-    if anomaly or supervised:
-        columns += ["rule_score", *(["anomaly_score", "anomaly_percentile"] if anomaly else []),
-                    *(["supervised_score"] if supervised else [])]
-    return [*columns, "status", "errors"]
+def output_columns() -> list[str]:
+    """The detector's columns after the input's, in order: the one place that decides
+    them (``ScoreResult.output``). The set is the same whatever ran: the columns of a
+    part that did not run (``selection`` without a budget, the models' scores without
+    the models) are empty."""
+    return ["risk_score", "lane", "selection", "rule_hits", "reasons", "rule_score", "anomaly_score",
+            "anomaly_percentile", "supervised_score", "status", "errors"]
 
 
 def shown_probability(probabilities: np.ndarray) -> np.ndarray:

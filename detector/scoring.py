@@ -7,14 +7,17 @@ columns; a row that failed validation is still scored on its usable cells and ma
 
 from __future__ import annotations
 
+import hashlib
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from detector.anomaly import check_seed
-from detector.declarations import Declarations
+from detector.declarations import Declarations, load_declarations
 from detector.errors import DetectorError
 from detector.features import available_features
 from detector.io import unclashing_name
@@ -33,7 +36,9 @@ from detector.risk import (
     supervised_explained,
     supervised_reasons,
 )
+from detector.resources import default_packs_dir
 from detector.rules import RuleResults, RuleSet, evaluate_rules, load_rules
+from detector.schema import FIELDS
 from detector.tables import choose_text
 
 # Fewer rows than this make a poor history for the batch itself (the forest draws 256
@@ -131,6 +136,71 @@ def _model_words(table: pd.DataFrame, results: RuleResults, lanes, policy: RiskP
     return words
 
 
+# The field kinds whose values have a type of their own in Parquet and Excel.
+_TYPED_KINDS = {"amount": "float64", "count": "Int64", "date": "date"}
+
+
+def typed_input_columns(declarations: Declarations) -> dict[str, object]:
+    """The input's number and date columns as typed values, by input column name.
+
+    Only the columns of fields of a typed kind (amounts, counts, dates) whose every
+    non-blank cell gave a value; the values are the validated ones (thousands
+    separators read, dates as dates).
+    """
+    kinds = {f.name: _TYPED_KINDS[f.kind] for f in FIELDS if f.kind in _TYPED_KINDS}
+    typed = {}
+    for name, column in declarations.columns.items():
+        if name not in kinds or name not in declarations.table or column not in declarations.raw:
+            continue
+        raw = declarations.raw[column]
+        if raw.dtype.kind in "fiumM":  # a Parquet input's own types are kept as they are
+            continue
+        values = declarations.table[name].reset_index(drop=True)
+        written = raw.notna().to_numpy() & (raw.astype("str").str.strip() != "").to_numpy()
+        if int(written.sum()) != int(values.notna().sum()) or bool((values.notna().to_numpy() & ~written).any()):
+            continue
+        if kinds[name] == "date":
+            typed[column] = pd.Series(pd.array(values.dt.date, dtype=pd.ArrowDtype(pa.date32())))
+        else:
+            typed[column] = values.astype(kinds[name])
+    return typed
+
+
+def run_metadata(result: ScoreResult) -> dict:
+    """The run metadata of :attr:`ScoreResult.metadata` (see there)."""
+    import detector
+
+    summary, part = result.summary, result.anomaly
+    anomaly = {"mode": "off", "rows": None, "date_from": None, "date_to": None, "fingerprint": None}
+    if part is not None:
+        training = part.model.training
+        anomaly = {"mode": "batch" if part.self_fitted else "history", "rows": training.get("rows"),
+                   "date_from": training.get("date_from"), "date_to": training.get("date_to"),
+                   "fingerprint": training.get("fingerprint")}
+    supervised = None
+    if result.supervised is not None:
+        supervised = {"fingerprint": result.supervised.training.get("fingerprint")}
+    sources = result.rule_set.sources if result.rule_set is not None else []
+    return {
+        "detector_version": detector.__version__, "source": summary.source, "rows": summary.rows,
+        "invalid_rows": summary.invalid_rows,
+        "rule_packs": [{"path": _pack_name(path), "sha256": hashlib.sha256(Path(path).read_bytes()).hexdigest()}
+                       for path in sources],
+        "rules_evaluated": summary.rules_evaluated, "rules_skipped": dict(sorted(summary.skipped_rules.items())),
+        "anomaly": anomaly, "supervised": supervised,
+        "options": {"budget": result.options.get("budget"), "explore": result.options.get("explore", 0.0),
+                    "seed": result.options.get("seed", 0)},
+        "lanes": {lane: int(summary.lanes.get(lane, 0)) for lane in LANES},
+    }
+
+
+def _pack_name(path: Path) -> str:
+    """A shipped pack as ``shipped:<name>``, whatever folder the package sits in; a
+    user's pack by the path it was given."""
+    path = Path(path)
+    return f"shipped:{path.name}" if path.resolve().parent == default_packs_dir().resolve() else str(path)
+
+
 def _supervised_line(model) -> str:
     if model is None:
         return ""
@@ -198,6 +268,31 @@ class ScoreResult:
     anomaly: AnomalyPart | None = None
     policy: RiskPolicy = field(default_factory=RiskPolicy)
     supervised: object = None  # detector.supervised.SupervisedModel
+    rule_set: RuleSet | None = None
+    options: dict = field(default_factory=dict)
+
+    @property
+    def metadata(self) -> dict:
+        """What produced this output, for the files and reports that carry it.
+
+        The detector version, the source, row and lane counts, each rule pack with the
+        sha256 of its bytes, the anomaly model (how it was obtained, its training rows,
+        span and fingerprint), the supervised model's fingerprint and the options
+        (budget, explore, seed). No clock time: the same input, rules, model and seed
+        give the same metadata, so the files that carry it stay byte-identical.
+        """
+        return run_metadata(self)
+
+    def typed_output(self) -> pd.DataFrame:
+        """``output`` with the input's number and date columns typed, for the formats
+        that keep types (Parquet, Excel).
+
+        A column is typed only when every non-blank cell of it was read: a cell that
+        did not parse keeps the whole column as text, so no value is lost in a file
+        that has no text to fall back on.
+        """
+        typed = typed_input_columns(self.declarations)
+        return self.output.assign(**{name: values for name, values in typed.items() if name in self.output})
 
     def explain(self, row: int) -> pd.DataFrame:
         """Every piece of evidence behind one row's risk, strongest first.
@@ -249,16 +344,17 @@ class ScoreResult:
 
 # Over 60 lines for its numpydoc parameters; the body is the pipeline in order, about
 # thirty lines, each a call to a stage.
-def score(declarations: Declarations, rules: RuleSet | None = None,
+def score(declarations, rules: RuleSet | None = None,
           policy: RiskPolicy | None = None, on_rule=None, model="batch",
           budget: float | None = None, seed: int = 0, explore: float = 0.0,
-          supervised=None) -> ScoreResult:
+          supervised=None, on_stage=None) -> ScoreResult:
     """Score declarations with a rule set and an anomaly model.
 
     Parameters
     ----------
-    declarations : Declarations
-        From :func:`detector.load_declarations`.
+    declarations : Declarations, DataFrame or path
+        From :func:`detector.load_declarations`; a DataFrame or a file name is loaded
+        with it (the rules' ``reference/`` folders extending the synonym tables).
     rules : RuleSet, optional
         From :func:`detector.load_rules`; the shipped packs when omitted.
     policy : RiskPolicy, optional
@@ -290,6 +386,11 @@ def score(declarations: Declarations, rules: RuleSet | None = None,
         ``supervised_score`` (its fraud probability) and blends it into
         ``risk_score`` (see :mod:`detector.risk`); flagged rows say which past
         inspections and features weigh most.
+    on_stage : callable, optional
+        Called as ``on_stage(stage, rows)`` when each stage starts: ``"rules"``,
+        ``"anomaly fit"`` or ``"anomaly scoring"``, ``"supervised"``, ``"combining"``
+        (progress reporting; a loaded frame also reports ``"reading"`` and
+        ``"validating"``).
 
     Returns
     -------
@@ -299,13 +400,22 @@ def score(declarations: Declarations, rules: RuleSet | None = None,
         raise DetectorError("an exploration share needs an inspection budget (e.g. budget=2, explore=10)")
     seed = check_seed(seed)  # the forest and the exploration draw both take it
     rules = rules if rules is not None else load_rules()
+    stage = on_stage or (lambda name, rows: None)
+    if not isinstance(declarations, Declarations):
+        declarations = load_declarations(declarations, reference_dirs=rules.reference_dirs, on_stage=on_stage)
     policy = policy or RiskPolicy()
+    stage("rules", len(declarations))
     results = evaluate_rules(rules, declarations.table, on_rule, opaque=declarations.opaque_fields,
                              unreadable=declarations.unreadable)
+    if model is not None:
+        stage("anomaly fit" if isinstance(model, str) else "anomaly scoring", len(declarations))
     part, anomaly_line = anomaly_part(declarations, model, seed)
     table = declarations.table
     anomaly = part.scores["anomaly_score"].to_numpy() if part is not None else None
+    if supervised is not None:
+        stage("supervised", len(declarations))
     probability = supervised.predict(table, results.hits) if supervised is not None else None
+    stage("combining", len(declarations))
     evidence = rule_evidence(results, len(declarations), policy)
     scores = risk_scores(evidence, policy, anomaly, probability)
     lanes = assign_lanes(scores.risk, evidence.critical, policy, budget, explore, seed)
@@ -317,9 +427,9 @@ def score(declarations: Declarations, rules: RuleSet | None = None,
     columns.update(reasons=reasons_column(evidence, lanes, words),
                    status=choose_text(["valid", "invalid"], declarations.invalid.astype(np.int64)),
                    errors=declarations.errors.array)
-    written = output_columns(budget is not None, part is not None, supervised is not None)
+    written = output_columns()
     raw, renamed = _keep_clashing_columns(declarations.raw, written)
-    scored = pd.DataFrame({name: columns[name] for name in written})
+    scored = pd.DataFrame({name: _or_empty(columns.get(name), name, len(declarations)) for name in written})
     output = pd.concat([raw.reset_index(drop=True), scored], axis=1)
     counts = results.hits.sum().astype(int).to_dict()
     lane_counts = pd.Series(scored["lane"]).value_counts().to_dict()
@@ -330,4 +440,13 @@ def score(declarations: Declarations, rules: RuleSet | None = None,
         anomaly=anomaly_line, read_notes=declarations.read_notes,
         supervised=_supervised_line(supervised),
     )
-    return ScoreResult(output, results, summary, declarations, part, policy, supervised)
+    return ScoreResult(output, results, summary, declarations, part, policy, supervised, rules,
+                       {"budget": budget, "explore": explore, "seed": seed})
+
+
+def _or_empty(values, name: str, rows: int):
+    """A column of a part that did not run, empty: text columns hold "", numbers are
+    missing, so the output has the same columns whatever the options."""
+    if values is not None:
+        return values
+    return choose_text([""], np.zeros(rows, dtype=np.int64)) if name == "selection" else np.full(rows, np.nan)

@@ -1,5 +1,7 @@
+import json
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from detector import load_declarations, load_rules, score
@@ -21,8 +23,9 @@ def test_every_row_comes_out_once_in_order_with_inputs_untouched(write_csv):
     out = result.output
     assert out["declaration_id"].tolist() == ["A", "B", "A", "C"]
     assert out.columns.tolist() == ["declaration_id", "hs_code", "origin_country", "export_country",
-                                    "license_number", "extra", "risk_score", "lane", "rule_hits",
-                                    "reasons", "status", "errors"]
+                                    "license_number", "extra", "risk_score", "lane", "selection", "rule_hits",
+                                    "reasons", "rule_score", "anomaly_score", "anomaly_percentile",
+                                    "supervised_score", "status", "errors"]
     assert out["extra"].tolist() == ["keep me", "x", "y", "z"]
     assert out["status"].tolist() == ["valid", "invalid", "invalid", "valid"]
     assert out["rule_hits"].tolist() == ["T-LICENCE-001;T-ORIGIN-001", "", "", ""]
@@ -103,7 +106,7 @@ def test_the_batch_is_its_own_history_when_no_model_is_given():
     other = score(declarations, seed=1)
     assert not other.output["anomaly_score"].equals(first.output["anomaly_score"])
     rules_only = score(declarations, model=None)
-    assert rules_only.anomaly is None and "anomaly_score" not in rules_only.output
+    assert rules_only.anomaly is None and rules_only.output["anomaly_score"].isna().all()
     assert rules_only.output["risk_score"].equals(first.output["rule_score"])
 
 
@@ -200,3 +203,55 @@ def test_explain_shows_the_fraud_probability_as_the_reasons_do(write_csv):
     assert "[model] fraud probability 0.99 from past inspections" in result.output["reasons"].iloc[0]
     model = result.explain(0).set_index("source").loc["model"]
     assert model["title"] == "fraud probability 0.99 from past inspections"
+
+
+def test_output_columns_are_the_same_whatever_the_options(write_csv):
+    """Before: a rules-only run wrote 6 detector columns and a run with a budget and a
+    model 11, so a spreadsheet or a script reading the output broke when an option
+    changed. Now every run writes the same columns; a part that did not run is empty."""
+    path = write_csv("declaration_id,hs_code,origin_country,export_country,license_number\n"
+                     "A,2805301200,VN,CN,\nB,2805301200,CN,CN,L-9\n")
+    plain = score(load_declarations(path), small_rules(), model=None)
+    budgeted = score(load_declarations(path), small_rules(), model=None, budget=50, explore=50)
+    assert plain.output.columns.tolist() == budgeted.output.columns.tolist()
+    assert plain.output["selection"].tolist() == ["", ""]
+    assert plain.output["anomaly_score"].isna().all() and plain.output["supervised_score"].isna().all()
+    assert set(budgeted.output["selection"]) <= {"risk", "explore", ""}
+
+
+def test_score_accepts_a_dataframe_and_reports_its_stages():
+    """Before: ``detector.score(frame)`` failed on a DataFrame (it wanted loaded
+    declarations), and nothing told a progress display which stage was running."""
+    frame = pd.DataFrame({"declaration_id": ["A", "B"], "hs_code": ["2805301200", "2805301200"],
+                          "origin_country": ["VN", "CN"], "export_country": ["CN", "CN"],
+                          "license_number": ["", "L-9"]})
+    stages = []
+    result = score(frame, small_rules(), model=None, on_stage=lambda stage, rows: stages.append((stage, rows)))
+    assert result.output["rule_hits"].iloc[0] == "T-LICENCE-001;T-ORIGIN-001"
+    assert stages == [("validating", 2), ("rules", 2), ("combining", 2)]
+
+
+def test_metadata_names_packs_by_hash_and_holds_no_clock_time(write_csv):
+    """The run metadata carried by Parquet files and reports: the same run twice gives
+    the same metadata (no time in it), and a changed pack changes its hash."""
+    path = write_csv("declaration_id,hs_code,origin_country,export_country,license_number\nA,2805301200,VN,CN,\n")
+    first = score(load_declarations(path), small_rules(), model=None, budget=50, seed=3)
+    again = score(load_declarations(path), small_rules(), model=None, budget=50, seed=3)
+    meta = first.metadata
+    assert meta == again.metadata
+    assert meta["options"] == {"budget": 50, "explore": 0.0, "seed": 3}
+    assert meta["anomaly"]["mode"] == "off" and meta["rows"] == 1
+    assert [len(pack["sha256"]) for pack in meta["rule_packs"]] == [64] * len(first.rule_set.sources)
+    json.dumps(meta)  # carried as JSON
+
+
+def test_typed_output_types_number_and_date_columns_only_when_every_cell_read(write_csv):
+    """Parquet and Excel keep types: a column of amounts whose every cell was read is
+    numbers; one with an unreadable cell stays text so that cell is not lost."""
+    path = write_csv("declaration_id,hs_code,declaration_date,declared_value,gross_weight_kg,package_count\n"
+                     "A,2805301200,2025-03-01,\"1,200.50\",12,3\nB,2805301200,2025-03-02,80,heavy,\n")
+    typed = score(load_declarations(path), small_rules(), model=None).typed_output()
+    assert typed["declared_value"].tolist() == [1200.5, 80.0]
+    assert str(typed["package_count"].dtype) == "Int64" and typed["package_count"].isna().tolist() == [False, True]
+    assert str(typed["declaration_date"].iloc[0]) == "2025-03-01" and "date32" in str(typed["declaration_date"].dtype)
+    assert typed["gross_weight_kg"].tolist() == ["12", "heavy"]

@@ -477,8 +477,10 @@ def test_score_blends_the_probability_into_the_risk(world):
     blended = detector.score(later, world.rules, model=None, supervised=model)
     rules_only = detector.score(later, world.rules, model=None)
     out, before = blended.output, rules_only.output
-    assert out.columns[-8:].tolist() == ["risk_score", "lane", "rule_hits", "reasons", "rule_score",
-                                         "supervised_score", "status", "errors"]
+    assert out.columns[-11:].tolist() == ["risk_score", "lane", "selection", "rule_hits", "reasons", "rule_score",
+                                          "anomaly_score", "anomaly_percentile", "supervised_score", "status",
+                                          "errors"]
+    assert out["anomaly_score"].isna().all()
     p = model.predict(later, world.later_hits)
     assert np.array_equal(out["supervised_score"].to_numpy(), np.round(p, 4))
     assert np.array_equal(out["rule_score"].to_numpy(), before["risk_score"].to_numpy())
