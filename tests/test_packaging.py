@@ -44,6 +44,8 @@ def test_wheel_carries_rule_packs_reference_tables_and_mappings(installed_wheel)
     assert shipped, "the checkout has no rules/"
     for name in shipped:
         assert f"detector/_rules/{name}" in names
+    templates = sorted(p.name for p in (REPO / "detector" / "templates").glob("*.j2"))
+    assert templates and all(f"detector/templates/{name}" in names for name in templates)
 
 
 def test_installed_package_finds_its_rules_outside_the_checkout(installed_wheel, tmp_path):
