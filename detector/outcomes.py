@@ -6,14 +6,18 @@ in one SQLite file so they can be joined later:
 - the outcomes an inspection service reports (declaration, date, fraud or clean,
   money recovered), imported from CSV or Parquet by :func:`read_outcomes` and
   :meth:`OutcomeStore.add_outcomes`;
-- for every scored batch, which rules ran (with their title, pattern and severity at
-  the time), which rule hit which declaration, and the lane and risk score each
-  declaration was given (:meth:`OutcomeStore.record_batch`).
+- for every scored batch, what produced it (the run metadata: detector version, rule
+  packs and their hashes, models, options), which rules ran (with their title, pattern
+  and severity at the time), which rule hit which declaration, and the lane, risk score
+  and selection (risk pick or random check) each declaration was given
+  (:meth:`OutcomeStore.record_batch`).
 
 :meth:`OutcomeStore.report` joins each outcome to the batch recorded last that scored
 its declaration and gives the hit rate (the share of inspections that found fraud) per
-rule, lane and pattern and over time, and lists the rules whose hit rate has fallen
-below a threshold as candidates for review.
+rule, lane, pattern and selection and over time, and lists the rules whose hit rate has
+fallen below a threshold as candidates for review. The hit rate by selection sets the
+risk picks beside the random checks of the budget's exploration share: the random checks
+are the service's base rate, so the risk picks earn their place by beating them.
 
 Where the database lives
 ------------------------
@@ -41,7 +45,7 @@ it writes anything rather than after.
 
 from __future__ import annotations
 
-import html
+import json
 import os
 import sqlite3
 from contextlib import closing, contextmanager
@@ -53,6 +57,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from detector import charts
 from detector.errors import DetectorError
 from detector.io import atomic_file, read_table, same_file
 from detector.risk import LANES
@@ -68,6 +73,10 @@ DEFAULT_THRESHOLD = 0.05
 DEFAULT_MIN_INSPECTIONS = 20
 PERIODS = {"W": "week", "M": "month", "Q": "quarter", "Y": "year"}
 NO_RULE = "(no rule)"
+# An inspected declaration the budget did not send to the red lane (an officer's own
+# choice, a yellow lane check, a batch scored without a budget, or one recorded before
+# selections were kept).
+NOT_SELECTED = "(not selected)"
 
 OUTCOME_COLUMNS = ("declaration_id", "inspected_on", "result", "recovered_value", "notes")
 REQUIRED_COLUMNS = ("declaration_id", "inspected_on", "result")
@@ -136,7 +145,18 @@ MIGRATIONS: tuple[str, ...] = (
     );
     PRAGMA application_id = 1145394243;
     """,
+    # 2: what produced each batch (the run metadata of the scoring, as JSON: detector
+    # version, rule packs and their sha256, models and their fingerprints, options),
+    # and how each row came to the red lane under a budget: 'risk' (its risk ranked it
+    # within the budget) or 'explore' (a random check); NULL when neither, and for the
+    # batches recorded before (their selection was not kept).
+    """
+    ALTER TABLE batches ADD COLUMN metadata TEXT
+        CHECK (metadata IS NULL OR (json_valid(metadata) AND json_type(metadata) = 'object'));
+    ALTER TABLE batch_lanes ADD COLUMN selection TEXT CHECK (selection IN ('risk', 'explore'));
+    """,
 )
+SELECTIONS = ("risk", "explore")
 
 
 class OutcomeError(DetectorError):
@@ -326,6 +346,10 @@ class OutcomeReport:
     by_lane, by_pattern : DataFrame
         The same counts per lane given, and per pattern of the rules that hit (a
         declaration hit by no rule counts under ``(no rule)``).
+    by_selection : DataFrame
+        The same counts per selection of the row under a budget: ``risk`` (picked by
+        its risk) and ``explore`` (a random check) always, then ``(not selected)``
+        when some inspected declarations were neither.
     over_time : DataFrame
         period, rule_id and the counts, per period of ``inspected_on``.
     review : DataFrame
@@ -333,6 +357,12 @@ class OutcomeReport:
         ``threshold``, with that period's counts, the earlier ones and why.
     database : Path, optional
         The database the report was read from: :meth:`to_html` never writes over it.
+    inspected_from, inspected_to : str, optional
+        The first and last ``inspected_on`` of the inspections the figures count.
+    batches : int
+        Batches recorded in the database.
+    scored_from, scored_to : str, optional
+        When the first and the last of them were scored (ISO time).
     """
 
     threshold: float
@@ -346,7 +376,13 @@ class OutcomeReport:
     by_pattern: pd.DataFrame
     over_time: pd.DataFrame
     review: pd.DataFrame
+    by_selection: pd.DataFrame
     database: Path | None = None
+    inspected_from: str | None = None
+    inspected_to: str | None = None
+    batches: int = 0
+    scored_from: str | None = None
+    scored_to: str | None = None
 
     @property
     def review_rule(self) -> str:
@@ -354,16 +390,40 @@ class OutcomeReport:
         return (f"hit rate below {self.threshold:.1%} in the rule's latest {PERIODS[self.period]} "
                 f"with at least {self.min_inspections} inspections")
 
+    @property
+    def summary(self) -> str:
+        """The inspections counted, in one sentence."""
+        overall = _percent(self.frauds / self.inspections) if self.inspections else "n/a"
+        return (f"{self.inspections} inspections joined to scored declarations, {self.frauds} found fraud "
+                f"({overall}); {self.unmatched} outcome(s) of declarations no recorded batch scored")
+
+    @property
+    def coverage(self) -> str:
+        """The inspections and batches the report covers, with their dates."""
+        inspections = (f"{self.inspections} inspections from {self.inspected_from} to {self.inspected_to}"
+                       if self.inspections else "no inspections joined")
+        batches = (f"{self.batches} batch{'es' * (self.batches != 1)} scored from {self.scored_from[:10]} "
+                   f"to {self.scored_to[:10]}" if self.batches else "no batch recorded")
+        return f"{inspections}; {batches}"
+
+    @property
+    def selection_verdict(self) -> str:
+        """Risk picks against random checks in words: both hit rates, and whether the
+        counts are enough to tell them apart (see :func:`selection_verdict`)."""
+        return selection_verdict(self.by_selection, self.min_inspections)
+
     def lines(self, periods: int = 6) -> list[str]:
         """The report as text tables for the terminal; ``periods`` latest periods shown."""
-        overall = _percent(self.frauds / self.inspections) if self.inspections else "n/a"
-        lines = [f"{self.inspections} inspections joined to scored declarations, {self.frauds} found fraud "
-                 f"({overall}); {self.unmatched} outcome(s) of declarations no recorded batch scored",
-                 "", f"rules to review ({self.review_rule}):"]
+        lines = [self.summary]
+        if self.database is not None:
+            lines.append(f"database: {self.database} ({self.coverage})")
+        lines += ["", f"rules to review ({self.review_rule}):"]
         review = self.review[["rule_id", "title", "why"]]
         lines.append(_text_table(review) if len(review) else "  none")
         lines += ["", "hit rate per rule:", _text_table(self.by_rule), "",
                   "hit rate per lane:", _text_table(self.by_lane), "",
+                  "hit rate by selection (risk picks against random checks):", _text_table(self.by_selection),
+                  self.selection_verdict, "",
                   "hit rate per pattern:", _text_table(self.by_pattern), "",
                   f"hit rate per rule and {PERIODS[self.period]} (inspections in brackets):",
                   _text_table(_period_table(self.over_time, periods), index=True)]
@@ -388,6 +448,31 @@ class OutcomeReport:
 
 def _percent(value: float) -> str:
     return "n/a" if pd.isna(value) else f"{value:.1%}"
+
+
+def selection_verdict(by_selection: pd.DataFrame, min_inspections: int) -> str:
+    """Whether the risk picks find fraud more often than the random checks, in words.
+
+    Both hit rates with their counts, then the ratio, or why there is none: no random
+    check inspected (the budget had no exploration share), random checks that found no
+    fraud, or fewer than ``min_inspections`` inspections on either side (one fraud
+    more or less would change the answer).
+    """
+    counts = by_selection.set_index("selection").to_dict("index")  # keeps each column's type
+    risk, explore = (counts[name] for name in SELECTIONS)
+    risk_words = (f"risk picks found fraud in {_percent(risk['hit_rate'])} of their inspections "
+                  f"({risk['frauds']} of {risk['inspections']})" if risk["inspections"] else
+                  "risk picks: none inspected")
+    if not explore["inspections"]:
+        return (f"{risk_words}, random checks: none inspected; score with a budget and an exploration share "
+                "(--budget, --explore) to compare")
+    figures = (f"{risk_words}, random checks in {_percent(explore['hit_rate'])} "
+               f"({explore['frauds']} of {explore['inspections']})")
+    if min(risk["inspections"], explore["inspections"]) < min_inspections:
+        return f"{figures}: too few to compare (at least {min_inspections} of each)"
+    if not explore["frauds"]:
+        return f"{figures}: random checks found no fraud"
+    return f"{figures}: risk picks find fraud {risk['hit_rate'] / explore['hit_rate']:.1f} times as often"
 
 
 def _percents(values: pd.Series) -> pd.Series:
@@ -594,15 +679,19 @@ class OutcomeStore:
     # ------------------------------------------------------------------- batches
 
     def record_batch(self, result, scored_at: str | None = None, budget: float | None = None) -> int:
-        """Keep what one scoring run said: rules run, lanes, risk scores and rule hits.
+        """Keep what one scoring run said: its run metadata, rules run, lanes, risk
+        scores, selections and rule hits.
 
         Parameters
         ----------
         result : detector.scoring.ScoreResult
+            Its ``metadata`` is stored as JSON (NULL for a result that has none), and
+            its output's ``selection`` per row ('risk', 'explore'; empty as NULL).
         scored_at : str, optional
             ISO time of scoring; now (UTC) when omitted.
         budget : float, optional
-            The inspection budget (percent of rows) the run used, if any.
+            The inspection budget (percent of rows) the run used; the metadata's when
+            omitted.
 
         Returns
         -------
@@ -615,34 +704,49 @@ class OutcomeStore:
         if len(hits) != len(output):
             raise OutcomeError(f"{result.declarations.source}: {len(hits)} rows of rule hits "
                                f"for {len(output)} scored rows")
+        metadata = getattr(result, "metadata", None)
+        if budget is None and metadata:
+            budget = (metadata.get("options") or {}).get("budget")
+        selection = _selection(output, str(result.declarations.source))
         rule_ids = np.asarray([str(rule_id) for rule_id in hits.columns], dtype=object)
         defined = [rules.get(rule_id) for rule_id in rule_ids]
         rows = np.arange(1, len(output) + 1)
         hit_rows, hit_columns = np.nonzero(hits.to_numpy(dtype=bool, na_value=False))
         with self._transaction() as connection:
             batch_id = connection.execute(
-                "INSERT INTO batches (source, scored_at, row_count, budget) VALUES (?, ?, ?, ?)",
-                (str(result.declarations.source), scored_at or _now(), len(output), budget)).lastrowid
+                "INSERT INTO batches (source, scored_at, row_count, budget, metadata) VALUES (?, ?, ?, ?, ?)",
+                (str(result.declarations.source), scored_at or _now(), len(output), budget,
+                 _metadata_json(metadata, str(result.declarations.source)))).lastrowid
             connection.executemany(
                 "INSERT INTO batch_rules (batch_id, rule_id, title, pattern, severity) VALUES (?, ?, ?, ?, ?)",
                 zip(repeat(batch_id), rule_ids.tolist(), [getattr(rule, "title", None) for rule in defined],
                     [getattr(rule, "pattern", None) for rule in defined],
                     [getattr(rule, "severity", None) for rule in defined]))
             connection.executemany(
-                "INSERT INTO batch_lanes (batch_id, file_row, declaration_id, lane, risk_score) "
-                "VALUES (?, ?, ?, ?, ?)",
+                "INSERT INTO batch_lanes (batch_id, file_row, declaration_id, lane, risk_score, selection) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
                 zip(repeat(batch_id), rows.tolist(), _nullable(result.declarations.table["declaration_id"]),
-                    output["lane"].astype(str).tolist(), _nullable(output["risk_score"])))
+                    output["lane"].astype(str).tolist(), _nullable(output["risk_score"]), _nullable(selection)))
             connection.executemany(
                 "INSERT INTO batch_hits (batch_id, file_row, rule_id) VALUES (?, ?, ?)",
                 zip(repeat(batch_id), (hit_rows + 1).tolist(), rule_ids[hit_columns].tolist()))
         return int(batch_id)
 
+    def batches(self) -> pd.DataFrame:
+        """Every recorded batch, oldest first: batch_id, source, scored_at, row_count,
+        budget and metadata (the run metadata as a dict; None for a batch recorded
+        before metadata was kept)."""
+        batches = self._query("SELECT batch_id, source, scored_at, row_count, budget, metadata FROM batches "
+                              "ORDER BY batch_id")
+        return batches.assign(metadata=batches["metadata"].map(json.loads, na_action="ignore").astype(object)
+                              .where(batches["metadata"].notna(), None))
+
     # ------------------------------------------------------------------- report
 
     def report(self, threshold: float = DEFAULT_THRESHOLD, min_inspections: int = DEFAULT_MIN_INSPECTIONS,
                period: str = "M") -> OutcomeReport:
-        """Hit rates per rule, lane and pattern and over time, and the rules to review.
+        """Hit rates per rule, lane, pattern and selection and over time, the rules to
+        review, and the span of inspections and batches covered.
 
         Each outcome is joined to the batch recorded last that scored its declaration
         (its first row there, should the batch list the id twice).
@@ -661,8 +765,42 @@ class OutcomeStore:
         if not 0 <= threshold <= 1:
             raise OutcomeError(f"threshold {threshold}: expected a share between 0 and 1")
         report = build_report(self._query(_JOINED_OUTCOMES), self._query(_JOINED_HITS),
-                              self._query(_LATEST_RULES), threshold, min_inspections, period)
+                              self._query(_LATEST_RULES), threshold, min_inspections, period,
+                              self._query(_BATCH_SPAN))
         return replace(report, database=self.path)
+
+
+def _selection(output: pd.DataFrame, source: str) -> pd.Series:
+    """Each row's selection ('risk', 'explore', missing when neither) from the output's
+    ``selection`` column (absent when the scoring had no budget)."""
+    if "selection" not in output.columns:
+        return pd.Series(None, index=output.index, dtype=object)
+    selection = output["selection"].astype(object).where(output["selection"].notna(), "").astype(str).str.strip()
+    unknown = sorted(set(selection.unique()) - {"", *SELECTIONS})
+    if unknown:
+        raise OutcomeError(f"{source}: selection {', '.join(map(repr, unknown))} in the scored rows: expected "
+                           f"{' or '.join(SELECTIONS)} or empty; nothing was recorded")
+    return selection.where(selection != "", None)
+
+
+def _metadata_json(metadata: dict | None, source: str) -> str | None:
+    """The run metadata as JSON text (keys sorted, so the same run stores the same text)."""
+    if metadata is None:
+        return None
+    try:
+        return json.dumps(metadata, sort_keys=True, allow_nan=False, default=_json_value)
+    except (TypeError, ValueError) as exc:
+        raise OutcomeError(f"{source}: the run metadata cannot be stored as JSON ({exc}); nothing was recorded") \
+            from exc
+
+
+def _json_value(value):
+    """numpy numbers and paths, which the metadata may carry, as JSON values."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"{type(value).__name__} {value!r} is not a JSON value")
 
 
 def _prepare_location(path: Path, create: bool) -> None:
@@ -882,7 +1020,8 @@ WITH latest AS (
 )
 """
 _JOINED_OUTCOMES = _PLACED + """
-SELECT o.declaration_id, o.inspected_on, o.result, o.recovered_value, p.batch_id, b.lane, b.risk_score
+SELECT o.declaration_id, o.inspected_on, o.result, o.recovered_value, p.batch_id, b.lane, b.risk_score,
+       b.selection
 FROM outcomes AS o
 LEFT JOIN placed AS p ON p.declaration_id = o.declaration_id
 LEFT JOIN batch_lanes AS b ON b.batch_id = p.batch_id AND b.file_row = p.file_row
@@ -897,23 +1036,28 @@ SELECT r.rule_id, r.title, r.pattern, r.severity FROM batch_rules AS r
 WHERE r.batch_id = (SELECT MAX(batch_id) FROM batch_rules AS s WHERE s.rule_id = r.rule_id)
 """
 
+_BATCH_SPAN = "SELECT count(*) AS batches, MIN(scored_at) AS scored_from, MAX(scored_at) AS scored_to FROM batches"
+
 RATE_COLUMNS = ["inspections", "frauds", "hit_rate", "recovered_value"]
 
 
 def build_report(outcomes: pd.DataFrame, hits: pd.DataFrame, rules: pd.DataFrame,
                  threshold: float = DEFAULT_THRESHOLD, min_inspections: int = DEFAULT_MIN_INSPECTIONS,
-                 period: str = "M") -> OutcomeReport:
+                 period: str = "M", batches: pd.DataFrame | None = None) -> OutcomeReport:
     """The report from joined tables (what :meth:`OutcomeStore.report` reads).
 
     Parameters
     ----------
     outcomes : DataFrame
         One row per outcome: declaration_id, inspected_on, result, recovered_value,
-        and batch_id and lane (missing when no batch scored the declaration).
+        and batch_id, lane and selection (missing when no batch scored the
+        declaration; selection also when its row was not selected by a budget).
     hits : DataFrame
         declaration_id, rule_id: the rules that hit each joined declaration.
     rules : DataFrame
         rule_id, title, pattern, severity.
+    batches : DataFrame, optional
+        One row: batches, scored_from, scored_to (the span of the recorded batches).
     """
     joined = outcomes["batch_id"].notna()
     inspected = outcomes[joined.to_numpy()].assign(
@@ -925,12 +1069,18 @@ def build_report(outcomes: pd.DataFrame, hits: pd.DataFrame, rules: pd.DataFrame
     by_rule = rules.merge(_rates(hit_facts, ["rule_id"]), on="rule_id").sort_values(
         ["inspections", "rule_id"], ascending=[False, True], kind="stable").reset_index(drop=True)
     over_time = _rates(hit_facts, ["rule_id", "period"])
+    span = batches.iloc[0] if batches is not None and len(batches) else {}
     return OutcomeReport(
         threshold=threshold, min_inspections=min_inspections, period=period,
         inspections=len(inspected), frauds=int(inspected["fraud"].sum()), unmatched=int((~joined).sum()),
         by_rule=by_rule, by_lane=_by_lane(inspected), by_pattern=_by_pattern(inspected, hits, rules),
         over_time=over_time.assign(period=over_time["period"].astype(str)),
         review=_review(over_time, rules, threshold, min_inspections),
+        by_selection=_by_selection(inspected),
+        inspected_from=inspected["inspected_on"].min() if len(inspected) else None,
+        inspected_to=inspected["inspected_on"].max() if len(inspected) else None,
+        batches=int(span.get("batches", 0) or 0), scored_from=span.get("scored_from"),
+        scored_to=span.get("scored_to"),
     )
 
 
@@ -949,6 +1099,17 @@ def _by_lane(inspected: pd.DataFrame) -> pd.DataFrame:
     rates = _rates(inspected, ["lane"])
     order = pd.Categorical(rates["lane"], categories=[*LANES, *sorted(set(rates["lane"]) - set(LANES))])
     return rates.iloc[np.argsort(order.codes, kind="stable")].reset_index(drop=True)
+
+
+def _by_selection(inspected: pd.DataFrame) -> pd.DataFrame:
+    """Counts per selection: risk and explore always (a side with no inspection shows
+    0, which is itself the finding), then the inspections neither selected."""
+    selection = inspected["selection"] if "selection" in inspected else pd.Series(None, index=inspected.index)
+    labelled = inspected.assign(selection=selection.astype(object).where(selection.notna(), NOT_SELECTED))
+    rates = _rates(labelled, ["selection"]).set_index("selection")
+    order = [*SELECTIONS, *([NOT_SELECTED] if NOT_SELECTED in rates.index else [])]
+    rates = rates.reindex(order).fillna({"inspections": 0, "frauds": 0, "recovered_value": 0.0})
+    return rates.astype({"inspections": "int64", "frauds": "int64"}).reset_index()[["selection", *RATE_COLUMNS]]
 
 
 def _by_pattern(inspected: pd.DataFrame, hits: pd.DataFrame, rules: pd.DataFrame) -> pd.DataFrame:
@@ -991,38 +1152,89 @@ def _review(over_time: pd.DataFrame, rules: pd.DataFrame, threshold: float, min_
 
 # --------------------------------------------------------------------------- HTML
 
-_CSS = """
-body { font-family: system-ui, sans-serif; margin: 2em; color: #222; }
-h1 { font-size: 1.4em; } h2 { font-size: 1.1em; margin-top: 1.8em; }
-table { border-collapse: collapse; font-size: 0.9em; }
-th, td { padding: 0.3em 0.7em; border-bottom: 1px solid #ddd; text-align: right; }
-th { background: #f3f3f3; } td:first-child, th:first-child { text-align: left; }
-.review th { background: #fbe3e3; } p.note { color: #555; }
-"""
-
-
-def _html_table(frame: pd.DataFrame, css_class: str = "", index: bool = False) -> str:
-    if not len(frame):
-        return '<p class="note">none</p>'
-    return _display(frame).to_html(index=index, na_rep="", border=0, classes=css_class or None, escape=True)
+# Bar colours of the selections: the risk picks in the reports' accent, the random checks
+# apart from them, the rest grey (they are neither side of the comparison).
+SELECTION_COLOURS = {"risk": "#24518f", "explore": "#b0558f", NOT_SELECTED: "#9aa3b2"}
+SELECTION_WORDS = {"risk": "risk picks", "explore": "random checks", NOT_SELECTED: NOT_SELECTED}
 
 
 def _html_page(report: OutcomeReport) -> str:
-    overall = _percent(report.frauds / report.inspections) if report.inspections else "n/a"
-    summary = (f"{report.inspections} inspections joined to scored declarations, {report.frauds} found fraud "
-               f"({overall}); {report.unmatched} outcome(s) of declarations no recorded batch scored.")
-    sections = [
-        ("Rules to review", f"Rules with a {html.escape(report.review_rule)}.",
-         _html_table(report.review, "review")),
-        ("Hit rate per rule", "Over the inspected declarations each rule hit.", _html_table(report.by_rule)),
-        ("Hit rate per lane", "By the lane each inspected declaration was given.", _html_table(report.by_lane)),
-        ("Hit rate per pattern", f"A declaration no rule hit counts under {NO_RULE}.",
-         _html_table(report.by_pattern)),
-        (f"Hit rate per rule and {PERIODS[report.period]}", "Inspections in brackets.",
-         _html_table(_period_table(report.over_time), index=True)),
-    ]
-    body = "\n".join(f'<h2>{html.escape(title)}</h2>\n<p class="note">{note}</p>\n{table}'
-                     for title, note, table in sections)
-    return (f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
-            f"<title>Inspection outcomes</title>\n<style>{_CSS}</style>\n</head>\n<body>\n"
-            f"<h1>Inspection outcomes</h1>\n<p>{html.escape(summary)}</p>\n{body}\n</body>\n</html>\n")
+    """The page, from ``outcomes.html.j2`` in the reports' own template environment
+    (autoescaped; the batch report's layout and sortable table)."""
+    from detector.report import environment, report_date  # only a page needs jinja2
+
+    return environment().get_template("outcomes.html.j2").render(page=page_context(report), written=report_date())
+
+
+def page_context(report: OutcomeReport) -> dict:
+    """What the outcomes page shows, as plain values for ``outcomes.html.j2``.
+
+    Returns
+    -------
+    dict
+        ``report``; ``overall`` (hit rate as text); ``charts`` (inline SVG: ``heat_map``
+        of hit rate per rule and period, ``rules``, ``lanes``, ``selection``; None when
+        nothing was inspected); ``tables`` (``columns`` and formatted ``rows`` of each
+        table, for the sortable table) and ``rule_filters`` (pattern and severity).
+    """
+    periods = _period_table(report.over_time)
+    tables = {"review": _table_cells(report.review), "rules": _table_cells(report.by_rule),
+              "lanes": _table_cells(report.by_lane), "patterns": _table_cells(report.by_pattern),
+              "selection": _table_cells(report.by_selection.assign(
+                  selection=report.by_selection["selection"].map(SELECTION_WORDS))),
+              # 'hit rate (inspections)' cells sort by their rate
+              "periods": _table_cells(periods.rename_axis(columns=None).reset_index(), numeric=list(periods.columns))}
+    rules = tables["rules"]
+    return {
+        "report": report, "period_name": PERIODS[report.period],
+        "overall": _percent(report.frauds / report.inspections) if report.inspections else "n/a",
+        "rates": {name: _percent(rate) for name, rate in
+                  report.by_selection.set_index("selection")["hit_rate"].items()},
+        "charts": _charts(report) if report.inspections else None,
+        "tables": tables,
+        "rule_filters": [{"label": name, "columns": [rules["names"].index(name)],
+                          "options": sorted(report.by_rule[name].dropna().astype(str).unique())}
+                         for name in ("pattern", "severity") if len(report.by_rule)],
+    }
+
+
+def _charts(report: OutcomeReport) -> dict[str, str]:
+    """The page's charts as inline SVG (see :mod:`detector.charts`)."""
+    heat = report.over_time.pivot(index="rule_id", columns="period", values="hit_rate")
+    heat = heat[sorted(heat.columns)]
+    counts = report.over_time.pivot(index="rule_id", columns="period", values="inspections")
+    counts = counts.reindex_like(heat).fillna(0).astype("int64")
+    selected = report.by_selection[report.by_selection["inspections"] > 0]
+    return {
+        "heat_map": charts.heat_map(heat, title=f"Hit rate per rule and {PERIODS[report.period]}", counts=counts)
+        if len(heat) else None,
+        "rules": charts.bar_chart(_counted(report.by_rule["rule_id"], report.by_rule["inspections"]),
+                                  report.by_rule["hit_rate"], categories=report.by_rule["severity"].fillna("").tolist(),
+                                  title="Hit rate per rule", value_format="{:.1%}") if len(report.by_rule) else None,
+        "lanes": charts.bar_chart(_counted(report.by_lane["lane"], report.by_lane["inspections"]),
+                                  report.by_lane["hit_rate"], categories=report.by_lane["lane"].tolist(),
+                                  colours=charts.LANE_COLOURS, title="Hit rate per lane", value_format="{:.1%}"),
+        "selection": charts.bar_chart(
+            _counted(selected["selection"].map(SELECTION_WORDS), selected["inspections"]), selected["hit_rate"],
+            categories=selected["selection"].tolist(), colours=SELECTION_COLOURS,
+            title="Hit rate of risk picks and random checks", value_format="{:.1%}"),
+    }
+
+
+def _counted(labels: pd.Series, inspections: pd.Series) -> list[str]:
+    """Bar labels with the inspections behind each rate: 'red (12 inspected)'."""
+    return (labels.astype(str) + " (" + inspections.map("{:,}".format) + " inspected)").tolist()
+
+
+def _table_cells(frame: pd.DataFrame, numeric: list[str] = ()) -> dict:
+    """A table for the sortable-table macro: its columns (numbers right-aligned and
+    sorted as numbers: those of a number type, the rates and ``numeric``) and its
+    cells as text, rates as percentages."""
+    shown = _display(frame)
+    numeric = [column.endswith("hit_rate") or column in numeric or pd.api.types.is_numeric_dtype(frame[column])
+               for column in frame.columns]
+    cells = shown.astype(object).where(shown.notna(), "").astype(str)
+    return {"names": [str(column) for column in frame.columns],
+            "columns": [{"label": str(column).replace("_", " "), "numeric": is_number}
+                        for column, is_number in zip(frame.columns, numeric)],
+            "rows": cells.to_numpy().tolist()}

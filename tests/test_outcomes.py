@@ -8,6 +8,7 @@ import tempfile
 import time
 from contextlib import contextmanager
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -15,7 +16,7 @@ import pytest
 import yaml
 
 import detector
-from detector import outcomes
+from detector import charts, outcomes
 from detector.errors import OutputFileError
 from detector.outcomes import MIGRATIONS, OutcomeError, OutcomeStore, default_db_path, read_outcomes
 from tests.conftest import REPO
@@ -56,11 +57,12 @@ RULES_YAML = """
 BY_SEVERITY = detector.RiskPolicy(single_angle_max=detector.RiskPolicy().red)
 
 
-def scored(remarks: dict[str, str]):
-    """A real ScoreResult for declarations id -> remarks, with the three test rules."""
+def scored(remarks: dict[str, str], **options):
+    """A real ScoreResult for declarations id -> remarks, with the three test rules
+    (``options``: budget, explore, seed of :func:`detector.score`)."""
     rules = detector.RuleSet(detector.parse_rules(yaml.safe_load(RULES_YAML), Path("test.yaml")))
     table = pd.DataFrame({"declaration_id": list(remarks), "hs_code": "2805", "remarks": list(remarks.values())})
-    return detector.score(detector.load_declarations(table), rules, policy=BY_SEVERITY)
+    return detector.score(detector.load_declarations(table), rules, policy=BY_SEVERITY, **options)
 
 
 def count(store: OutcomeStore, table: str) -> int:
@@ -126,6 +128,44 @@ def test_a_failing_migration_is_rolled_back_whole(tmp_path, monkeypatch):
         OutcomeStore(path)
     assert user_version(path) == len(MIGRATIONS)
     assert "extra" not in tables(path)
+
+
+def version_one(path: Path) -> Path:
+    """A database as the first schema left it (migration 1 only), with one outcome
+    and one batch that scored D1 (red, ALPHA) and D2 (green)."""
+    connection = sqlite3.connect(path, isolation_level=None)
+    try:
+        connection.executescript(MIGRATIONS[0])
+        connection.executescript("""
+            PRAGMA user_version = 1;
+            INSERT INTO outcomes VALUES ('D1', '2025-01-05', 'fraud', 10, NULL, 'old.csv', '2025-01-06T00:00:00');
+            INSERT INTO batches VALUES (1, 'old.csv', '2025-01-01T00:00:00+00:00', 2, NULL);
+            INSERT INTO batch_rules VALUES (1, 'T-ALPHA-001', 'Remarks say a', 'alpha_pattern', 'high');
+            INSERT INTO batch_lanes VALUES (1, 1, 'D1', 'red', 0.8), (1, 2, 'D2', 'green', 0.0);
+            INSERT INTO batch_hits VALUES (1, 1, 'T-ALPHA-001');
+        """)
+    finally:
+        connection.close()
+    return path
+
+
+def test_a_database_of_the_first_schema_opens_migrated_with_its_data(tmp_path):
+    """Before: a batch's run metadata and its rows' selection had nowhere to go; an
+    outcomes database made before they were recorded must open, keep what it holds and
+    take them from its next batch on."""
+    path = version_one(tmp_path / "outcomes.sqlite")
+    with OutcomeStore(path) as opened:
+        assert opened.version == len(MIGRATIONS) == 2
+        old = opened.batches()
+        assert old[["batch_id", "source", "row_count"]].values.tolist() == [[1, "old.csv", 2]]
+        assert old["metadata"].tolist() == [None]
+        assert query(opened, "SELECT selection FROM batch_lanes")["selection"].tolist() == [None, None]
+        report = opened.report(min_inspections=1)
+        assert (report.inspections, report.frauds) == (1, 1)
+        assert rates(report.by_rule, "rule_id") == {"T-ALPHA-001": (1, 1, 1.0, 10.0)}
+        batch = opened.record_batch(scored({"D3": "a", "D4": "c"}, budget=50))
+        assert opened.batches().set_index("batch_id").loc[batch, "metadata"]["options"]["budget"] == 50
+    assert user_version(path) == 2
 
 
 def test_a_database_from_a_newer_detector_is_refused(tmp_path):
@@ -289,6 +329,50 @@ def test_record_batch_stores_rules_lanes_and_hits_of_the_score_result(store):
     assert len(expected) == 6
 
 
+# Ten declarations; a budget of 50% sends five to the red lane, 40% of them (two) drawn
+# at random among the rows the risk did not pick.
+BUDGETED = {"D1": "a", "D2": "ab", "D3": "a", "D4": "b", "D5": "c", "D6": "c", "D7": "g", "D8": "c",
+            "D9": "b", "D10": "c"}
+
+
+def test_record_batch_keeps_the_run_metadata_and_each_rows_selection(store):
+    """Before: a batch kept only its source, time, row count and budget: not the
+    detector version, rule-pack hashes, models and options behind its lanes, nor which
+    red rows were random checks, so risk picks could not be compared with them."""
+    result = scored(BUDGETED, budget=50, explore=40, seed=3)
+    assert result.output["selection"].value_counts().to_dict() == {"": 5, "risk": 3, "explore": 2}
+    batch = store.record_batch(result)
+    stored = store.batches()
+    assert stored["batch_id"].tolist() == [batch]
+    assert stored["metadata"].iloc[0] == result.metadata
+    assert stored["metadata"].iloc[0]["options"] == {"budget": 50, "explore": 40, "seed": 3}
+    assert stored["budget"].tolist() == [50.0]  # from the metadata when not given
+    selection = query(store, "SELECT selection FROM batch_lanes ORDER BY file_row")["selection"]
+    assert selection.fillna("").tolist() == result.output["selection"].tolist()
+
+
+def test_a_result_without_selection_or_metadata_is_recorded_with_neither(store):
+    """A result from a scoring without a budget has an empty selection for every row,
+    and one built without metadata (an older result object) records NULL, not '{}'."""
+    result = scored({"D1": "a", "D2": "c"})
+    store.record_batch(result)
+    assert query(store, "SELECT selection FROM batch_lanes")["selection"].tolist() == [None, None]
+
+    older = SimpleNamespace(output=result.output.drop(columns="selection"), rule_results=result.rule_results,
+                            declarations=result.declarations)  # what record_batch reads, without ``metadata``
+    store.record_batch(older)
+    assert store.batches()["metadata"].tolist() == [result.metadata, None]
+
+
+def test_the_database_refuses_a_selection_it_does_not_know(store):
+    """The selection is checked by the database itself, as the lanes' results are."""
+    store.record_batch(scored({"D1": "a"}))
+    with pytest.raises(sqlite3.IntegrityError, match="CHECK"):
+        store.connection.execute("UPDATE batch_lanes SET selection = 'manual'")
+    with pytest.raises(sqlite3.IntegrityError, match="CHECK"):
+        store.connection.execute("UPDATE batches SET metadata = 'not json'")
+
+
 def test_record_batch_of_the_showcase_with_the_shipped_rules(store):
     result = detector.score(detector.load_declarations(REPO / "sample_data" / "showcase.csv"))
     store.record_batch(result)
@@ -386,6 +470,17 @@ def test_review_lists_a_rule_whose_hit_rate_fell_and_not_one_that_held(store, wr
     assert "T-ALPHA-001" in text
 
 
+def section(page: str, name: str) -> str:
+    """The markup of one ``<section id=name>`` of the page."""
+    begin = page.index(f'<section id="{name}">')
+    return page[begin:page.index("</section>", begin)]
+
+
+def svg_cells(markup: str) -> list[str]:
+    """The fill colour of each heat-map cell in ``markup``."""
+    return re.findall(r'<rect class="cell" [^>]*fill="(#[0-9a-f]{6})"', markup)
+
+
 def test_to_html_writes_one_page_with_the_review_table_first(store, write_csv, tmp_path):
     report_store(store, write_csv)
     report = store.report(threshold=0.6, min_inspections=1)
@@ -394,11 +489,130 @@ def test_to_html_writes_one_page_with_the_review_table_first(store, write_csv, t
     page = report.to_html(tmp_path / "reports" / "outcomes.html")
     text = page.read_text(encoding="utf-8")
     assert text.startswith("<!DOCTYPE html>") and "<style>" in text
-    review = text.index('<table class="dataframe review">')
-    assert review < text.index("Hit rate per rule</h2>")
-    assert "T-ALPHA-001" in text[review:text.index("</table>", review)]
-    assert "66.7%" in text
+    assert text.index('<section id="review">') < text.index('<section id="rules">')
+    assert "T-ALPHA-001" in section(text, "review").split("<table", 1)[1]
+    assert "66.7%" in section(text, "rules")
     assert [p.name for p in page.parent.iterdir()] == ["outcomes.html"]
+
+
+def test_the_page_charts_hit_rates_per_rule_and_period_lane_and_selection(store, write_csv, tmp_path):
+    """Before: the HTML report was tables only; an analyst had to read a rule's hit rate
+    month by month off a grid of numbers to see it fall."""
+    report_store(store, write_csv)
+    text = store.report(min_inspections=1).to_html(tmp_path / "outcomes.html").read_text(encoding="utf-8")
+    heat = section(text, "over-time")
+    # Three rules x two months with inspections; GAMMA had none in January (grey).
+    cells = svg_cells(heat)
+    assert len(cells) == 3 * 2 and cells.count(charts.NO_DATA_COLOUR) == 1
+    assert "T-ALPHA-001 \u00b7 2025-02: 50.0% of 2</title>" in heat
+    assert heat.count("<svg") == 1
+    lanes = section(text, "lanes")
+    assert lanes.count('<rect class="bar"') == 3 and "red (3 inspected)" in lanes
+    selection = section(text, "selection")
+    assert selection.count("<svg") == 1 and "(not selected) (6 inspected)" in selection
+    assert "random checks: none inspected" in selection
+    covered = section(text, "covered")
+    assert str(store.path) in covered and "6 from 2025-01-05 to 2025-02-04" in covered
+    assert "1 scored from" in covered
+    # Sortable tables (no rule to review: that one says none): a sort button on every
+    # column header.
+    assert text.count("<table") == text.count('<div class="sortable"') == 5
+    assert text.count('<th scope="col"') == text.count('<button type="button">') > 5 * 3
+    assert "<p class=\"muted\">none</p>" in section(text, "review")
+
+
+def test_the_page_escapes_every_value_and_loads_nothing_from_the_network(tmp_path):
+    """Titles, patterns and ids come from rule packs and files an analyst did not write:
+    markup in them is shown as text, never run; and the page opens offline (an e-mail
+    attachment), so it may name no address to fetch."""
+    hostile = '<script>alert("x")</script>'
+    table = hand_made({"risk": (4, 2), "explore": (2, 1)})
+    hits = pd.DataFrame({"declaration_id": table["declaration_id"], "rule_id": "R-<b>&1"})
+    rules = pd.DataFrame({"rule_id": ["R-<b>&1"], "title": [hostile], "pattern": ["p&q"], "severity": ["high"]})
+    report = outcomes.build_report(table, hits, rules, min_inspections=1)
+    text = report.to_html(tmp_path / "outcomes.html").read_text(encoding="utf-8")
+    assert hostile not in text and "R-<b>" not in text
+    assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;" in text and "R-&lt;b&gt;&amp;1" in text
+    assert "p&amp;q" in text and len(svg_cells(text)) == 1 * 3  # one rule x three months
+    addresses = set(re.findall(r"[a-z]+://[^\s\"'<>)]*", text))
+    assert addresses <= {"http://www.w3.org/2000/svg"}  # the SVG namespace names, never fetches
+    assert not re.search(r"\bsrc=|@import|url\(", text)
+
+
+def hand_made(selections: dict[str, tuple[int, int]]) -> pd.DataFrame:
+    """Joined outcomes as :meth:`OutcomeStore.report` reads them: per selection
+    (None for a row the budget did not pick), (inspections, frauds)."""
+    parts = [pd.DataFrame({"selection": selection, "fraud": np.arange(inspections) < frauds})
+             for selection, (inspections, frauds) in selections.items()]
+    joined = pd.concat(parts, ignore_index=True)
+    return pd.DataFrame({
+        "declaration_id": [f"D{n}" for n in range(len(joined))],
+        "inspected_on": [f"2025-0{1 + n % 3}-1{n % 10}" for n in range(len(joined))],
+        "result": np.where(joined["fraud"], "fraud", "clean"), "recovered_value": np.nan, "batch_id": 1,
+        "lane": np.where(joined["selection"].notna(), "red", "yellow"), "risk_score": 0.5,
+        "selection": joined["selection"].astype(object)})
+
+
+NO_HITS = pd.DataFrame(columns=["declaration_id", "rule_id"])
+NO_RULES = pd.DataFrame(columns=["rule_id", "title", "pattern", "severity"])
+
+
+def test_risk_picks_are_compared_with_random_checks():
+    """Before: the report could not tell risk picks from random checks, so an analyst
+    could not see whether ranking by risk finds more fraud than checking at random."""
+    outcomes_table = hand_made({"risk": (8, 4), "explore": (4, 1), None: (3, 0)})
+    report = outcomes.build_report(outcomes_table, NO_HITS, NO_RULES, min_inspections=4)
+    assert rates(report.by_selection, "selection") == {"risk": (8, 4, 0.5, 0.0), "explore": (4, 1, 0.25, 0.0),
+                                                       "(not selected)": (3, 0, 0.0, 0.0)}
+    assert report.by_selection["selection"].tolist() == ["risk", "explore", "(not selected)"]
+    assert report.selection_verdict == ("risk picks found fraud in 50.0% of their inspections (4 of 8), random "
+                                        "checks in 25.0% (1 of 4): risk picks find fraud 2.0 times as often")
+    text = "\n".join(report.lines())
+    assert "hit rate by selection (risk picks against random checks):" in text
+    assert report.selection_verdict in text
+    thin = outcomes.build_report(outcomes_table, NO_HITS, NO_RULES, min_inspections=5)
+    assert thin.selection_verdict == ("risk picks found fraud in 50.0% of their inspections (4 of 8), random "
+                                      "checks in 25.0% (1 of 4): too few to compare (at least 5 of each)")
+
+
+@pytest.mark.parametrize("selections, verdict", [
+    ({"risk": (6, 3), None: (2, 1)}, "risk picks found fraud in 50.0% of their inspections (3 of 6), random "
+                                     "checks: none inspected; score with a budget and an exploration share "
+                                     "(--budget, --explore) to compare"),
+    ({"risk": (6, 3), "explore": (6, 0)}, "risk picks found fraud in 50.0% of their inspections (3 of 6), random "
+                                          "checks in 0.0% (0 of 6): random checks found no fraud"),
+    ({None: (2, 1)}, "risk picks: none inspected, random checks: none inspected; score with a budget and an "
+                     "exploration share (--budget, --explore) to compare"),
+], ids=["no random checks", "random checks found nothing", "no budget"])
+def test_the_selection_verdict_says_why_it_cannot_compare(selections, verdict):
+    report = outcomes.build_report(hand_made(selections), NO_HITS, NO_RULES, min_inspections=1)
+    assert report.selection_verdict == verdict
+    assert report.by_selection["selection"].tolist()[:2] == ["risk", "explore"]
+
+
+def test_selection_figures_from_recorded_batches_and_the_span_covered(store, write_csv):
+    """The report joins each inspection to the selection its row was given, and says
+    which inspections and batches it covers."""
+    result = scored(BUDGETED, budget=50, explore=40, seed=3)
+    # Risk picks D1, D2, D3; random checks D4, D8; D9 is yellow, inspected all the same.
+    assert result.output.set_index("declaration_id").loc[["D1", "D2", "D3", "D4", "D8", "D9"], "selection"].tolist() \
+        == ["risk", "risk", "risk", "explore", "explore", ""]
+    store.record_batch(result, scored_at="2025-01-31T09:00:00+00:00")
+    store.add_outcomes_file(write_csv("declaration_id,inspected_on,result\nD1,2025-02-10,fraud\n"
+                                      "D2,2025-02-11,fraud\nD3,2025-02-12,clean\nD4,2025-02-13,fraud\n"
+                                      "D8,2025-02-14,clean\nD9,2025-02-15,clean\n"))
+    store.record_batch(scored({"X1": "c"}), scored_at="2025-03-01T09:00:00+00:00")
+    report = store.report(min_inspections=1)
+    assert rates(report.by_selection, "selection") == {
+        "risk": (3, 2, pytest.approx(2 / 3), 0.0), "explore": (2, 1, 0.5, 0.0), "(not selected)": (1, 0, 0.0, 0.0)}
+    assert report.selection_verdict.endswith("risk picks find fraud 1.3 times as often")
+    assert (report.inspected_from, report.inspected_to) == ("2025-02-10", "2025-02-15")
+    assert (report.batches, report.scored_from, report.scored_to) == (
+        2, "2025-01-31T09:00:00+00:00", "2025-03-01T09:00:00+00:00")
+    assert report.database == store.path
+    assert report.coverage == ("6 inspections from 2025-02-10 to 2025-02-15; 2 batches scored from 2025-01-31 "
+                               "to 2025-03-01")
+    assert f"database: {store.path} (6 inspections from 2025-02-10" in "\n".join(report.lines())
 
 
 def test_report_rejects_an_unknown_period(store):
@@ -611,7 +825,7 @@ DAMAGED = {
     "a table dropped": (_a_table_dropped, ": the outcomes database is damaged (table batch_hits missing); "
                                           "restore it from a backup"),
     "a newer schema": (_newer_schema, ": outcomes database made by a newer detector (schema version 7, this one "
-                                      "knows up to 1); upgrade detector to use it"),
+                                      "knows up to 2); upgrade detector to use it"),
 }
 
 
