@@ -30,7 +30,9 @@ from detector.scoring import ScoreResult, ScoreSummary, score
 # Found on first use: the models' modules and scikit-learn are slow to import and not
 # needed to score with rules.
 _MODEL_NAMES = {"AnomalyModel": "detector.anomaly", "labels_from_column": "detector.supervised",
-                "labels_from_outcomes": "detector.supervised", "train_supervised": "detector.supervised"}
+                "labels_from_outcomes": "detector.supervised", "train_supervised": "detector.supervised",
+                "DeclarationAnomalyDetector": "detector.estimators",
+                "DeclarationFraudClassifier": "detector.estimators"}
 
 
 def __getattr__(name: str):
@@ -69,7 +71,8 @@ def write_output(result: ScoreResult, path: str | Path, fmt: str | None = None) 
 
 
 __all__ = [
-    "AnomalyModel", "compare_evaluations", "FIELDS", "ColumnMapping", "Declarations", "DetectorError",
+    "AnomalyModel", "DeclarationAnomalyDetector", "DeclarationFraudClassifier",
+    "compare_evaluations", "FIELDS", "ColumnMapping", "Declarations", "DetectorError",
     "Evaluation", "evaluate", "evaluate_scores", "example_summary", "InputFileError", "MappingError",
     "ReferenceTableError", "RiskPolicy", "Rule", "RulePackError", "RuleSet", "ScoreResult",
     "ScoreSummary", "default_rules_dir", "labels_from_column", "labels_from_outcomes", "load_declarations",
