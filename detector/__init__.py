@@ -19,7 +19,7 @@ import pandas as pd
 from detector.declarations import Declarations, load_declarations
 from detector.errors import DetectorError, InputFileError, MappingError, ReferenceTableError, RulePackError
 from detector.evaluation import Evaluation, compare_evaluations, evaluate, evaluate_scores, needs_scoring
-from detector.io import write_table
+from detector.io import output_format, write_table
 from detector.resources import default_rules_dir
 from detector.risk import RiskPolicy
 from detector.rules import Rule, RuleSet, load_rules, parse_rules, run_examples
@@ -65,9 +65,22 @@ def validate(source, mapping=None, **read_options) -> pd.DataFrame:
     return load_declarations(source, mapping, **read_options).problems
 
 
-def write_output(result: ScoreResult, path: str | Path, fmt: str | None = None) -> Path:
-    """Write a scored table atomically as CSV (formula-safe), Parquet or JSON lines."""
-    return write_table(result.output, path, fmt)
+def write_output(result: ScoreResult, path: str | Path, fmt: str | None = None, *, excel_csv: bool = False,
+                 decimal: str = ".") -> Path:
+    """Write a scored table atomically as CSV (formula-safe), Parquet, JSON lines or an
+    Excel workbook.
+
+    Parquet and Excel keep types (the input's numbers and dates where every cell was
+    read, ``rule_hits`` as a list in Parquet) and carry the run metadata
+    (:attr:`ScoreResult.metadata`); ``excel_csv`` starts a CSV with a byte order mark
+    for Excel on Windows, ``decimal=","`` writes European numbers (fields then
+    separated by ``;``). ``result.output`` may hold only some of the rows (the CLI's
+    filters): the metadata still describes the whole batch.
+    """
+    fmt = output_format(path, fmt)
+    typed = fmt in ("parquet", "xlsx")
+    frame = result.typed_output() if typed else result.output
+    return write_table(frame, path, fmt, result.metadata if typed else None, excel_csv=excel_csv, decimal=decimal)
 
 
 __all__ = [

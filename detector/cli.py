@@ -2,11 +2,15 @@
 
 Every :class:`~detector.errors.DetectorError` becomes one line on stderr and exit code
 2; ``validate`` and ``rules test`` exit 1 when they find problems, so scripts and CI
-can rely on the code.
+can rely on the code. Tables are drawn with rich on a terminal (wrapped to its width,
+lanes coloured unless ``NO_COLOR`` is set) and written as plain text into a pipe or a
+file, so scripts read the same words with no escape codes.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import difflib
 import json
 import os
 import re
@@ -16,24 +20,39 @@ from datetime import date
 from pathlib import Path
 from typing import Annotated, Optional
 
+import numpy as np
 import pandas as pd
 import typer
 
 import detector
 from detector.errors import DetectorError
 from detector.evaluation import format_comparison, format_evaluation, parse_budgets
-from detector.io import OUTPUT_FORMATS, STDOUT, output_format, refuse_overwriting
+from detector.io import OUTPUT_FORMATS, STDIN, STDOUT, output_format, refuse_overwriting
+from detector.report import SCORED_COLUMNS, batch_report, case_view, format_case_view, load_scored, write_report
+from detector.risk import LANES
 from detector.rules.source import rule_text
 
-app = typer.Typer(add_completion=False, no_args_is_help=True,
+# No rich markup in help texts: with it, a bracketed part such as "[recovered_value,
+# notes]" is read as a style tag and vanishes from --help.
+app = typer.Typer(add_completion=True, no_args_is_help=True, rich_markup_mode=None,
                   help="Score customs declarations for smuggling patterns and explain every flag.")
-rules_app = typer.Typer(no_args_is_help=True, help="List, show and test the rule packs.")
+rules_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None, help="List, show and test the rule packs.")
 app.add_typer(rules_app, name="rules")
-outcomes_app = typer.Typer(no_args_is_help=True, help="Record inspection outcomes and report hit rates.")
+outcomes_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None,
+                           help="Record inspection outcomes and report hit rates.")
 app.add_typer(outcomes_app, name="outcomes")
 
-# Files above this size take more than a moment: show a progress bar on a terminal.
+# Files above this size (or this many generated rows) take more than a moment: show
+# the stages on a terminal.
 _PROGRESS_BYTES = 5_000_000
+_PROGRESS_ROWS = 25_000
+# A budget below this without a % sign is most likely a fraction meant as a percentage
+# (0.02 for 2%); 0.1% of a day's declarations is still a real, if small, budget.
+_FRACTION_LIKE_BUDGET = 0.1
+# Tables longer than this are printed as plain text even on a terminal: rich lays out
+# a table row by row, and nobody reads thousands of rows in a terminal anyway.
+_RICH_ROWS = 2_000
+_LANE_STYLES = {"red": "bold red", "yellow": "yellow", "green": "green"}
 
 RulesOption = Annotated[Optional[list[Path]], typer.Option(
     "--rules", help="Extra rule pack file or folder (repeatable), loaded after the shipped packs.")]
@@ -56,8 +75,15 @@ DbOption = Annotated[Optional[Path], typer.Option(
     "--db", help="Outcome database (default: $DETECTOR_DB, else detector-outcomes.sqlite here).")]
 
 
+def _print_version(wanted: bool) -> None:
+    if wanted:
+        typer.echo(f"detector {detector.__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
-def _setup() -> None:
+def _setup(version: Annotated[bool, typer.Option(
+        "--version", callback=_print_version, is_eager=True, help="Print the version and exit.")] = False) -> None:
     _use_jemalloc()
 
 
@@ -85,9 +111,74 @@ def _use_jemalloc() -> None:
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 
+def _shown(text) -> str:
+    """``text`` with control characters written as ``\\xNN`` instead of run."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", str(text))
+
+
 def _say(text: str, err: bool = False) -> None:
     """Print ``text`` with control characters shown as ``\\xNN`` instead of run."""
-    typer.echo(_CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", str(text)), err=err)
+    typer.echo(_shown(text), err=err)
+
+
+def _terminal(stream) -> bool:
+    """Whether ``stream`` is a terminal a person reads (not a pipe or a file)."""
+    return stream.isatty()
+
+
+def _console(stderr: bool = False):
+    """A rich console on stdout (or stderr) for a terminal: its width, and colours
+    unless ``NO_COLOR`` is set (then no escape codes at all, not even bold)."""
+    from rich.console import Console
+
+    plain = os.environ.get("NO_COLOR", "") != ""
+    return Console(stderr=stderr, force_terminal=True, highlight=False,
+                   color_system=None if plain else "auto")
+
+
+def _rich_table(frame: pd.DataFrame):
+    """``frame`` as a rich table: text left-aligned and wrapped, numbers right-aligned,
+    lane words coloured; cells are plain text, never read as markup."""
+    from rich import box
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, header_style="bold")
+    cells = []
+    for name in frame.columns:
+        column = frame[name]
+        numeric = pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column)
+        table.add_column(_shown(name), justify="right" if numeric else "left", overflow="fold")
+        cells.append(column.astype("str").map(_shown).tolist())
+    # rich takes a table row by row; _RICH_ROWS bounds how many.
+    for row in zip(*cells):
+        table.add_row(*(Text(cell, style=_LANE_STYLES.get(cell, "")) for cell in row))
+    return table
+
+
+def _echo_table(frame: pd.DataFrame) -> None:
+    """Print a table: drawn by rich on a terminal, as plain text otherwise."""
+    if not len(frame):
+        _say("(none)")
+    elif _terminal(sys.stdout) and len(frame) <= _RICH_ROWS:
+        _console().print(_rich_table(frame))
+    else:
+        _say(frame.to_string(index=False))
+
+
+def _echo_text(lines) -> None:
+    """Print finished text lines (reports formatted elsewhere): lane words coloured on
+    a terminal; never wrapped, since they hold text tables whose columns must line up."""
+    text = "\n".join(lines)
+    if not _terminal(sys.stdout):
+        _say(text)
+        return
+    from rich.text import Text
+
+    shown = Text(_shown(text))
+    for lane, style in _LANE_STYLES.items():
+        shown.highlight_regex(rf"\b{lane}\b", style)
+    _console().print(shown, soft_wrap=True)
 
 
 def _fail(message: str, code: int = 2) -> None:
@@ -103,16 +194,12 @@ def _user_errors():
         _fail(str(exc))
 
 
-def _echo_table(frame: pd.DataFrame) -> None:
-    _say(frame.to_string(index=False) if len(frame) else "(none)")
-
-
 @app.command()
 def score(
-    file: Annotated[Path, typer.Argument(help="Declarations CSV or Parquet file.")],
+    file: Annotated[Path, typer.Argument(help="Declarations CSV or Parquet file, or - for standard input.")],
     output: Annotated[Optional[Path], typer.Option(
         "-o", "--output", help="Output file, or - for standard output (default: <input name>.scored.<format> "
-        "in the current folder).")] = None,
+        "in the current folder; standard output when the input is standard input).")] = None,
     rules: RulesOption = None,
     no_default_rules: NoDefaultOption = False,
     mapping: MappingOption = None,
@@ -134,16 +221,35 @@ def score(
     record: Annotated[bool, typer.Option(
         "--record", help="Keep the lanes and rule hits in the outcome database, for `outcomes report`.")] = False,
     db: DbOption = None,
+    lane: Annotated[Optional[list[str]], typer.Option(
+        "--lane", help="Write only the rows of this lane: red, yellow or green (repeatable, or red,yellow).")]
+    = None,
+    top: Annotated[Optional[int], typer.Option(
+        "--top", min=1, help="Write only the N rows of highest risk_score (ties: the earlier row), in file order.")]
+    = None,
+    min_risk: Annotated[Optional[float], typer.Option(
+        "--min-risk", min=0.0, max=1.0, help="Write only the rows with risk_score at least this.")] = None,
+    report: Annotated[Optional[Path], typer.Option(
+        "--report", help="Also write the batch report, one HTML page (as `detector report` does).")] = None,
+    excel_csv: Annotated[bool, typer.Option(
+        "--excel-csv", help="CSV with a byte order mark, so Excel on Windows reads it as UTF-8.")] = False,
+    decimal: Annotated[str, typer.Option(
+        "--decimal", help="Decimal mark of CSV numbers: . or , (with , fields are separated by ;).")] = ".",
 ) -> None:
     """Score FILE: every input row once, in order, with risk, lane, hits and reasons.
 
     Without --model the anomaly part is fitted on FILE itself (1,000 rows or more).
+    --lane, --min-risk and --top choose the rows written (in file order, --top
+    last); the summary and --record still count the whole file.
     """
     with _user_errors(), ExitStack() as opened:
         chosen = output_format(output or "", fmt)
-        target = output or Path(f"{file.stem}.scored.{chosen}")
+        target = output or Path(STDOUT if str(file) == STDIN else f"{file.stem}.scored.{chosen}")
         refuse_overwriting(target, file, model, supervised, _mapping_file(mapping),
                            _database_path(db) if record or db else None)
+        if report is not None:
+            refuse_overwriting(report, file, target, model, supervised, _mapping_file(mapping))
+        lanes = _lanes(lane)
         # A batch that cannot be stored (locked, read-only, damaged) fails before any work.
         store = opened.enter_context(_store(db)) if record or db else None
         if store is not None:
@@ -152,32 +258,72 @@ def score(
         anomaly_model = _anomaly_model(model, no_anomaly)
         learned = _supervised_model(supervised)
         capacity = _single_budget(budget) if budget else None
-        show_progress = sys.stderr.isatty() and not quiet and file.is_file() \
-            and file.stat().st_size > _PROGRESS_BYTES
-        with _progress(show_progress, len(rule_set)) as done:
+        with _progress(_worth_showing(file, quiet)) as progress:
             declarations = detector.load_declarations(file, mapping, delimiter=delimiter, encoding=encoding,
-                                                      reference_dirs=rule_set.reference_dirs)
-            done("rules")
-            result = detector.score(declarations, rule_set, on_rule=lambda rule: done("rules"),
+                                                      reference_dirs=rule_set.reference_dirs,
+                                                      on_stage=progress.stage)
+            result = detector.score(declarations, rule_set, on_stage=progress.stage,
                                     model=anomaly_model, budget=capacity, seed=seed, supervised=learned,
                                     explore=_single_budget(explore, "--explore") if explore else 0.0)
-            done("writing")
-            detector.write_output(result, target, chosen)
-            done("done")
+            kept = _kept_rows(result.output, lanes, top, min_risk)
+            progress.stage("writing", len(kept))
+            detector.write_output(dataclasses.replace(result, output=kept), target, chosen, excel_csv=excel_csv,
+                                  decimal=decimal)
+            if report is not None:
+                progress.stage("report", len(result.output))
+                write_report(batch_report(result.output, result.metadata, rule_set), report, file, target)
         batch = store.record_batch(result, budget=capacity) if store is not None else None
-    _tell_scored(result.summary, target, quiet, store, batch)
+    _tell_scored(result.summary, target, quiet, store, batch, _kept_words(len(kept), len(result.output)))
+    if report is not None and not quiet:
+        _say(f"wrote {report}", err=True)
 
 
-def _tell_scored(summary, target: Path, quiet: bool, store, batch) -> None:
+def _lanes(given: list[str] | None) -> tuple[str, ...]:
+    """The lanes of --lane (repeated or comma-separated), checked."""
+    lanes = tuple(part.strip().lower() for text in given or () for part in text.split(",") if part.strip())
+    unknown = [name for name in lanes if name not in LANES]
+    if unknown:
+        raise DetectorError(f"--lane {unknown[0]!r}: expected {', '.join(LANES)}")
+    return lanes
+
+
+def _kept_rows(output: pd.DataFrame, lanes: tuple[str, ...], top: int | None,
+               min_risk: float | None) -> pd.DataFrame:
+    """The scored rows --lane, --min-risk and --top keep, in file order.
+
+    --top applies last: of the rows the other filters keep, the ``top`` of highest
+    ``risk_score``, the earlier row first among equal scores; they stay in file order,
+    so the written file still reads like the input. The kept rows keep their index
+    (their position in the file), so columns aligned with the whole output, such as
+    the typed input columns, still line up with them.
+    """
+    keep = np.ones(len(output), dtype=bool)
+    if lanes:
+        keep &= output["lane"].isin(lanes).to_numpy()
+    if min_risk is not None:
+        keep &= output["risk_score"].to_numpy(dtype=np.float64) >= min_risk
+    rows = np.flatnonzero(keep)
+    if top is not None and top < len(rows):
+        highest = np.argsort(-output["risk_score"].to_numpy(dtype=np.float64)[rows], kind="stable")[:top]
+        rows = np.sort(rows[highest])
+    return output if len(rows) == len(output) else output.iloc[rows]
+
+
+def _kept_words(kept: int, rows: int) -> str:
+    """How much of the file was written, when the filters left rows out."""
+    return "" if kept == rows else f" ({kept:,} of {rows:,} rows)"
+
+
+def _tell_scored(summary, target: Path, quiet: bool, store, batch, kept: str = "") -> None:
     """What `score` says on stderr: the summary (only its warnings with --quiet), where
-    the output went and the batch it was recorded as."""
+    the output went (and how many rows, when filtered) and the batch it was recorded as."""
     if quiet:
         for line in summary.warnings():
             _say(line, err=True)
         return
     for line in summary.lines():
         _say(line, err=True)
-    _say(f"wrote {'standard output' if str(target) == STDOUT else target}", err=True)
+    _say(f"wrote {'standard output' if str(target) == STDOUT else target}{kept}", err=True)
     if store is not None:
         _say(f"recorded as batch {batch} in {store.path}", err=True)
 
@@ -200,10 +346,21 @@ def _database_path(db: Path | None) -> Path:
 
 
 def _single_budget(text: str, option: str = "--budget") -> float:
-    budgets = parse_budgets(text)
+    budgets = _budgets(text, option)
     if len(budgets) != 1:
         raise DetectorError(f"{option} {text!r}: give one percentage, e.g. 2%")
     return budgets[0]
+
+
+def _budgets(text: str, option: str = "--budget") -> tuple[float, ...]:
+    """The percentages of ``text``; a warning on stderr for one that looks like a
+    fraction (0.02 written for 2%), which would inspect a hundred times fewer rows."""
+    budgets = parse_budgets(text)
+    for part, budget in zip((p.strip() for p in text.split(",") if p.strip()), budgets):
+        if budget < _FRACTION_LIKE_BUDGET and not part.endswith("%"):
+            _say(f"warning: {option} {part} means {part}% of rows; write {budget * 100:g}% for "
+                 f"{budget * 100:g} percent", err=True)
+    return budgets
 
 
 def _supervised_model(path: Path | None):
@@ -254,18 +411,20 @@ def train(
     the supervised model of fraud, on the anomaly features, the rule hits and the
     past inspections of parties, goods and places.
     """
-    with _user_errors():
+    with _user_errors(), _progress(_worth_showing(history, quiet=False)) as progress:
         if labels and outcomes:
             raise DetectorError("--labels and --outcomes are two sources of labels; give one")
         refuse_overwriting(output, history, _mapping_file(mapping), _database_path(db) if outcomes else None)
         declarations = detector.load_declarations(history, mapping, delimiter=delimiter, encoding=encoding,
-                                                  reference_dirs=_pack_folders(rules))
+                                                  reference_dirs=_pack_folders(rules), on_stage=progress.stage)
         if labels or outcomes:
+            progress.stage("supervised fit", len(declarations))
             path, lines = _train_supervised(declarations, labels, db if outcomes else None, output, seed,
                                             detector.load_rules(rules, include_default=not no_default_rules))
         else:
             from detector.anomaly import AnomalyModel
 
+            progress.stage("anomaly fit", len(declarations))
             fitted = AnomalyModel.fit(declarations.table, features=features, trees=trees, seed=seed)
             path = fitted.save(output)
             lines = [f"{history}: {len(declarations)} rows; features: {', '.join(fitted.features)}"]
@@ -289,31 +448,70 @@ def _train_supervised(declarations, label_column: str | None, db: Path | None, o
     return fitted.save(output), [training_summary(fitted, declarations.source)]
 
 
-@contextmanager
-def _progress(enabled: bool, n_rules: int):
-    """A progress bar on stderr over reading, each rule and writing; silent when off.
+def _worth_showing(file: Path, quiet: bool) -> bool:
+    """Whether to show the stages of reading ``file``: on a terminal, for standard
+    input or a file big enough to take more than a moment."""
+    if quiet or not _terminal(sys.stderr):
+        return False
+    return str(file) == STDIN or (file.is_file() and file.stat().st_size > _PROGRESS_BYTES)
 
-    Yields ``done(label)``: one step finished, ``label`` names what runs next.
+
+@dataclasses.dataclass
+class _Progress:
+    """What a run reports through: ``stage(name, rows)`` when a stage starts (the
+    ``on_stage`` of :func:`detector.load_declarations` and :func:`detector.score`);
+    ``advance(steps)`` for a stage of known length. Silent unless given a bar.
+
+    The rules have no count of their own: they run side by side and report in rule
+    order only once the slowest is done, so a count would stand at 0 and then jump.
     """
+
+    bar: object = None  # rich.progress.Progress
+    task: object = None
+
+    def stage(self, name: str, rows: int, total: int | None = None) -> None:
+        """Show stage ``name`` over ``rows`` rows (0: not known yet); with ``total``,
+        a bar of that many steps."""
+        if self.bar is None:
+            return
+        # A stage of unknown length pulses rather than stands still at some share.
+        self.bar.reset(self.task, total=total, description=_stage_words(name, rows),
+                       steps=f"0/{total:,}" if total else "")
+        self.bar.refresh()
+
+    def advance(self, steps: int = 1) -> None:
+        if self.bar is None:
+            return
+        self.bar.advance(self.task, steps)
+        task = self.bar.tasks[0]
+        if task.total:
+            self.bar.update(self.task, steps=f"{task.completed:,.0f}/{task.total:,.0f}")
+
+
+@contextmanager
+def _progress(enabled: bool):
+    """The stage running, its rows and its time on stderr; a :class:`_Progress` that
+    says nothing when off."""
     if not enabled:
-        yield lambda _label: None
+        yield _Progress()
         return
-    from rich.console import Console
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-    with Progress(TextColumn("{task.description:<16}"), BarColumn(), TimeElapsedColumn(),
-                  console=Console(stderr=True), transient=True) as bar:
-        task = bar.add_task("reading", total=n_rules + 3)
+    # The count in words as well as the bar: without colours (NO_COLOR) a bar's done
+    # and remaining parts look alike.
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[steps]}"),
+                  TimeElapsedColumn(), console=_console(stderr=True), transient=True) as bar:
+        yield _Progress(bar, bar.add_task(_stage_words("starting", 0), total=None, steps=""))
 
-        def done(label: str) -> None:
-            bar.update(task, advance=1, description=label)
 
-        yield done
+def _stage_words(name: str, rows: int) -> str:
+    """'anomaly fit       20,867 rows', in columns that stay put from stage to stage."""
+    return f"{name:<16} {f'{rows:,} rows' if rows else '':>16}"
 
 
 @app.command()
 def validate(
-    file: Annotated[Path, typer.Argument(help="Declarations CSV or Parquet file.")],
+    file: Annotated[Path, typer.Argument(help="Declarations CSV or Parquet file, or - for standard input.")],
     mapping: MappingOption = None,
     delimiter: DelimiterOption = None,
     encoding: EncodingOption = None,
@@ -366,22 +564,23 @@ def evaluate(
     anomaly_score the anomaly model alone, supervised_score the supervised model alone,
     risk_score all combined.
     """
-    with _user_errors():
-        budgets = parse_budgets(budget)
+    with _user_errors(), _progress(_worth_showing(file, quiet=False)) as progress:
+        budgets = _budgets(budget)
         declarations = detector.load_declarations(file, mapping, delimiter=delimiter, encoding=encoding,
-                                                  reference_dirs=_pack_folders(rules))
+                                                  reference_dirs=_pack_folders(rules), on_stage=progress.stage)
         table = declarations.raw
         # Rules and models are loaded only when the file is to be scored.
         if detector.needs_scoring(table, score_column):
             rule_set = detector.load_rules(rules, include_default=not no_default_rules)
             table = detector.score(declarations, rule_set, model=_anomaly_model(model, no_anomaly), seed=seed,
-                                   supervised=_supervised_model(supervised)).output
+                                   supervised=_supervised_model(supervised), on_stage=progress.stage).output
+        progress.stage("evaluating", len(table))
         results = detector.evaluate_scores(table, label_column, score_column, budgets, source=str(file))
     if as_json:
         _say(json.dumps([r.as_dict() for r in results], indent=2))
     else:
         parts = [format_comparison(results)] if len(results) > 1 else []
-        _say("\n\n".join(parts + [format_evaluation(r) for r in results]))
+        _echo_text(["\n\n".join(parts + [format_evaluation(r) for r in results])])
 
 
 @app.command()
@@ -399,15 +598,81 @@ def generate(
 
     Rows stream in chunks, so any size fits in memory; the same seed gives the same file.
     """
-    from detector.synthetic import write_synthetic
+    from detector.io import write_chunks
+    from detector.synthetic import generate_chunks
 
-    with _user_errors():
+    show = _terminal(sys.stderr) and rows > _PROGRESS_ROWS
+    with _user_errors(), _progress(show) as progress:
         try:
             first = date.fromisoformat(start) if start else date(2025, 1, 1)
         except ValueError:
             raise DetectorError(f"--start {start!r}: expected a date YYYY-MM-DD") from None
-        path = write_synthetic(output, rows, seed=seed, fraud_rate=fraud_rate, start=first, days=days)
+        chunks = generate_chunks(rows, seed=seed, fraud_rate=fraud_rate, start=first, days=days)
+        path = write_chunks(_counted(chunks, progress, rows), output)
     _say(f"wrote {rows} declarations to {path}", err=True)
+
+
+def _counted(chunks, progress: _Progress, rows: int):
+    """``chunks`` passed on unchanged, the rows written so far filling the bar."""
+    progress.stage("generating", rows, total=rows)
+    for chunk in chunks:
+        yield chunk
+        progress.advance(len(chunk))
+
+
+@app.command("report")
+def report_command(
+    scored: Annotated[Path, typer.Argument(help="A file written by `detector score` (CSV, Parquet or JSON lines).")],
+    output: Annotated[Optional[Path], typer.Option(
+        "-o", "--output", help="The HTML page (default: <scored name>.report.html in the current folder).")] = None,
+    rules: RulesOption = None,
+    no_default_rules: NoDefaultOption = False,
+) -> None:
+    """Write the batch report of SCORED: one self-contained HTML page (no network).
+
+    What was scored and with what, the lanes, the risk distribution, hits per rule,
+    frauds per lane and pattern when the file has a label column, and the flagged
+    shipments to sort and filter, each opening its case view. The rules give titles,
+    severities and patterns: the shipped packs, and those of --rules.
+    """
+    with _user_errors():
+        target = output or Path(f"{scored.name.split('.')[0]}.report.html")
+        refuse_overwriting(target, scored)
+        frame, metadata = load_scored(scored)
+        if frame is None:
+            raise DetectorError(f"{scored}: not a scored file (no {', '.join(SCORED_COLUMNS)} columns); score it "
+                                f"first: detector score {scored} --report {target}")
+        rule_set = detector.load_rules(rules, include_default=not no_default_rules)
+        write_report(batch_report(frame, metadata, rule_set), target, scored)
+    _say(f"wrote {target}", err=True)
+
+
+@app.command()
+def explain(
+    file: Annotated[Path, typer.Argument(help="A scored file, or declarations to score first.")],
+    declaration_ids: Annotated[list[str], typer.Argument(help="Declaration id(s) to explain.")],
+    rules: RulesOption = None,
+    no_default_rules: NoDefaultOption = False,
+    mapping: MappingOption = None,
+    model: ModelOption = None,
+    no_anomaly: NoAnomalyOption = False,
+    supervised: SupervisedOption = None,
+    seed: SeedOption = 0,
+) -> None:
+    """Every piece of evidence behind the declarations named, strongest first.
+
+    FILE is a file `detector score` wrote (read as it is), or declarations, which are
+    scored first with the options given (the same as `detector score` would).
+    """
+    with _user_errors():
+        rule_set = detector.load_rules(rules, include_default=not no_default_rules)
+        frame, _ = load_scored(file)
+        if frame is None:
+            frame = detector.score(detector.load_declarations(file, mapping, reference_dirs=rule_set.reference_dirs),
+                                   rule_set, model=_anomaly_model(model, no_anomaly), seed=seed,
+                                   supervised=_supervised_model(supervised)).output
+        evidence = case_view(frame, declaration_ids, rule_set)
+    _echo_text(format_case_view(evidence).rstrip("\n").split("\n"))
 
 
 def _store(db: Path | None, create: bool = True):
@@ -430,8 +695,7 @@ def outcomes_add(
     with _user_errors(), _store(db) as store:
         report = store.add_outcomes_file(file)
         where = store.path
-    for line in report.lines():
-        _say(line)
+    _echo_text(report.lines())
     _say(f"database: {where}", err=True)
     if len(report.conflicts):
         raise typer.Exit(1)
@@ -454,8 +718,7 @@ def outcomes_report(
         report = store.report(threshold=threshold, min_inspections=min_inspections, period=period)
         if html:
             report.to_html(html)
-    for line in report.lines():
-        _say(line)
+    _echo_text(report.lines())
     if html:
         _say(f"wrote {html}", err=True)
 
@@ -478,11 +741,23 @@ def rules_show(rule_id: Annotated[str, typer.Argument(help="Rule id, e.g. RE-ORI
     """Show one rule as written in its pack, with the file it comes from."""
     with _user_errors():
         rule_set = detector.load_rules(rules, include_default=not no_default_rules)
-    rule = rule_set.get(rule_id)
-    if rule is None:
-        _fail(f"no rule {rule_id}; `detector rules list` shows the loaded rules")
+        rule = _find_rule(rule_set, rule_id)
+        text = rule_text(rule)
     _say(f"# {rule.source.resolve()}")
-    _say(rule_text(rule))
+    _say(text)
+
+
+def _find_rule(rule_set, rule_id: str):
+    """The rule of ``rule_id`` in any case (re-origin-001); unknown, an error that
+    names the closest ids."""
+    by_id = {rule.id.casefold(): rule for rule in rule_set}
+    rule = by_id.get(rule_id.strip().casefold())
+    if rule is not None:
+        return rule
+    # 0.8: a letter or two off (licence/license, a dropped digit), not any rule of the same shape.
+    close = difflib.get_close_matches(rule_id.strip().casefold(), by_id, n=3, cutoff=0.8)
+    hint = f"did you mean {' or '.join(by_id[c].id for c in close)}? " if close else ""
+    raise DetectorError(f"no rule {rule_id}; {hint}`detector rules list` shows the loaded rules")
 
 
 @rules_app.command("test")

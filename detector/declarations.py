@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from detector.features import derive
-from detector.io import ReadInfo, read_table
+from detector.io import STDIN, STDIN_NAME, ReadInfo, read_table
 from detector.schema import (
     OPAQUE,
     PROBLEM_COLUMNS,
@@ -132,7 +132,7 @@ def load_declarations(
     else:
         stage("reading", 0)
         raw, info = read_table(source, delimiter=delimiter, encoding=encoding)
-        label = str(source)
+        label = STDIN_NAME if str(source) == STDIN else str(source)
     stage("validating", len(raw))
     resolved = resolve_columns(list(raw.columns), mapping, label)
     reference_dirs = tuple(reference_dirs)

@@ -15,14 +15,16 @@ import csv
 import gc
 import gzip
 import io
+import json
 import os
 import re
+import shutil
 import sys
 import tempfile
 from collections import deque
 from concurrent.futures import Executor
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import islice
 from pathlib import Path
 from typing import Iterable, Iterator
@@ -35,13 +37,22 @@ import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
 from detector.errors import InputFileError, OutputFileError
+from detector.excel import require_openpyxl, write_workbook
 from detector.tables import first_bytes, string_buffers
 from detector.threads import thread_pool, threads_for
 
-OUTPUT_FORMATS = ("csv", "parquet", "jsonl")
+OUTPUT_FORMATS = ("csv", "parquet", "jsonl", "xlsx")
 STDOUT = "-"  # an output name meaning standard output
+STDIN = "-"  # an input name meaning standard input
+STDIN_NAME = "<stdin>"  # how messages name it
 _FORMAT_OF_SUFFIX = {"": "csv", ".csv": "csv", ".txt": "csv", ".parquet": "parquet", ".pq": "parquet",
-                     ".jsonl": "jsonl", ".json": "jsonl", ".ndjson": "jsonl"}
+                     ".jsonl": "jsonl", ".json": "jsonl", ".ndjson": "jsonl", ".xlsx": "xlsx"}
+# The key of the run metadata (JSON) in a Parquet file's schema metadata.
+METADATA_KEY = b"detector"
+# How ``rule_hits`` joins the ids of a row (detector.risk.HIT_SEPARATOR, which this
+# module cannot import: the rule engine reads files through it).
+_HIT_SEPARATOR = ";"
+DECIMAL_MARKS = (".", ",")
 _SNIFF_BYTES = 64 * 1024
 _MAX_HEADER_BYTES = 64 * 1024 * 1024
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
@@ -58,6 +69,7 @@ _ROW_SHAPED_MIN_FIELDS = 4
 _BLOCK_BYTES = 8 * 1024 * 1024
 _CSV_SLICE_ROWS = 16_384  # a few MiB of text per slice: buffers the allocator reuses
 _GZIP_MAGIC = b"\x1f\x8b"
+_PARQUET_MAGIC = b"PAR1"
 _DELIMITERS = ",;\t|"
 # Cells starting with these are read as formulas by spreadsheet programs (OWASP CSV
 # injection); a leading apostrophe makes Excel and LibreOffice show them as text.
@@ -94,6 +106,8 @@ def read_table(
     path : str or Path
         ``.parquet`` / ``.pq`` files are read as Parquet, anything else as CSV
         (gzip-compressed CSV, such as ``history.csv.gz``, is read as it is).
+        ``-`` is standard input: CSV (gzip or not) or Parquet, told by its first
+        bytes; messages name it ``<stdin>``.
     delimiter, encoding : str, optional
         For CSV; detected from the first 64 KiB when not given (UTF-8, UTF-8 with
         BOM, else Latin-1; one of ``, ; TAB |``). The encoding must write plain
@@ -105,6 +119,8 @@ def read_table(
         CSV cells are strings, empty cells empty strings; Parquet keeps its types.
         Every record of the file is one row, in file order, whatever it holds.
     """
+    if str(path) == STDIN:
+        return _read_stdin(delimiter, encoding)
     path = Path(path)
     if not path.exists():
         raise InputFileError(f"{path}: file not found")
@@ -115,6 +131,36 @@ def read_table(
     if path.suffix.lower() in (".parquet", ".pq"):
         return _read_parquet(path), ReadInfo(str(path), "parquet")
     return _read_csv(path, _delimiter_option(delimiter), _encoding_option(path, encoding))
+
+
+def _read_stdin(delimiter: str | None, encoding: str | None) -> tuple[pd.DataFrame, ReadInfo]:
+    """Read standard input as a file: it is copied to a temporary file first, since
+    detecting the encoding and delimiter reads the start twice and a pipe cannot
+    seek; the copy is removed once read."""
+    if sys.stdin is None or sys.stdin.isatty():
+        raise InputFileError(f"{STDIN_NAME}: nothing is piped in; give a file name, or pipe a file "
+                             "(detector score - < declarations.csv)")
+    with tempfile.TemporaryDirectory(prefix="detector-stdin-") as folder:
+        spooled = Path(folder) / "stdin"
+        try:
+            with open(spooled, "wb") as handle:
+                shutil.copyfileobj(sys.stdin.buffer, handle, _BLOCK_BYTES)
+        except OSError as exc:  # a full or read-only temporary folder
+            raise InputFileError(f"{STDIN_NAME}: cannot copy standard input to {folder}: {exc.strerror or exc}; "
+                                 "set TMPDIR to a folder with room, or give a file name") from None
+        try:
+            if _starts_with(spooled, _PARQUET_MAGIC):
+                frame, info = _read_parquet(spooled), ReadInfo(STDIN_NAME, "parquet")
+            else:
+                frame, info = read_table(spooled, delimiter=delimiter, encoding=encoding)
+        except InputFileError as exc:
+            raise InputFileError(str(exc).replace(str(spooled), STDIN_NAME)) from None
+    return frame, replace(info, path=STDIN_NAME)
+
+
+def _starts_with(path: Path, magic: bytes) -> bool:
+    with path.open("rb") as handle:
+        return handle.read(len(magic)) == magic
 
 
 def _delimiter_option(delimiter: str | None) -> str | None:
@@ -182,8 +228,7 @@ def _detect_delimiter(path: Path, first_lines: str) -> str:
 
 
 def _is_gzip(path: Path) -> bool:
-    with path.open("rb") as handle:
-        return handle.read(2) == _GZIP_MAGIC
+    return _starts_with(path, _GZIP_MAGIC)
 
 
 def _open_bytes(path: Path, compressed: bool):
@@ -503,18 +548,23 @@ def output_format(path: str | Path, explicit: str | None = None) -> str:
     """Choose the output format from ``explicit`` or the file extension.
 
     A name without an extension (or ``-``, standard output) is CSV; an extension that
-    is none of the formats (``out.xlsx``, ``out.csv.gz``) is an error rather than a
-    CSV file under a name that promises something else.
+    is none of the formats (``out.xls``, ``out.csv.gz``) is an error rather than a
+    CSV file under a name that promises something else. Excel output needs openpyxl:
+    its absence is said here, before any work.
     """
     if explicit:
         if explicit not in OUTPUT_FORMATS:
             raise OutputFileError(f"unknown output format '{explicit}'; expected {', '.join(OUTPUT_FORMATS)}")
-        return explicit
-    suffix = "" if str(path) == STDOUT else Path(path).suffix.lower()
-    if suffix not in _FORMAT_OF_SUFFIX:
-        raise OutputFileError(f"{path}: unknown output extension '{suffix}'; name the file .csv, .parquet or "
-                              ".jsonl, or give the format (--format csv|parquet|jsonl)")
-    return _FORMAT_OF_SUFFIX[suffix]
+        fmt = explicit
+    else:
+        suffix = "" if str(path) == STDOUT else Path(path).suffix.lower()
+        if suffix not in _FORMAT_OF_SUFFIX:
+            raise OutputFileError(f"{path}: unknown output extension '{suffix}'; name the file .csv, .parquet, "
+                                  f".jsonl or .xlsx, or give the format (--format {'|'.join(OUTPUT_FORMATS)})")
+        fmt = _FORMAT_OF_SUFFIX[suffix]
+    if fmt == "xlsx":
+        require_openpyxl()
+    return fmt
 
 
 def refuse_overwriting(output: str | Path, *inputs: str | Path | None) -> None:
@@ -539,42 +589,159 @@ def same_file(path: str | Path, other: str | Path) -> bool:
         return False
 
 
-def write_table(frame: pd.DataFrame, path: str | Path, fmt: str | None = None) -> Path:
-    """Write ``frame`` atomically as CSV, Parquet or JSON lines; return the path."""
-    return write_chunks([frame], path, fmt)
+def write_table(frame: pd.DataFrame, path: str | Path, fmt: str | None = None, metadata: dict | None = None,
+                *, excel_csv: bool = False, decimal: str = ".") -> Path:
+    """Write ``frame`` atomically as CSV, Parquet, JSON lines or an Excel workbook;
+    return the path (see :func:`write_chunks` for the options)."""
+    return write_chunks([frame], path, fmt, metadata, excel_csv=excel_csv, decimal=decimal)
 
 
-def write_chunks(chunks: Iterable[pd.DataFrame], path: str | Path, fmt: str | None = None) -> Path:
-    """Write a stream of same-shaped frames as one CSV, Parquet or JSON-lines file,
-    holding one chunk in memory at a time; return the path (see :func:`output_file`
-    for where and how the bytes go)."""
+def write_chunks(chunks: Iterable[pd.DataFrame], path: str | Path, fmt: str | None = None,
+                 metadata: dict | None = None, *, excel_csv: bool = False, decimal: str = ".") -> Path:
+    """Write a stream of same-shaped frames as one file, holding one chunk in memory at
+    a time; return the path (see :func:`output_file` for where and how the bytes go).
+
+    Parameters
+    ----------
+    chunks : iterable of DataFrame
+    path : str or Path
+        ``-`` is standard output (any format; Parquet and Excel are binary).
+    fmt : {"csv", "parquet", "jsonl", "xlsx"}, optional
+        From the name's extension when not given (see :func:`output_format`).
+    metadata : dict, optional
+        The run metadata (``ScoreResult.metadata``, JSON-serialisable). Parquet keeps
+        it as JSON under the schema metadata key ``b"detector"`` (see
+        :func:`read_metadata`), Excel on its ``about`` sheet; CSV and JSON lines
+        have no place for it.
+    excel_csv : bool
+        CSV only: start the file with a UTF-8 byte order mark, without which Excel on
+        Windows reads UTF-8 as the local code page (``Société`` shows as ``SociÃ©tÃ©``).
+    decimal : {".", ","}
+        CSV only: the decimal mark of numbers. ``","`` is what Excel expects in a
+        comma-decimal locale (most of Europe); Excel there also splits a CSV file on
+        the list separator ``;``, so the file is written with ``;`` between fields.
+        Text cells are written as they are.
+
+    Parquet keeps the column types: numbers, whole numbers (nullable ones too) and
+    dates as such, and ``rule_hits`` as a list of rule ids per row.
+    """
     fmt = output_format(path, fmt)
-    writer = schema = None
-    header_written = False
+    _check_csv_options(fmt, excel_csv, decimal)
+    if str(path) == STDOUT and fmt in ("parquet", "xlsx") and sys.stdout.isatty():
+        raise OutputFileError(f"{fmt} output is binary and standard output is a terminal; redirect it "
+                              f"(> scored.{fmt}) or give a file name (-o scored.{fmt})")
+    frames = (_writable(chunk) for chunk in chunks)
     with output_file(path) as sink:
-        try:
-            for chunk in chunks:
-                chunk = _writable(chunk)
-                if fmt == "jsonl":
-                    # 15 significant digits (pandas' most) rather than its default 10,
-                    # so numbers of a Parquet input come out as they went in.
-                    sink.write(chunk.to_json(orient="records", lines=True, date_format="iso",
-                                             force_ascii=False, double_precision=15).encode("utf-8"))
-                    continue
-                table = _to_arrow(chunk)
-                if fmt == "csv":
-                    schema = schema or table.schema
-                    _write_csv_rows(table.cast(schema), sink, header=not header_written)
-                    header_written = True
-                    continue
-                if writer is None:
-                    schema = table.schema
-                    writer = pq.ParquetWriter(sink, schema)
-                writer.write_table(table.cast(schema))
-        finally:
-            if writer is not None:
-                writer.close()
+        if fmt == "csv":
+            _write_csv(frames, sink, excel_csv, decimal)
+        elif fmt == "parquet":
+            _write_parquet(frames, sink, metadata)
+        elif fmt == "jsonl":
+            _write_jsonl(frames, sink)
+        else:
+            write_workbook((_neutralise_formulas(_to_arrow(frame)) for frame in frames), sink, metadata,
+                           name=str(path))
     return Path(path)
+
+
+def _check_csv_options(fmt: str, excel_csv: bool, decimal: str) -> None:
+    if decimal not in DECIMAL_MARKS:
+        raise OutputFileError(f"decimal mark {decimal!r}: give . or ,")
+    if fmt != "csv" and (excel_csv or decimal != "."):
+        raise OutputFileError(f"the Excel CSV options (byte order mark, decimal comma) are for CSV output, not "
+                              f"{fmt}; {fmt} files keep numbers as numbers")
+
+
+def _write_csv(frames: Iterable[pd.DataFrame], sink, excel_csv: bool, decimal: str) -> None:
+    schema = None
+    for frame in frames:
+        table = _to_arrow(frame)
+        if schema is None and excel_csv:
+            sink.write(codecs.BOM_UTF8)
+        header = schema is None
+        schema = schema or table.schema
+        _write_csv_rows(table.cast(schema), sink, header=header, decimal=decimal)
+
+
+def _write_jsonl(frames: Iterable[pd.DataFrame], sink) -> None:
+    for frame in frames:
+        # 15 significant digits (pandas' most) rather than its default 10, so
+        # numbers of a Parquet input come out as they went in.
+        sink.write(frame.to_json(orient="records", lines=True, date_format="iso", force_ascii=False,
+                                 double_precision=15).encode("utf-8"))
+
+
+def _write_parquet(frames: Iterable[pd.DataFrame], sink, metadata: dict | None) -> None:
+    writer = schema = None
+    try:
+        for frame in frames:
+            table = _parquet_table(_to_arrow(frame), metadata)
+            if writer is None:
+                schema = table.schema
+                writer = pq.ParquetWriter(sink, schema)
+            writer.write_table(table.cast(schema))
+    finally:
+        if writer is not None:
+            writer.close()
+
+
+def _parquet_table(table: pa.Table, metadata: dict | None) -> pa.Table:
+    """``table`` as Parquet keeps it: ``rule_hits`` as a list of ids, the run
+    metadata as JSON in the schema metadata."""
+    stored = dict(table.schema.metadata or {})
+    if "rule_hits" in table.column_names and _is_text(table.column("rule_hits").type):
+        table = table.set_column(table.column_names.index("rule_hits"), "rule_hits",
+                                 _hit_lists(table.column("rule_hits")))
+        if b"pandas" in stored:
+            stored[b"pandas"] = _pandas_list_column(stored[b"pandas"], "rule_hits")
+    if metadata is not None:
+        stored[METADATA_KEY] = json.dumps(metadata, ensure_ascii=False).encode()
+    return table.replace_schema_metadata(stored)
+
+
+def _pandas_list_column(pandas_metadata: bytes, name: str) -> bytes:
+    """pandas' description of the frame with column ``name`` now a list of text (as
+    pyarrow writes for one); left saying "str", reading the file back with pandas
+    fails (no cast from a list to text)."""
+    described = json.loads(pandas_metadata)
+    for column in described["columns"]:
+        if column["name"] == name:
+            column.update(pandas_type="list[unicode]", numpy_type="object", metadata=None)
+    return json.dumps(described).encode()
+
+
+def _hit_lists(column: pa.ChunkedArray) -> pa.ChunkedArray:
+    """``"A;B"`` -> ``["A", "B"]``, an empty (or null) cell -> ``[]``: built from the
+    split values and offsets, without a list per row in Python."""
+    lists = []
+    for chunk in column.chunks:
+        split = pc.split_pattern(chunk.cast(pa.string()), _HIT_SEPARATOR)
+        values = pc.list_flatten(split)
+        kept = pc.not_equal(values, "").fill_null(False)
+        rows = pc.list_parent_indices(split).filter(kept).to_numpy()
+        offsets = np.zeros(len(split) + 1, dtype=np.int32)
+        np.cumsum(np.bincount(rows, minlength=len(split)), out=offsets[1:])
+        lists.append(pa.ListArray.from_arrays(pa.array(offsets), values.filter(kept)))
+    return pa.chunked_array(lists, pa.list_(pa.string()))
+
+
+def _is_text(kind: pa.DataType) -> bool:
+    return pa.types.is_string(kind) or pa.types.is_large_string(kind)
+
+
+def read_metadata(path: str | Path) -> dict | None:
+    """The run metadata a scored Parquet file carries (see :func:`write_chunks`), or
+    None when it has none (written without it, or by another program)."""
+    try:
+        stored = pq.read_schema(path).metadata or {}
+    except (pa.ArrowException, OSError) as exc:
+        raise InputFileError(f"{path}: not a readable Parquet file: {exc}") from exc
+    if METADATA_KEY not in stored:
+        return None
+    try:
+        return json.loads(stored[METADATA_KEY])
+    except ValueError as exc:
+        raise InputFileError(f"{path}: the detector metadata is not valid JSON: {exc}") from exc
 
 
 @contextmanager
@@ -620,26 +787,30 @@ def _output_errors(path: str | Path):
         raise OutputFileError(f"{path}: cannot write: {exc.strerror or exc}; nothing was written") from exc
 
 
-def _write_csv_rows(table: pa.Table, sink, header: bool) -> None:
+def _write_csv_rows(table: pa.Table, sink, header: bool, decimal: str = ".") -> None:
     """Write ``table`` as formula-safe CSV, formatting slices of rows on all cores.
 
     pyarrow formats a table on one thread, and formatting every cell is most of the
     cost of writing; slices are independent (a row's text does not depend on other
     rows), so they are formatted side by side and written in order, with at most two
-    slices per core in memory. Formulas are neutralised first, a column per task.
+    slices per core in memory. Formulas are neutralised first, a column per task;
+    with a decimal comma, numbers are formatted after that (``-0,5`` is a number).
     """
     slices = range(0, max(table.num_rows, 1), _CSV_SLICE_ROWS)
     tasks = max(len(slices), table.num_columns)
     starts, workers = iter(slices), threads_for(tasks, rows=table.num_rows)
+    delimiter = ";" if decimal == "," else ","
 
     def formatted(start: int) -> pa.Buffer:
         buffer = pa.BufferOutputStream()
         pa_csv.write_csv(table.slice(start, _CSV_SLICE_ROWS), buffer,
-                         pa_csv.WriteOptions(include_header=header and start == 0))
+                         pa_csv.WriteOptions(include_header=header and start == 0, delimiter=delimiter))
         return buffer.getvalue()
 
     with thread_pool(tasks, rows=table.num_rows) as pool:
         table = _neutralise_formulas(table, pool)
+        if decimal == ",":
+            table = _decimal_comma(table)
         pending = deque(pool.submit(formatted, start) for start in islice(starts, 2 * workers))
         while pending:
             sink.write(pending.popleft().result())
@@ -684,11 +855,21 @@ def _writable(frame: pd.DataFrame) -> pd.DataFrame:
     A Parquet input may pass through columns of lists, records, maps or raw bytes that
     no rule reads; CSV has no lists and JSON no bytes. Such a column is written as the
     text of each cell (bytes decoded as UTF-8, other bytes as ``\\xNN``), the same
-    in every format. Only columns of Python objects are looked at.
+    in every format. Only columns of Python objects are looked at. The lists of
+    ``rule_hits`` that a scored Parquet file holds are joined as the scorer joins them
+    (``A;B``), so a scored file read back writes as it was scored.
     """
-    converted = {name: _cells_as_text(frame[name]) for name in frame.columns
-                 if frame[name].dtype == object and _needs_text(frame[name])}
+    converted = {name: (_hits_as_text if name == "rule_hits" else _cells_as_text)(frame[name])
+                 for name in frame.columns if frame[name].dtype == object and _needs_text(frame[name])}
     return frame.assign(**converted) if converted else frame
+
+
+def _hits_as_text(column: pd.Series) -> pd.Series:
+    hits = pa.array(column, from_pandas=True)
+    if not (pa.types.is_list(hits.type) or pa.types.is_large_list(hits.type)) or not _is_text(hits.type.value_type):
+        return _cells_as_text(column)
+    joined = pc.binary_join(hits, _HIT_SEPARATOR).fill_null("")
+    return pd.Series(pd.array(joined.cast(pa.large_string()), dtype="str"), index=column.index)
 
 
 def _needs_text(column: pd.Series) -> bool:
@@ -710,6 +891,17 @@ def _cells_as_text(column: pd.Series) -> pd.Series:
 
 def _to_arrow(frame: pd.DataFrame) -> pa.Table:
     return pa.Table.from_pandas(frame, preserve_index=False)
+
+
+def _decimal_comma(table: pa.Table) -> pa.Table:
+    """``table`` with its fractional numbers as text with a decimal comma (``0,15``),
+    formatted as the CSV writer formats them; whole numbers have no decimal mark and
+    stay numbers. (The writer then quotes these cells as it quotes text; Excel and
+    pandas read a quoted number as a number.)"""
+    columns = [pc.replace_substring(column.cast(pa.string()), ".", ",")
+               if pa.types.is_floating(column.type) or pa.types.is_decimal(column.type) else column
+               for column in table.columns]
+    return pa.table(columns, names=table.column_names)
 
 
 def _neutralise_formulas(table: pa.Table, pool: Executor | None = None) -> pa.Table:

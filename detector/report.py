@@ -249,6 +249,23 @@ def _siblings(evidence: pd.DataFrame, known_ids: pd.Index) -> pd.Series:
     return grouped.reindex(evidence.index).apply(lambda ids: ids if isinstance(ids, list) else [])
 
 
+# The columns by which a file is known to be one `detector score` wrote.
+SCORED_COLUMNS = ("risk_score", "lane", "rule_hits", "reasons")
+
+
+def load_scored(path: str | Path) -> tuple[pd.DataFrame | None, dict | None]:
+    """A file ``detector score`` wrote, read back, with the run metadata a Parquet
+    file carries (None for CSV); ``(None, None)`` when the file is not a scored one
+    (declarations to score first)."""
+    from detector.io import STDIN, read_metadata, read_table
+
+    frame, _ = read_table(path)
+    if not all(column in frame.columns for column in SCORED_COLUMNS):
+        return None, None
+    parquet = str(path) != STDIN and Path(path).suffix.lower() in (".parquet", ".pq")
+    return frame, read_metadata(path) if parquet else None
+
+
 def case_view(scored: pd.DataFrame, declaration_ids, rules: RuleSet | None = None,
               policy: RiskPolicy | None = None) -> pd.DataFrame:
     """Every piece of evidence behind the named declarations of a scored table.

@@ -21,6 +21,7 @@ from detector.declarations import Declarations, load_declarations
 from detector.errors import DetectorError
 from detector.features import available_features
 from detector.io import unclashing_name
+from detector.resources import default_packs_dir
 from detector.risk import (
     LANES,
     RiskPolicy,
@@ -36,7 +37,6 @@ from detector.risk import (
     supervised_explained,
     supervised_reasons,
 )
-from detector.resources import default_packs_dir
 from detector.rules import RuleResults, RuleSet, evaluate_rules, load_rules
 from detector.schema import FIELDS
 from detector.tables import choose_text
@@ -224,24 +224,49 @@ class ScoreSummary:
     read_notes: tuple[str, ...] = ()
     anomaly: str = "anomaly: off (rules only)"
     supervised: str = ""
+    rule_titles: dict[str, str] = field(default_factory=dict)
+    mitigating: frozenset[str] = frozenset()  # rules whose hits lower the risk (``mitigates``)
 
     def lines(self, top: int = 10) -> list[str]:
-        """The summary as short text lines (what the CLI prints on stderr)."""
+        """The summary as short text lines (what the CLI prints on stderr).
+
+        Rules are named by id and title, the most hit first; mitigating rules are
+        listed apart (``lowered risk``), since their hits are evidence against fraud.
+        Invalid rows come with the command that lists their problems.
+        """
         lines = [
             f"{self.source}: {self.rows} rows read, {self.invalid_rows} invalid",
+            *self._next_steps(),
             "lanes: " + ", ".join(f"{lane} {self.lanes.get(lane, 0)}" for lane in LANES),
             f"rules: {self.rules_evaluated} evaluated, {len(self.skipped_rules)} skipped",
             self.anomaly,
             *([self.supervised] if self.supervised else []),
         ]
         ranked = sorted(((n, r) for r, n in self.rule_hits.items() if n), key=lambda x: (-x[0], x[1]))
-        if ranked:
-            lines.append("top rules: " + ", ".join(f"{r} {n}" for n, r in ranked[:top]))
+        for heading, chosen in (("top rules:", [(n, r) for n, r in ranked if r not in self.mitigating][:top]),
+                                ("lowered risk:", [(n, r) for n, r in ranked if r in self.mitigating])):
+            if chosen:
+                lines += [heading, *(f"  {self._named(r)} ({n:,})" for n, r in chosen)]
         for rule_id, why in sorted(self.skipped_rules.items()):
-            lines.append(f"skipped {rule_id}: {why}")
+            lines.append(f"skipped {self._named(rule_id)}: {why}")
         lines.extend(f"read: {note}" for note in self.read_notes)
         lines.extend(self.warnings())
         return lines
+
+    def _named(self, rule_id: str) -> str:
+        """'RE-ORIGIN-001 Origin claim ...': the id an analyst looks up, the title they read."""
+        title = self.rule_titles.get(rule_id, "")
+        return f"{rule_id} {title}" if title else rule_id
+
+    def _next_steps(self) -> list[str]:
+        """What to run to see the invalid rows, when the source is a file that can be
+        named again (not a table in memory or standard input)."""
+        if not self.invalid_rows or self.source.startswith("<") or self.source == "-":
+            return []
+        import shlex
+
+        rows = "row" if self.invalid_rows == 1 else "rows"
+        return [f"{self.invalid_rows} invalid {rows}: `detector validate {shlex.quote(self.source)}`"]
 
     def warnings(self) -> list[str]:
         """What changed the layout of the user's own columns: said even when the rest
@@ -439,6 +464,8 @@ def score(declarations, rules: RuleSet | None = None,
         skipped_rules=results.skipped, rules_evaluated=results.hits.shape[1], renamed_columns=renamed,
         anomaly=anomaly_line, read_notes=declarations.read_notes,
         supervised=_supervised_line(supervised),
+        rule_titles={rule_id: rule.title for rule_id, rule in results.rules.items()},
+        mitigating=frozenset(rule_id for rule_id, rule in results.rules.items() if rule.mitigates),
     )
     return ScoreResult(output, results, summary, declarations, part, policy, supervised, rules,
                        {"budget": budget, "explore": explore, "seed": seed})

@@ -1,8 +1,8 @@
 """Opening the HTML reports in a real headless Chromium (Debian's ``chromium``) through
 Playwright, for the browser tests and the screenshot script.
 
-Import the fixtures into a test module (``from tests.browser import browser, open_page``)
-so a module of browser tests runs only when collected. Without ``/usr/bin/chromium``
+The fixtures are registered once, in ``tests/conftest.py``, so the whole run shares one
+browser (Playwright's sync API allows one at a time). Without ``/usr/bin/chromium``
 the tests fail with what to install (CI installs it), unless ``DETECTOR_SKIP_BROWSER=1``
 skips them on a machine that cannot have it. ``DETECTOR_CHROMIUM`` names another
 executable.

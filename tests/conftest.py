@@ -7,6 +7,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from tests.browser import browser, open_page  # noqa: F401  (one Chromium for the whole run)
+
 REPO = Path(__file__).resolve().parent.parent
 
 

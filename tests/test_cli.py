@@ -1,12 +1,15 @@
 """The command line through typer's CliRunner: exit codes and what the user reads."""
 
 import os
+import re
 from pathlib import Path
 
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+import detector
+from detector import cli
 from detector.cli import app
 
 PACK = str(Path(__file__).parent / "data" / "pack_small.yaml")
@@ -28,7 +31,8 @@ def test_score_writes_every_row_and_prints_a_summary(write_csv, tmp_path):
     assert scored["lane"].tolist() == ["red", "green", "green"]
     assert "3 rows read, 1 invalid" in result.stderr
     assert "lanes: red 1, yellow 0, green 2" in result.stderr
-    assert "top rules: T-LICENCE-001 1, T-ORIGIN-001 1" in result.stderr
+    assert "top rules:\n  T-LICENCE-001 Rare earths without a licence (1)\n" \
+           "  T-ORIGIN-001 Origin differs from country of export (1)\n" in result.stderr
 
 
 def test_score_parquet_and_jsonl_outputs(write_csv, tmp_path):
@@ -374,10 +378,10 @@ def test_output_that_is_an_input_is_refused_before_anything_runs(write_csv, tmp_
     assert problems.exit_code == 2 and source.read_text() == ROWS
 
 
-@pytest.mark.parametrize("name, message", [("out.xlsx", "unknown output extension '.xlsx'"),
+@pytest.mark.parametrize("name, message", [("out.xls", "unknown output extension '.xls'"),
                                            ("out.csv.gz", "unknown output extension '.gz'")])
 def test_unknown_output_extension_is_an_error(write_csv, tmp_path, name, message):
-    """Before: `-o out.xlsx` silently wrote CSV under that name."""
+    """Before: `-o out.xls` silently wrote CSV under that name."""
     result = _score(write_csv(ROWS), tmp_path / name)
     assert result.exit_code == 2 and message in result.stderr
     assert not (tmp_path / name).exists()
@@ -428,3 +432,310 @@ def test_rules_show_prints_the_pack_text_as_written_with_its_real_path(tmp_path)
     assert result.exit_code == 0, result.output
     assert result.stdout.splitlines()[0] == f"# {pack.resolve()}"
     assert result.stdout.splitlines()[1] == f"  - id: {rule_id}"
+
+
+# ANSI escape sequences (colours, cursor moves), to measure what a terminal shows.
+ESCAPES = re.compile(r"\x1b\[[0-9;?]*[a-zA-Z]")
+
+
+def test_version_prints_the_package_version():
+    """Before: `detector --version` was "No such option: --version"."""
+    result = invoke("--version")
+    assert result.exit_code == 0, result.output
+    assert result.stdout == f"detector {detector.__version__}\n"
+
+
+def test_shell_completion_can_be_installed():
+    """Before: completion was turned off; `--show-completion` was an unknown option."""
+    assert "--install-completion" in invoke("--help").stdout
+    shown = invoke("--show-completion", "bash")
+    assert shown.exit_code == 0, shown.output
+    assert "complete" in shown.stdout and "COMP_WORDS" in shown.stdout
+
+
+def _help_texts(command, path=()):
+    """(command path, help text) of every command, argument and option of the app."""
+    yield path, command.help or ""
+    for param in command.params:
+        yield path, getattr(param, "help", None) or ""
+    for name, sub in getattr(command, "commands", {}).items():
+        yield from _help_texts(sub, (*path, name))
+
+
+def test_help_shows_bracketed_text_as_written():
+    """Before: rich read "[recovered_value, notes]" in `outcomes add --help` as markup
+    and printed "(fraud/clean), ." instead."""
+    import typer
+
+    bracketed = [(path, text) for path, text in _help_texts(typer.main.get_command(app)) if "[" in text]
+    assert any("[recovered_value, notes]" in text for _, text in bracketed)
+    for path, text in bracketed:
+        shown = " ".join(invoke(*path, "--help").stdout.split())
+        for part in re.findall(r"\[[^\]]*\]", text):
+            assert " ".join(part.split()) in shown, (path, part)
+
+
+@pytest.fixture
+def terminal(monkeypatch):
+    """stdout and stderr taken for a terminal 70 columns wide, with colours."""
+    monkeypatch.setattr(cli, "_terminal", lambda stream: True)
+    monkeypatch.setenv("COLUMNS", "70")
+    monkeypatch.delenv("NO_COLOR", raising=False)
+
+
+def test_tables_on_a_terminal_wrap_at_its_width_left_aligned(terminal):
+    """Before: `rules list` printed pandas' text, as wide as its longest title and
+    right-aligned, whatever the terminal."""
+    pack = Path(PACK).read_text().replace("title: Rare earths without a licence",
+                                          "title: Rare earths without a licence, " + "long words " * 8)
+    listed = invoke("rules", "list", "--rules", _write(pack), "--no-default-rules")
+    assert listed.exit_code == 0, listed.output
+    shown = ESCAPES.sub("", listed.stdout).splitlines()
+    assert max(map(len, shown)) <= 70
+    assert " ".join(shown).count("words") == 8  # wrapped, not cut
+    high, critical = (next(line for line in shown if word in line) for word in (" high ", " critical "))
+    assert high.index(" high ") == critical.index(" critical ")  # text left-aligned
+
+
+def _write(text: str) -> Path:
+    import tempfile
+
+    path = Path(tempfile.mkdtemp()) / "pack.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_lane_words_coloured_on_a_terminal_plain_with_no_color_or_in_a_pipe(write_csv, terminal, monkeypatch):
+    """Before: lanes were plain words everywhere; a table never knew a terminal from a pipe."""
+    scored = write_csv("declaration_id,hs_code,label,risk_score,lane\nA,2805,1,0.9,red\nB,2805,0,0.1,green\n")
+    coloured = invoke("evaluate", scored, "--budget", "50")
+    assert coloured.exit_code == 0, coloured.output
+    assert re.search(r"\x1b\[[0-9;]*31m red", coloured.stdout) or re.search(r"\x1b\[[0-9;]*31mred", coloured.stdout)
+    monkeypatch.setenv("NO_COLOR", "1")
+    plain = invoke("evaluate", scored, "--budget", "50")
+    assert "\x1b" not in plain.stdout and plain.stdout == ESCAPES.sub("", coloured.stdout)
+    monkeypatch.setattr(cli, "_terminal", lambda stream: False)
+    piped = invoke("rules", "list", "--rules", PACK, "--no-default-rules")
+    assert "\x1b" not in piped.stdout and piped.stdout.splitlines()[0].split() == [
+        "id", "severity", "pattern", "title", "pack"]
+
+
+def _stages(text: str, names) -> list[int]:
+    """Where each stage name first shows in ``text``, in the order given."""
+    return [text.find(name) for name in names]
+
+
+def test_progress_names_each_stage_with_its_rows_in_order(tmp_path, terminal, monkeypatch):
+    """Before: the bar counted rules only and sat at 95% through the whole anomaly fit,
+    with no word of what it was doing."""
+    from detector.synthetic import generate
+
+    monkeypatch.setattr(cli, "_PROGRESS_BYTES", 0)
+    current = tmp_path / "current.csv"
+    generate(1200, seed=2).to_csv(current, index=False)
+    scored = invoke("score", current, "-o", tmp_path / "out.csv")
+    assert scored.exit_code == 0, scored.output
+    where = _stages(scored.stderr, ["reading", "validating", "rules", "anomaly fit", "combining", "writing"])
+    assert -1 not in where and where == sorted(where), where
+    assert "1,200 rows" in scored.stderr
+    trained = invoke("train", current, "-o", tmp_path / "model.zip", "--trees", 10)
+    assert trained.exit_code == 0, trained.output
+    where = _stages(trained.stderr, ["reading", "validating", "anomaly fit"])
+    assert -1 not in where and where == sorted(where), where
+    evaluated = invoke("evaluate", current, "--no-anomaly", "--budget", "5")
+    assert evaluated.exit_code == 0, evaluated.output
+    where = _stages(evaluated.stderr, ["reading", "validating", "rules", "combining", "evaluating"])
+    assert -1 not in where and where == sorted(where), where
+    monkeypatch.setattr(cli, "_PROGRESS_ROWS", 0)
+    generated = invoke("generate", "-n", 300, "-o", tmp_path / "g.csv")
+    assert generated.exit_code == 0 and "generating" in generated.stderr
+
+
+def test_no_progress_when_stderr_is_not_a_terminal(tmp_path, monkeypatch):
+    monkeypatch.setattr(cli, "_PROGRESS_BYTES", 0)
+    result = _score(_write(ROWS), tmp_path / "out.csv")
+    assert result.exit_code == 0 and "validating" not in result.stderr and "\x1b" not in result.stderr
+
+
+def test_summary_names_rules_says_what_to_run_and_lists_mitigating_rules_apart():
+    """Before: the summary gave bare ids ("top rules: RE-MITIGATE-001 128, ...") with a
+    licence on file counted among the hits, and no way to see the invalid rows."""
+    summary = detector.ScoreSummary(
+        source="declarations.csv", rows=100, invalid_rows=39, lanes={"red": 1, "yellow": 2, "green": 97},
+        rule_hits={"RE-ORIGIN-001": 12, "RE-MITIGATE-001": 40, "RE-MAIL-002": 0}, skipped_rules={},
+        rules_evaluated=3, rule_titles={"RE-ORIGIN-001": "Origin claim 'not made in China'",
+                                        "RE-MITIGATE-001": "Licence on file"},
+        mitigating=frozenset({"RE-MITIGATE-001"}))
+    lines = summary.lines()
+    assert "39 invalid rows: `detector validate declarations.csv`" in lines
+    top = lines.index("top rules:")
+    assert lines[top + 1:top + 4] == ["  RE-ORIGIN-001 Origin claim 'not made in China' (12)",
+                                      "lowered risk:", "  RE-MITIGATE-001 Licence on file (40)"]
+    assert not any("RE-MAIL-002" in line for line in lines)
+
+
+def test_score_says_how_to_list_the_invalid_rows(write_csv, tmp_path):
+    path = write_csv(ROWS)
+    result = _score(path, tmp_path / "o.csv")
+    assert f"1 invalid row: `detector validate {path}`" in result.stderr
+
+
+@pytest.mark.parametrize("budget, warned", [("0.02", True), ("0.02%", False), ("2%", False), ("0.5", False)])
+def test_a_budget_written_as_a_fraction_is_warned_about(write_csv, tmp_path, budget, warned):
+    """Before: `--budget 0.02` silently inspected 0.02% of rows, a hundredth of the 2% meant."""
+    result = _score(write_csv(ROWS), tmp_path / "o.csv", "--budget", budget, "--quiet")
+    assert result.exit_code == 0, result.output
+    warning = "warning: --budget 0.02 means 0.02% of rows; write 2% for 2 percent"
+    assert (warning in result.stderr) is warned
+
+
+def test_rule_ids_are_found_in_any_case_with_a_suggestion_when_unknown():
+    """Before: `rules show t-licence-001` was "no rule t-licence-001", with no hint of
+    the id meant."""
+    shown = invoke("rules", "show", "t-licence-001", "--rules", PACK, "--no-default-rules")
+    assert shown.exit_code == 0, shown.output
+    assert "  - id: T-LICENCE-001" in shown.stdout
+    typo = invoke("rules", "show", "T-LICENSE-001", "--rules", PACK, "--no-default-rules")
+    assert typo.exit_code == 2
+    assert typo.stderr.strip() == ("error: no rule T-LICENSE-001; did you mean T-LICENCE-001? "
+                                   "`detector rules list` shows the loaded rules")
+
+
+# Risk rises down the file: row 4 is the only red one, rows 1 and 3 tie on 0.
+RANKED = ("declaration_id,hs_code,origin_country,export_country,license_number\n"
+          "A,6907210000,CN,CN,\nB,2805301200,VN,CN,L-1\nC,6907210000,CN,CN,\nD,2805301200,VN,CN,\n")
+
+
+@pytest.mark.parametrize("options, ids", [
+    (["--lane", "red"], ["D"]),
+    (["--lane", "red,yellow"], ["B", "D"]),
+    (["--lane", "yellow", "--lane", "RED"], ["B", "D"]),
+    (["--top", "2"], ["B", "D"]),
+    (["--top", "3"], ["A", "B", "D"]),  # A and C tie: the earlier row is kept
+    (["--min-risk", "0.5"], ["B", "D"]),
+    (["--lane", "green", "--top", "1"], ["A"]),
+])
+def test_score_writes_only_the_rows_the_filters_keep_in_file_order(write_csv, tmp_path, options, ids):
+    """Before: there was no way to write only the flagged rows."""
+    out = tmp_path / "kept.csv"
+    result = _score(write_csv(RANKED), out, *options)
+    assert result.exit_code == 0, result.output
+    kept = pd.read_csv(out, dtype=str, keep_default_na=False)
+    assert kept["declaration_id"].tolist() == ids
+    assert "lanes: red 1, yellow 1, green 2" in result.stderr  # the summary counts the whole file
+    assert f"({len(ids)} of 4 rows)" in result.stderr
+
+
+def test_an_unknown_lane_is_one_clear_line(write_csv, tmp_path):
+    result = _score(write_csv(RANKED), tmp_path / "o.csv", "--lane", "amber")
+    assert result.exit_code == 2
+    assert result.stderr.strip() == "error: --lane 'amber': expected red, yellow, green"
+
+
+def test_score_and_validate_read_standard_input(tmp_path):
+    """Before: `detector score -` was "-: file not found"."""
+    scored = runner.invoke(app, ["score", "-", "--rules", PACK, "--no-default-rules", "--no-anomaly"], input=ROWS)
+    assert scored.exit_code == 0, scored.output
+    frame = pd.read_csv(__import__("io").StringIO(scored.stdout), dtype=str, keep_default_na=False)
+    assert frame["declaration_id"].tolist() == ["A", "B", "C"] and frame["lane"].tolist() == ["red", "green", "green"]
+    assert "wrote standard output" in scored.stderr
+    checked = runner.invoke(app, ["validate", "-"], input=ROWS)
+    assert checked.exit_code == 1
+    assert checked.stdout.splitlines()[1].split()[:3] == ["3", "hs_code", "28XX"]
+
+
+def test_filtered_parquet_has_the_kept_rows_and_no_extra_column(write_csv, tmp_path):
+    out = tmp_path / "kept.parquet"
+    result = _score(write_csv(RANKED), out, "--top", "2")
+    assert result.exit_code == 0, result.output
+    kept = pd.read_parquet(out)
+    assert kept["declaration_id"].tolist() == ["B", "D"]
+    assert kept.columns.tolist() == _score(write_csv(RANKED), "-").stdout.splitlines()[0].replace('"', "").split(",")
+
+
+SHOWCASE = Path(__file__).parents[1] / "sample_data" / "showcase.csv"
+
+
+def test_score_writes_a_batch_report_and_report_rebuilds_it_from_the_scored_file(tmp_path):
+    """Before: the only way to see a scored batch was the CSV; now `score --report` and
+    `detector report SCORED` write one self-contained page with the flagged shipments."""
+    scored, page = tmp_path / "scored.csv", tmp_path / "batch.html"
+    result = invoke("score", SHOWCASE, "-o", scored, "--no-anomaly", "--report", page)
+    assert result.exit_code == 0, result.output
+    assert f"wrote {page}" in result.stderr
+    html = page.read_text(encoding="utf-8")
+    flagged = pd.read_csv(scored, dtype=str, keep_default_na=False).query("lane != 'green'")["declaration_id"]
+    assert all(f'"{declaration}"' in html for declaration in flagged)
+    assert "src=\"http" not in html and "href=\"http" not in html
+    again = invoke("report", scored, "-o", tmp_path / "again.html")
+    assert again.exit_code == 0, again.output
+    assert "RE-LICENCE-001" in (tmp_path / "again.html").read_text(encoding="utf-8")
+
+
+def test_report_of_a_file_that_is_not_scored_says_what_to_run(tmp_path):
+    result = invoke("report", SHOWCASE, "-o", tmp_path / "r.html")
+    assert result.exit_code == 2
+    assert "not a scored file" in result.stderr and "detector score" in result.stderr
+    assert not (tmp_path / "r.html").exists()
+
+
+def test_report_never_writes_over_the_scored_file(tmp_path):
+    scored = tmp_path / "scored.csv"
+    assert invoke("score", SHOWCASE, "-o", scored, "--no-anomaly").exit_code == 0
+    before = scored.read_bytes()
+    result = invoke("report", scored, "-o", scored)
+    assert result.exit_code == 2 and "same file" in result.stderr
+    assert scored.read_bytes() == before
+
+
+def test_explain_prints_a_declarations_evidence_from_a_scored_file_or_an_input(tmp_path):
+    """`detector explain FILE ID`: the analyst opens one shipment by its id, from what
+    `score` wrote or straight from the declarations (scored first)."""
+    scored = tmp_path / "scored.csv"
+    assert invoke("score", SHOWCASE, "-o", scored, "--no-anomaly").exit_code == 0
+    from_scored = invoke("explain", scored, "CN202500024")
+    from_input = invoke("explain", SHOWCASE, "CN202500024", "--no-anomaly")
+    assert from_scored.exit_code == 0 and from_input.exit_code == 0, from_scored.output + from_input.output
+    assert from_scored.stdout == from_input.stdout
+    assert "CN202500024 (row 24, red lane" in from_scored.stdout
+    assert "[RE-MAIL-002]" in from_scored.stdout and "siblings: CN202500025, CN202500026" in from_scored.stdout
+    unknown = invoke("explain", scored, "NO-SUCH-ID")
+    assert unknown.exit_code == 2 and "NO-SUCH-ID" in unknown.stderr
+
+
+def test_score_writes_typed_parquet_with_metadata_and_a_workbook(tmp_path):
+    """Before: Parquet output held the input's numbers and dates as text and nothing of
+    the run, and `-o out.xlsx` was refused. Now Parquet keeps types (rule_hits a list)
+    and carries the run metadata, and .xlsx is a real workbook."""
+    import openpyxl
+    import pyarrow.parquet as pq
+
+    source = tmp_path / "in.csv"
+    source.write_text("declaration_id,hs_code,declaration_date,declared_value,package_count,origin_country,"
+                      "export_country,license_number\nA,2805301200,2025-03-01,\"1,200.50\",3,VN,CN,\n"
+                      "B,2805301200,2025-03-02,80,,CN,CN,L-1\n", encoding="utf-8")
+    parquet, workbook = tmp_path / "out.parquet", tmp_path / "out.xlsx"
+    for target in (parquet, workbook):
+        result = invoke("score", source, "-o", target, "--rules", PACK, "--no-default-rules", "-q")
+        assert result.exit_code == 0, result.output
+    table = pq.read_table(parquet)
+    assert str(table.schema.field("declaration_date").type) == "date32[day]"
+    assert table.column("declared_value").to_pylist() == [1200.5, 80.0]
+    assert table.column("rule_hits").to_pylist() == [["T-LICENCE-001", "T-ORIGIN-001"], []]
+    assert detector.io.read_metadata(parquet)["options"]["seed"] == 0
+    sheet = openpyxl.load_workbook(workbook)["scored"]
+    header = [cell.value for cell in sheet[1]]
+    assert sheet.freeze_panes == "A2" and sheet.auto_filter.ref
+    assert sheet.cell(2, header.index("declared_value") + 1).value == 1200.5
+
+
+def test_excel_csv_has_a_byte_order_mark_and_decimal_comma_uses_semicolons(tmp_path):
+    source = tmp_path / "in.csv"
+    source.write_text(ROWS, encoding="utf-8")
+    bom, european = tmp_path / "bom.csv", tmp_path / "eu.csv"
+    assert invoke("score", source, "-o", bom, "--rules", PACK, "--no-default-rules", "--excel-csv", "-q").exit_code == 0
+    assert bom.read_bytes().startswith(b"\xef\xbb\xbf\"declaration_id\"")
+    result = invoke("score", source, "-o", european, "--rules", PACK, "--no-default-rules", "--decimal", ",", "-q")
+    assert result.exit_code == 0, result.output
+    back = pd.read_csv(european, sep=";", decimal=",")
+    assert back["risk_score"].dtype == float and back["risk_score"].max() > 0.5

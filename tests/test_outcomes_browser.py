@@ -3,10 +3,7 @@
 import pytest
 
 from detector.outcomes import OutcomeStore
-from tests import browser as chromium
 from tests.test_outcomes import report_store
-
-browser, open_page = chromium.browser, chromium.open_page  # the fixtures, for pytest to find here
 
 
 @pytest.fixture

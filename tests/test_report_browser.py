@@ -7,7 +7,6 @@ import pytest
 
 import detector
 from detector.report import batch_report, flagged_mask, rule_hit_ids, write_report
-from tests.browser import browser, open_page  # noqa: F401  (fixtures)
 from tests.conftest import REPO
 
 ROWS = "#flagged-table tbody tr:not([hidden])"
