@@ -83,6 +83,16 @@ class RiskPolicy:
         The highest risk of a row whose evidence comes from one angle only (one
         channel rule, say) and no critical rule: between ``yellow`` and ``red``, so
         such a row is at most yellow; equal to ``red`` turns corroboration off.
+    anomaly_yellow_max : float
+        Percent of a file's rows that the anomaly alone (rows the rules and the
+        supervised model leave green) may send to the yellow lane: the strangest ones,
+        like a budget. A model trained on last year's trade finds most of a changed
+        trade strange; without the cap it fills the yellow lane. The rows over the cap
+        keep their ``risk_score`` (the ranking and a budget still use it) and go green.
+    shift_warning_from : float
+        The summary warns that the trade has shifted away from the model's history when
+        more than this share of the rows would reach the yellow lane on the anomaly
+        alone (the history itself puts about ``1 - yellow reach`` there, 2%).
 
     The defaults were chosen on the shipped synthetic history, then checked on the
     shipped 2026 sample (README, "Measured quality").
@@ -96,6 +106,8 @@ class RiskPolicy:
     anomaly_from: float = 0.95
     with_supervised: float = 0.25
     single_angle_max: float = 0.55
+    anomaly_yellow_max: float = 2.0
+    shift_warning_from: float = 0.05
 
     def __post_init__(self):
         if not 0 < self.yellow <= self.red <= 1:
@@ -106,6 +118,9 @@ class RiskPolicy:
                                 f"{self.anomaly_weight} and {self.anomaly_from}")
         if not 0 <= self.with_supervised <= 1:
             raise DetectorError(f"with_supervised must be in [0, 1], got {self.with_supervised}")
+        if not 0 <= self.anomaly_yellow_max <= 100 or not 0 < self.shift_warning_from <= 1:
+            raise DetectorError(f"anomaly_yellow_max must be a percent in [0, 100] and shift_warning_from a share "
+                                f"in (0, 1], got {self.anomaly_yellow_max} and {self.shift_warning_from}")
         if not self.yellow <= self.single_angle_max <= self.red:
             raise DetectorError(f"single_angle_max must lie between yellow and red (equal to red turns "
                                 f"corroboration off), got {self.single_angle_max}")
@@ -245,6 +260,7 @@ class RiskScores:
 
     risk: np.ndarray
     held: np.ndarray
+    anomaly_alone: np.ndarray | None = None  # yellow by the anomaly only: risk without it below yellow
 
 
 def risk_scores(evidence: RuleEvidence, policy: RiskPolicy = RiskPolicy(),
@@ -274,10 +290,20 @@ def risk_scores(evidence: RuleEvidence, policy: RiskPolicy = RiskPolicy(),
         anomaly_angle = (weight > 0).astype(np.int64)
     single = _single_angle(evidence.angles, evidence.own_angles, evidence.critical, anomaly_angle)
     held = single & (1.0 - remaining > policy.single_angle_max)
-    risk = _held(1.0 - remaining, single, policy)
-    if supervised is not None:
-        risk = 1.0 - (1.0 - np.nan_to_num(supervised, nan=0.0)) * (1.0 - risk) ** policy.with_supervised
-    return RiskScores(np.round(risk, 4), held)
+    risk = _with_supervised(_held(1.0 - remaining, single, policy), supervised, policy)
+    alone = None
+    if anomaly is not None:
+        own = _single_angle(evidence.angles, evidence.own_angles, evidence.critical)
+        without = _with_supervised(_held(1.0 - evidence.survival, own, policy), supervised, policy)
+        alone = (np.round(risk, 4) >= policy.yellow) & (np.round(without, 4) < policy.yellow)
+    return RiskScores(np.round(risk, 4), held, alone)
+
+
+def _with_supervised(risk: np.ndarray, supervised: np.ndarray | None, policy: RiskPolicy) -> np.ndarray:
+    """The risk with a supervised probability blended in (module docstring)."""
+    if supervised is None:
+        return risk
+    return 1.0 - (1.0 - np.nan_to_num(supervised, nan=0.0)) * (1.0 - risk) ** policy.with_supervised
 
 
 @dataclass(frozen=True)
@@ -305,15 +331,51 @@ class Lanes:
 
 
 def assign_lanes(risk: np.ndarray, critical: np.ndarray, policy: RiskPolicy = RiskPolicy(),
-                 budget: float | None = None, explore: float = 0.0, seed: int = 0) -> Lanes:
+                 budget: float | None = None, explore: float = 0.0, seed: int = 0,
+                 anomaly_alone: np.ndarray | None = None) -> Lanes:
     """Lanes from the risk: by threshold, or with ``budget`` (percent of rows) by
     capacity, ``explore`` percent of it at random with ``seed`` (:func:`budget_red`).
-    A critical row is red either way."""
+    A critical row is red either way. Of the rows yellow by the ``anomaly_alone``, only
+    the riskiest ``policy.anomaly_yellow_max`` percent of the file stay yellow
+    (:func:`anomaly_capped`)."""
     if budget is not None:
         red, explored = budget_red(risk, critical, budget, explore, seed)
     else:
         red, explored = critical | (risk >= policy.red), None
-    return Lanes(np.where(red, 2, np.where(risk >= policy.yellow, 1, 0)), explored)
+    yellow = risk >= policy.yellow
+    if anomaly_alone is not None:
+        yellow &= ~anomaly_capped(risk, anomaly_alone & ~red, policy.anomaly_yellow_max)
+    return Lanes(np.where(red, 2, np.where(yellow, 1, 0)), explored)
+
+
+def anomaly_capped(risk: np.ndarray, alone: np.ndarray, share: float) -> np.ndarray:
+    """The rows of ``alone`` over ``share`` percent of all rows: those after the
+    ``ceil(rows * share / 100)`` riskiest of them (ties in file order), so a small
+    file keeps its strangest row."""
+    keep = int(np.ceil(len(risk) * share / 100 - 1e-9))
+    candidates = np.flatnonzero(alone)
+    capped = np.zeros(len(risk), dtype=bool)
+    if len(candidates) > keep:
+        order = candidates[np.lexsort((candidates, -risk[candidates]))]
+        capped[order[keep:]] = True
+    return capped
+
+
+def anomaly_shift(anomaly_alone: np.ndarray | None, policy: RiskPolicy = RiskPolicy()) -> str:
+    """A warning for the summary when the anomaly alone would send more than
+    ``policy.shift_warning_from`` of the rows to yellow: the trade, the traders or the
+    layout changed since the model's history, and its scores have saturated."""
+    if anomaly_alone is None or not len(anomaly_alone):
+        return ""
+    share = float(anomaly_alone.mean())
+    if share <= policy.shift_warning_from:
+        return ""
+    # The history puts the rows above the score whose evidence alone reaches yellow there.
+    reach = policy.anomaly_from + (1 - policy.anomaly_from) * min(policy.yellow / policy.anomaly_weight, 1.0) \
+        if policy.anomaly_weight else 1.0
+    return (f"warning: the anomaly alone would send {share:.1%} of rows to yellow (its history puts about "
+            f"{1 - reach:.0%} there): this file differs from what the model was trained on; only the strangest "
+            f"{policy.anomaly_yellow_max:g}% were kept yellow; retrain on recent declarations (`detector train`)")
 
 
 def anomaly_explained(anomaly: np.ndarray, lanes: Lanes, policy: RiskPolicy = RiskPolicy()) -> np.ndarray:

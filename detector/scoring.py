@@ -27,6 +27,7 @@ from detector.risk import (
     RiskPolicy,
     anomaly_explained,
     anomaly_reasons,
+    anomaly_shift,
     assign_lanes,
     held_reasons,
     output_columns,
@@ -225,6 +226,7 @@ class ScoreSummary:
     anomaly: str = "anomaly: off (rules only)"
     supervised: str = ""
     rule_titles: dict[str, str] = field(default_factory=dict)
+    shift: str = ""  # the anomaly model's shift warning (risk.anomaly_shift), when there is one
     mitigating: frozenset[str] = frozenset()  # rules whose hits lower the risk (``mitigates``)
 
     def lines(self, top: int = 10) -> list[str]:
@@ -269,10 +271,12 @@ class ScoreSummary:
         return [f"{self.invalid_rows} invalid {rows}: `detector validate {shlex.quote(self.source)}`"]
 
     def warnings(self) -> list[str]:
-        """What changed the layout of the user's own columns: said even when the rest
-        of the summary is not wanted (``--quiet``)."""
-        return [f"warning: input column {old} renamed {new} (the output has a column {old} of its own)"
-                for old, new in self.renamed_columns.items()]
+        """What changed the layout of the user's own columns, and an anomaly model that
+        no longer fits the trade: said even when the rest of the summary is not wanted
+        (``--quiet``)."""
+        return [*(f"warning: input column {old} renamed {new} (the output has a column {old} of its own)"
+                  for old, new in self.renamed_columns.items()),
+                *([self.shift] if self.shift else [])]
 
 
 @dataclass
@@ -443,7 +447,7 @@ def score(declarations, rules: RuleSet | None = None,
     stage("combining", len(declarations))
     evidence = rule_evidence(results, len(declarations), policy)
     scores = risk_scores(evidence, policy, anomaly, probability)
-    lanes = assign_lanes(scores.risk, evidence.critical, policy, budget, explore, seed)
+    lanes = assign_lanes(scores.risk, evidence.critical, policy, budget, explore, seed, scores.anomaly_alone)
     columns = {"risk_score": scores.risk, "lane": lanes.lane(), "selection": lanes.selection(),
                "rule_hits": evidence.rule_hits(), "rule_score": evidence.rule_score(policy),
                **_model_columns(part, probability)}
@@ -466,6 +470,7 @@ def score(declarations, rules: RuleSet | None = None,
         supervised=_supervised_line(supervised),
         rule_titles={rule_id: rule.title for rule_id, rule in results.rules.items()},
         mitigating=frozenset(rule_id for rule_id, rule in results.rules.items() if rule.mitigates),
+        shift=anomaly_shift(scores.anomaly_alone, policy) if part is not None and not part.self_fitted else "",
     )
     return ScoreResult(output, results, summary, declarations, part, policy, supervised, rules,
                        {"budget": budget, "explore": explore, "seed": seed})

@@ -9,6 +9,7 @@ from detector.risk import (
     RiskPolicy,
     anomaly_explained,
     anomaly_reasons,
+    anomaly_shift,
     assign_lanes,
     reasons_column,
     risk_scores,
@@ -36,8 +37,9 @@ def results(by_id, hits):
 def combine(results, n_rows, policy=RiskPolicy(), budget=None, anomaly=None, explore=0.0, seed=0):
     """The risk stages in the order ``detector.score`` runs them, without model words."""
     evidence = rule_evidence(results, n_rows, policy)
-    risk = risk_scores(evidence, policy, anomaly).risk
-    lanes = assign_lanes(risk, evidence.critical, policy, budget, explore, seed)
+    scores = risk_scores(evidence, policy, anomaly)
+    risk = scores.risk
+    lanes = assign_lanes(risk, evidence.critical, policy, budget, explore, seed, scores.anomaly_alone)
     return pd.DataFrame({"risk_score": risk, "lane": lanes.lane(), "selection": lanes.selection(),
                          "rule_hits": evidence.rule_hits(), "reasons": reasons_column(evidence, lanes),
                          "rule_score": evidence.rule_score(policy)})
@@ -237,3 +239,36 @@ def test_a_critical_rule_cannot_mitigate():
 
     with pytest.raises(RulePackError, match="mitigating rule weighs low, medium or high"):
         mitigating("critical", ["channel"])
+
+
+def test_the_anomaly_alone_takes_at_most_its_share_of_the_yellow_lane():
+    """Before: a model trained on last year's trade sent 69% of a new quarter to yellow
+    on the anomaly alone. Now only the strangest 2% of the file (like a budget) stay
+    yellow on the anomaly alone; the others keep their risk (the ranking uses it) and go
+    green, and rows the rules flag are not touched."""
+    n = 200
+    by_id = rules("medium")
+    anomaly = np.full(n, 0.999)  # every row as strange as the history's strangest 0.1%
+    anomaly[:3] = [0.9999, 0.99995, 0.9999]
+    hits = np.zeros(n, dtype=int)
+    hits[-1] = 1  # a medium rule with the anomaly: yellow or more whatever the cap
+    out = combine(results(by_id, [hits]), n, anomaly=anomaly)
+    yellow_alone = (out["lane"] == "yellow") & (out["rule_hits"] == "")
+    assert yellow_alone.sum() == 4  # ceil(200 * 2%)
+    assert set(np.flatnonzero(yellow_alone)) == {0, 1, 2, 3}  # the strangest, ties in file order
+    assert out["lane"].iloc[-1] == "red"
+    assert (out["risk_score"].iloc[4:-1] == out["risk_score"].iloc[4]).all() and out["risk_score"].iloc[4] >= 0.3
+    uncapped = combine(results(by_id, [hits]), n, RiskPolicy(anomaly_yellow_max=100), anomaly=anomaly)
+    assert ((uncapped["lane"] == "yellow") & (uncapped["rule_hits"] == "")).sum() == n - 1
+
+
+def test_a_shifted_file_is_warned_about_and_a_fitting_one_is_not():
+    """The summary says when the anomaly alone would flood yellow (scores saturated:
+    the trade changed since the model's history), so the analyst retrains."""
+    flooded = np.zeros(100, dtype=bool)
+    flooded[:30] = True
+    warning = anomaly_shift(flooded)
+    assert "30.0% of rows" in warning and "about 2% there" in warning and "detector train" in warning
+    fitting = np.zeros(100, dtype=bool)
+    fitting[:2] = True
+    assert anomaly_shift(fitting) == "" and anomaly_shift(None) == ""
