@@ -83,6 +83,15 @@ class RiskPolicy:
         The highest risk of a row whose evidence comes from one angle only (one
         channel rule, say) and no critical rule: between ``yellow`` and ``red``, so
         such a row is at most yellow; equal to ``red`` turns corroboration off.
+    informative_share, informative_floor, informative_min_rows :
+        A rule that hits a large share of a file tells less about each row it hits than
+        one that hits a few (an inverse-frequency weight, as in text retrieval): a rule
+        hitting up to ``informative_share`` (1%) of the rows keeps its severity's
+        weight; above, the weight is multiplied by ``1 - 0.5 * log10(share /
+        informative_share)``, down to ``informative_floor`` (0.5, reached at 10 times
+        the share). Critical rules (legal breaches) and mitigating rules keep theirs,
+        and files of fewer than ``informative_min_rows`` rows (1,000) are too small to
+        say what is common, so every rule keeps its weight there.
     anomaly_yellow_max : float
         Percent of a file's rows that the anomaly alone (rows the rules and the
         supervised model leave green) may send to the yellow lane: the strangest ones,
@@ -106,6 +115,9 @@ class RiskPolicy:
     anomaly_from: float = 0.95
     with_supervised: float = 0.25
     single_angle_max: float = 0.55
+    informative_share: float = 0.01
+    informative_floor: float = 0.5
+    informative_min_rows: int = 1000
     anomaly_yellow_max: float = 2.0
     shift_warning_from: float = 0.05
 
@@ -118,12 +130,31 @@ class RiskPolicy:
                                 f"{self.anomaly_weight} and {self.anomaly_from}")
         if not 0 <= self.with_supervised <= 1:
             raise DetectorError(f"with_supervised must be in [0, 1], got {self.with_supervised}")
+        if not 0 < self.informative_share <= 1 or not 0 < self.informative_floor <= 1:
+            raise DetectorError(f"informative_share and informative_floor must be in (0, 1], got "
+                                f"{self.informative_share} and {self.informative_floor}")
         if not 0 <= self.anomaly_yellow_max <= 100 or not 0 < self.shift_warning_from <= 1:
             raise DetectorError(f"anomaly_yellow_max must be a percent in [0, 100] and shift_warning_from a share "
                                 f"in (0, 1], got {self.anomaly_yellow_max} and {self.shift_warning_from}")
         if not self.yellow <= self.single_angle_max <= self.red:
             raise DetectorError(f"single_angle_max must lie between yellow and red (equal to red turns "
                                 f"corroboration off), got {self.single_angle_max}")
+
+    def informativeness(self, hits: int, rows: int) -> float:
+        """The factor on the weight of a rule that hit ``hits`` of ``rows`` rows (see
+        ``informative_share``): 1 for a rare rule, down to ``informative_floor``."""
+        if rows < self.informative_min_rows or hits <= 0:
+            return 1.0
+        share = hits / rows
+        if share <= self.informative_share:
+            return 1.0
+        return max(self.informative_floor, 1.0 - 0.5 * float(np.log10(share / self.informative_share)))
+
+    def rule_weight(self, rule, hits: int, rows: int) -> float:
+        """The weight one hit of ``rule`` adds on a file of ``rows`` rows where it hit
+        ``hits``: its severity's weight, times its informativeness unless critical."""
+        weight = self.severity_weights[rule.severity]
+        return weight if rule.severity == "critical" else weight * self.informativeness(hits, rows)
 
     def anomaly_evidence(self, anomaly_score: np.ndarray) -> np.ndarray:
         """The weight each row's anomaly score adds to the noisy-OR (0 for most rows)."""
@@ -174,7 +205,8 @@ def rule_evidence(results: RuleResults, n_rows: int, policy: RiskPolicy = RiskPo
     non-ceramics firm and a ceramic parcel from China: both the channel), so they count
     once, at the weight of the strongest of them. A rule that declares no angle is
     evidence of its own. A low rule adds its weight but no angle: it nudges the score
-    and never corroborates another. A mitigating rule (``mitigates: [channel, ...]``)
+    and never corroborates another. A rule that hits a large share of the file weighs
+    less (:meth:`RiskPolicy.informativeness`). A mitigating rule (``mitigates: [channel, ...]``)
     adds nothing; it multiplies the weight of the rules that speak only from the angles
     it names by ``1 - its weight`` on its rows (:func:`_mitigation`).
     """
@@ -202,7 +234,7 @@ def rule_evidence(results: RuleResults, n_rows: int, policy: RiskPolicy = RiskPo
             continue
         weight = strongest.setdefault((rule.pattern, rule.evidence) if rule.evidence else rule.id, np.zeros(n_rows))
         factor = lowered.get(rule.evidence)
-        strength = policy.severity_weights[rule.severity] * (factor[rows] if factor is not None else 1.0)
+        strength = policy.rule_weight(rule, len(rows), n_rows) * (factor[rows] if factor is not None else 1.0)
         weight[rows] = np.maximum(weight[rows], strength)
         critical[rows] |= rule.severity == "critical"
         if severity_rank(rule.severity) < CORROBORATES_FROM:

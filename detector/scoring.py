@@ -350,7 +350,8 @@ class ScoreResult:
         for rule_id in results.hits.columns[results.hits.iloc[row].to_numpy(dtype=bool)]:
             rule = results.rules[rule_id]
             # A mitigating rule's weight is shown negative: it lowers the risk.
-            weight = self.policy.severity_weights[rule.severity] * (-1 if rule.mitigates else 1)
+            weight = (-self.policy.severity_weights[rule.severity] if rule.mitigates else
+                      self.policy.rule_weight(rule, int(results.hits[rule_id].sum()), len(results.hits)))
             evidence.append((rule_id, rule.title, rule.pattern, rule.severity, weight,
                              str(results.reasons[rule_id].loc[label])))
         if self.anomaly is not None:
