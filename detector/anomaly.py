@@ -68,7 +68,6 @@ from detector.tables import (
     join_texts,
     readable_number,
     text_scalar,
-    with_thousands,
 )
 from detector.threads import thread_pool, threads_for
 
@@ -501,9 +500,10 @@ class AnomalyModel:
             table = table.loc[list(rows)]
         raw, levels = self._features(table, training)
         bits = self._forest.isolation_bits(raw.fillna(self.medians).to_numpy(dtype=np.float64))
-        excess = bits - np.array([self.baseline_bits[f] for f in self.features])
-        order = np.argsort(-excess, axis=1, kind="stable")[:, :top]
         values = raw.to_numpy(dtype=np.float64)
+        excess = bits - np.array([self.baseline_bits[f] for f in self.features])
+        excess[self._no_reason(values)] = -np.inf
+        order = np.argsort(-excess, axis=1, kind="stable")[:, :top]
         cells = {column: column_text(table, column) for column in _PHRASE_COLUMNS}
         phrase_rows, phrases = by_rank(order, excess, 0.05, lambda column, chosen: self._phrases(
             column, {c: v.take(chosen) for c, v in cells.items()}, values[chosen, column], levels, chosen))
@@ -511,6 +511,20 @@ class AnomalyModel:
         said = pc.not_equal(texts, "").to_numpy(zero_copy_only=False) if len(phrase_rows) else np.zeros(0, dtype=bool)
         joined = join_per_row(phrase_rows[said], texts.filter(pa.array(said)), len(table), "; ")
         return pd.Series(joined.to_numpy(dtype=object), index=table.index, name="anomaly_reasons", dtype="object")
+
+    def _no_reason(self, values: np.ndarray) -> np.ndarray:
+        """Cells whose feature isolates the row without saying anything strange about
+        it: a pairing seen more often than usual ("seen 468 times before" is no
+        reason), a party seen before, a description that is not generic. A forest
+        isolates both tails; an analyst reads only the strange one, so these are not
+        named and the next feature is."""
+        hidden = np.zeros(values.shape, dtype=bool)
+        for column, name in enumerate(self.features):
+            if name in PAIRINGS:
+                hidden[:, column] = values[:, column] > self.medians[name]
+            elif name in PARTIES or name == "generic_description":
+                hidden[:, column] = values[:, column] == 0
+        return hidden
 
     def _phrases(self, column: int, cells: dict[str, pa.Array], values: np.ndarray, levels: dict,
                  rows: np.ndarray) -> pa.Array:
@@ -529,7 +543,7 @@ class AnomalyModel:
                                " the median for HS ", hs)
             elif name in PAIRINGS:
                 counts = np.rint(np.expm1(np.nan_to_num(values))).astype(np.int64)
-                said = _pairing_phrases(name, cells, counts, values > self.medians[name])
+                said = _pairing_phrases(name, cells, counts)
             elif name in PARTIES:
                 party = PARTIES[name]
                 said = pc.if_else(pa.array(values != 0),
@@ -646,17 +660,10 @@ def _times(ratios: np.ndarray) -> pa.Array:
     return join_texts(said, "x")
 
 
-def _pairing_phrases(name: str, cells: dict[str, pa.Array], counts: np.ndarray, common: np.ndarray) -> pa.Array:
-    """The pairing in words. ``common``: the count isolates the row by being higher than
-    usual (a forest isolates both tails), so it is said as such, not as "only N times"."""
-    subjects = {"exporter_hs4_count": ("exporter with HS ", cells["hs4"]),
-                "origin_hs4_count": ("origin ", cells["origin_country"], " with HS ", cells["hs4"]),
-                "export_origin_count": ("goods of origin ", cells["origin_country"], " leaving ",
-                                        cells["export_country"]),
-                "transport_hs4_count": ("HS ", cells["hs4"], " by ", cells["transport_mode"]),
-                "exporter_consignee_count": ("exporter with consignee ", cells["consignee"])}
+def _pairing_phrases(name: str, cells: dict[str, pa.Array], counts: np.ndarray) -> pa.Array:
+    """The pairing in words, for a count lower than usual (a higher one is not named:
+    :meth:`AnomalyModel._no_reason`)."""
     number = formatted("%d", counts)
-    more = join_texts(*subjects[name], " seen ", with_thousands(number), " times before, more than most")
     never, once = pa.array(counts <= 0), pa.array(counts == 1)
     times = pc.if_else(never, text_scalar("never"),
                        pc.if_else(once, text_scalar("once"), join_texts("only ", number, " times")))
@@ -673,4 +680,4 @@ def _pairing_phrases(name: str, cells: dict[str, pa.Array], counts: np.ndarray, 
         rare = join_texts("HS ", cells["hs4"], " by ", cells["transport_mode"], " ", seen, " before")
     else:
         rare = join_texts("exporter ", times, " shipped to consignee ", cells["consignee"], " before")
-    return pc.if_else(pa.array(np.asarray(common, dtype=bool)), more, rare)
+    return rare

@@ -266,10 +266,44 @@ class _Factorized:
     def missing(self, column: str) -> np.ndarray:
         return self._factorize(column)[0] < 0
 
+    def earlier(self, column: str) -> np.ndarray:
+        """Per row, how many rows of the table have its value on an earlier
+        ``declaration_date`` (0 when missing; without dates, how many other rows have
+        it). Earlier dates only, so rows of one day count alike whatever their order."""
+        codes, uniques = self._factorize(column)
+        known = codes >= 0
+        if "declaration_date" not in self.table:
+            counts = np.bincount(codes[known], minlength=len(uniques))
+            return np.where(known, counts[np.maximum(codes, 0)] - 1, 0).astype(np.float64)
+        day = self.table["declaration_date"].to_numpy(dtype="datetime64[D]").astype(np.int64)
+        dated = known & (day != np.iinfo(np.int64).min)
+        keys = codes.astype(np.int64) * (1 << 32) + (day - day[dated].min() if dated.any() else 0)
+        ordered = np.sort(keys[dated])
+        group_start = np.searchsorted(ordered, codes.astype(np.int64) * (1 << 32), side="left")
+        before = np.searchsorted(ordered, keys, side="left") - group_start
+        return np.where(dated, before, 0).astype(np.float64)
+
     def positions(self, column: str, known: pd.Index) -> np.ndarray:
         """Position of each row's value in ``known``; -1 when missing or not there."""
         codes, uniques = self._factorize(column)
         return np.append(known.get_indexer(uniques.astype(object)), -1)[codes]
+
+
+def _count_features(stats: FeatureStatistics, factorized: _Factorized, wanted: set[str],
+                    training: bool) -> dict[str, np.ndarray]:
+    """The pairing counts (log) and new-party flags of :func:`feature_frame`: training
+    counts leave the row itself out; a later file's party is new only when no earlier
+    day of the file has it either."""
+    columns = {}
+    for name, counts in stats.counts.items():
+        if name not in wanted:
+            continue
+        seen = counts.lookup(factorized) - (1.0 if training else 0.0)
+        if name in PARTIES and not training:
+            seen = seen + factorized.earlier(PARTIES[name])
+        columns[name] = (seen <= 0).astype(np.float64) if name in PARTIES else np.log1p(seen)
+        columns[name][np.isnan(seen)] = np.nan
+    return columns
 
 
 def _measures(table: pd.DataFrame) -> dict[str, pd.Series]:
@@ -376,6 +410,9 @@ def feature_frame(table: pd.DataFrame, features: list[str], stats: FeatureStatis
     ``training`` counts pairings leaving the row itself out, so a training row whose
     exporter appears once looks like what a first-time exporter will look like later;
     otherwise the forest would never see a count of 0 and could not learn to isolate it.
+    Scoring a later file, a party is new when neither the history nor an earlier day
+    of the file has it: a consignee absent from the history but on 20,000 rows of the
+    file makes its first declarations on its first day, not 20,000 of them.
     Also returns, per peer-relative feature, the HS level each row was compared with.
     """
     columns: dict[str, np.ndarray] = {}
@@ -398,12 +435,7 @@ def feature_frame(table: pd.DataFrame, features: list[str], stats: FeatureStatis
             levels[f"{measure}_vs_hs"] = used
     if "net_gross_ratio" in wanted:
         columns["net_gross_ratio"] = table["net_gross_ratio"].to_numpy(dtype=np.float64, na_value=np.nan)
-    for name, counts in stats.counts.items():
-        if name not in wanted:
-            continue
-        seen = counts.lookup(factorized) - (1.0 if training else 0.0)
-        columns[name] = (seen <= 0).astype(np.float64) if name in PARTIES else np.log1p(seen)
-        columns[name][np.isnan(seen)] = np.nan
+    columns.update(_count_features(stats, factorized, wanted, training))
     if "description_length" in wanted or "generic_description" in wanted:
         text = table["description"].astype("str").fillna("").str.strip()
         if "description_length" in wanted:

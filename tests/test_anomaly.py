@@ -79,14 +79,19 @@ def _fit_matrix(history, model):
     return raw.fillna(model.medians).to_numpy()
 
 
-def test_scores_are_in_unit_range_and_do_not_depend_on_the_rest_of_the_file(synthetic):
-    _, model, later = synthetic
+def test_scores_are_in_unit_range_and_depend_on_the_file_only_through_new_parties(synthetic):
+    """A row is scored against the history; the rest of the file counts only in
+    whether its exporter or consignee is new (neither the history nor the file has it)."""
+    history, model, later = synthetic
     scores = model.score(later)
     assert scores.index.equals(later.index)
     assert scores["anomaly_score"].between(0, 1).all()
     assert scores["anomaly_percentile"].between(0, 100).all() and scores["anomaly_percentile"].max() == 100
+    without_parties = AnomalyModel.fit(history, trees=50, seed=1, features=[
+        name for name in model.features if name not in ("new_exporter", "new_consignee")])
     subset = later.iloc[::7]
-    assert model.score(subset)["anomaly_score"].equals(scores["anomaly_score"].loc[subset.index])
+    assert without_parties.score(subset)["anomaly_score"].equals(
+        without_parties.score(later)["anomaly_score"].loc[subset.index])
 
 
 def test_same_seed_same_model_other_seed_other_trees(synthetic):
@@ -284,26 +289,34 @@ def test_foreign_files_are_refused(tmp_path):
         AnomalyModel.load(tmp_path / "absent.zip")
 
 
-def test_pairing_phrases_say_rare_or_common_the_way_the_count_isolates():
+def test_pairing_phrases_say_how_rarely_the_pairing_was_seen():
     import pyarrow as pa
 
     from detector.anomaly import _pairing_phrases
 
-    cells = {c: pa.array([v] * 4, pa.large_string()) for c, v in
+    cells = {c: pa.array([v] * 3, pa.large_string()) for c, v in
              {"hs4": "8542", "consignee": "Beta", "origin_country": "CN", "export_country": "HK",
               "transport_mode": "post"}.items()}
-    counts, common = np.array([0, 1, 3, 1349]), np.array([False, False, False, True])
-    assert _pairing_phrases("exporter_hs4_count", cells, counts, common).to_pylist() == [
+    counts = np.array([0, 1, 3])
+    assert _pairing_phrases("exporter_hs4_count", cells, counts).to_pylist() == [
         "exporter never shipped HS 8542 before", "exporter once shipped HS 8542 before",
-        "exporter only 3 times shipped HS 8542 before",
-        # A count in the upper tail isolates too; "only 1,349 times" would say the opposite.
-        "exporter with HS 8542 seen 1,349 times before, more than most"]
-    assert _pairing_phrases("export_origin_count", cells, counts, common).to_pylist() == [
+        "exporter only 3 times shipped HS 8542 before"]
+    assert _pairing_phrases("export_origin_count", cells, counts).to_pylist() == [
         "goods of origin CN leaving HK never seen before", "goods of origin CN leaving HK seen once before",
-        "goods of origin CN leaving HK seen 3 times before",
-        "goods of origin CN leaving HK seen 1,349 times before, more than most"]
-    assert _pairing_phrases("exporter_consignee_count", cells, counts, common).to_pylist()[0] == \
+        "goods of origin CN leaving HK seen 3 times before"]
+    assert _pairing_phrases("exporter_consignee_count", cells, counts).to_pylist()[0] == \
         "exporter never shipped to consignee Beta before"
+
+
+def test_a_feature_that_says_nothing_strange_is_not_named_as_a_reason(synthetic):
+    """Before: "exporter with HS 8504 seen 468 times before, more than most" and
+    "description not generic" were printed as reasons (a forest isolates both tails of
+    a count). Now only the strange tail is named: a common pairing, a known party or a
+    specific description gives way to the next feature."""
+    _, model, later = synthetic
+    said = model.explain(later).str.cat(sep="; ")
+    assert "more than most" not in said and "description not generic" not in said
+    assert "first declaration of" in said and "the median for HS" in said
 
 
 def test_numbers_in_explanations_read_as_python_writes_them():
@@ -313,3 +326,22 @@ def test_numbers_in_explanations_read_as_python_writes_them():
     assert _times(np.array([40.2, 2.45, 0.0812, 1.0])).to_pylist() == ["40x", "2.5x", "0.081x", "1.0x"]
     assert readable_number(np.array([5774796.6, 100.0, 99.94, 0.81349])).to_pylist() == \
         ["5,774,797", "100", "99.9", "0.813"]
+
+
+def test_a_party_new_to_the_history_but_frequent_in_the_file_is_not_new(synthetic):
+    """Before: scoring a quarter against last year's model printed one consignee's
+    "first declaration" on 23,224 rows. A party is new when neither the history nor
+    an earlier day of the file has it, whatever the order of the rows."""
+    _, model, later = synthetic
+    later = later.copy()
+    later.loc[later.index[:50], "consignee"] = "Brand New Consignee Ltd"
+    later.loc[later.index[60], "consignee"] = "Truly Unseen Trading Co"
+    features = model.feature_table(later)
+    dates = later["declaration_date"].iloc[:50]
+    first_day = (dates == dates.min()).to_numpy()
+    assert (features["new_consignee"].iloc[:50].to_numpy() == first_day).all() and 0 < first_day.sum() < 50
+    assert features["new_consignee"].iloc[60] == 1
+    said = model.explain(later.iloc[:50]).str.count("first declaration of consignee Brand New").sum()
+    assert said <= first_day.sum()
+    shuffled = later.sample(frac=1.0, random_state=0)
+    assert model.feature_table(shuffled)["new_consignee"].loc[later.index].equals(features["new_consignee"])
