@@ -45,6 +45,7 @@ engine (linear time), on the distinct values of a column.
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 
 import numpy as np
@@ -52,7 +53,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 from rapidfuzz import process
-from rapidfuzz.distance import OSA
+from rapidfuzz.distance import OSA, Indel
 
 # Scripts written without spaces between words: a space between two of their
 # characters carries nothing (step 6), and their phrases match by substring.
@@ -330,28 +331,86 @@ def party_key(values: pd.Series, drop: list[str]) -> pd.Series:
     first comma (what follows is an address or the "Ltd" of "Co., Ltd"), without
     bracketed notes ("(Attn: J. Wu)"), punctuation, the words of ``drop`` (legal forms
     such as co, ltd, gmbh, 有限公司, and business words such as trading or technology),
-    single letters left by dotted forms (s.r.o.), a plural s of longer words, and
-    spaces (so "Jia He" is "Jiahe"). A name written in another script, or misspelt,
-    keeps a key of its own. Run on the distinct names only.
+    single letters left by dotted forms (s.r.o.), a plural s of longer words, accents
+    ("OÜ" is "ou") and spaces (so "Jia He" is "Jiahe"). ``drop`` holds place names too
+    (Shenzhen, SZ, Ningbo): a trader writes the city or leaves it out.
+
+    Keys that still differ by a typing slip or an abbreviation ("huaxinelecmaterial"
+    and "huaxinelectronicmaterial", "apexalloysol" and "apexalloy") meet when they
+    start with the same three characters, have at least :data:`FUZZY_KEY_MIN`
+    characters and are at least :data:`FUZZY_KEY_SIMILARITY` percent alike (rapidfuzz's
+    normalised Indel similarity), transitively; the group takes its smallest key. A
+    name written in another script keeps a key of its own. Run on the distinct names
+    only.
     """
     codes, distinct = pd.factorize(values)
     if not len(distinct):
         return pd.Series(pd.array([None] * len(values), dtype="str"), index=values.index)
-    text = normal_text(pa.array(pd.Series(distinct, dtype="str"), from_pandas=True))
+    folded = [unicodedata.normalize("NFKD", name) for name in pd.Series(distinct, dtype="str")]
+    folded = ["".join(c for c in name if not unicodedata.combining(c)) for name in folded]
+    text = normal_text(pa.array(folded, type=pa.string()))
     text = pc.replace_substring_regex(text, r"\([^)]*\)", " ")
     words = "|".join(re.escape(word) for word in sorted(drop, key=len, reverse=True) if word.isascii())
     cjk = "|".join(re.escape(word) for word in sorted(drop, key=len, reverse=True) if not word.isascii())
     # Whatever follows the first comma: an address, or "Ltd" of "Co., Ltd".
     text = pc.replace_substring_regex(text, r",.*$", "")
     text = pc.replace_substring_regex(text, r"[^\pL\pN]+", " ")
+    text = pc.replace_substring_regex(text, r"(\pL{4,})s\b", r"\1")
     if words:
-        text = pc.replace_substring_regex(text, rf"(?:^| )(?:{words})(?: |$)", " ")
-        text = pc.replace_substring_regex(text, rf"(?:^| )(?:{words})(?: |$)", " ")
+        # Every word between two spaces of its own, so a run of dropped words
+        # ("imp exp co ltd") goes in one pass of non-overlapping matches.
+        text = pc.binary_join_element_wise(" ", pc.replace_substring(text, " ", "  "), " ", "")
+        text = pc.replace_substring_regex(pc.replace_substring_regex(text, rf" (?:{words}) ", " "), " +", " ")
     if cjk:
         text = pc.replace_substring_regex(text, cjk, "")
     text = pc.replace_substring_regex(text, r"(?:^| )\pL(?: \pL)+(?: |$)", " ")
-    text = pc.replace_substring_regex(text, r"(\pL{4,})s\b", r"\1")
     text = pc.replace_substring_regex(text, r"\s+", "")
     keys = pd.Series(text.to_pandas(), dtype="str").replace("", None)
-    out = np.append(keys.to_numpy(dtype=object), None)[codes]
+    out = np.append(_alike_keys(keys.to_numpy(dtype=object)), None)[codes]
     return pd.Series(pd.array(out, dtype="str"), index=values.index)
+
+
+# Party keys this long or longer meet keys this alike (percent, normalised Indel
+# similarity: 2 * matching characters / both lengths) that start with the same three
+# characters; shorter keys meet only when equal ("liwei" and "li" are not one person).
+FUZZY_KEY_MIN = 6
+FUZZY_KEY_SIMILARITY = 85.0
+# Keys sharing a start compared at most this many at a time (a pairwise matrix).
+FUZZY_BLOCK_MAX = 5000
+
+
+def _alike_keys(keys: np.ndarray) -> np.ndarray:
+    """Each key replaced by the smallest key of the group it meets (see
+    :func:`party_key`): distinct keys are blocked by their first three characters and
+    compared within a block with rapidfuzz, then joined into connected groups."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    present = np.flatnonzero(pd.notna(keys))
+    unique = np.unique(keys[present].astype(str)) if len(present) else np.array([], dtype=str)
+    long = unique[np.char.str_len(unique) >= FUZZY_KEY_MIN] if len(unique) else unique
+    if len(long) < 2:
+        return keys
+    starts = np.array([key[:3] for key in long])
+    links_from, links_to = [], []
+    for start in np.unique(starts):
+        block = np.flatnonzero(starts == start)
+        if len(block) < 2 or len(block) > FUZZY_BLOCK_MAX:
+            continue
+        scores = process.cdist(long[block].tolist(), long[block].tolist(), scorer=Indel.normalized_similarity,
+                               score_cutoff=FUZZY_KEY_SIMILARITY / 100, dtype=np.float32)
+        left, right = np.nonzero(scores)
+        links_from.append(block[left])
+        links_to.append(block[right])
+    if not links_from:
+        return keys
+    left, right = np.concatenate(links_from), np.concatenate(links_to)
+    graph = coo_matrix((np.ones(len(left)), (left, right)), shape=(len(long), len(long)))
+    _, group = connected_components(graph, directed=False)
+    # The smallest key of each group (long is sorted, so the first met).
+    first = np.full(group.max() + 1, len(long))
+    np.minimum.at(first, group, np.arange(len(long)))
+    chosen = dict(zip(long.tolist(), long[first[group]].tolist()))
+    out = keys.copy()
+    out[present] = [chosen.get(key, key) for key in keys[present]]
+    return out
