@@ -29,6 +29,23 @@ DERIVED_FIELDS: dict[str, str] = {
     "exporter_key": "text", "consignee_key": "text",
 }
 
+# The input columns each derived field is computed from (see derive()): one column of
+# each group is needed, the first of a group preferred when the file has both. A skip
+# reason names these, since a user can add an input column but not a derived one.
+# value_usd also reads currency when the file has one; without it values are US dollars.
+_WEIGHT = ("net_weight_kg", "gross_weight_kg")
+DERIVED_FROM: dict[str, tuple[tuple[str, ...], ...]] = {
+    "hs2": (("hs_code",),), "hs4": (("hs_code",),), "hs6": (("hs_code",),),
+    "value_usd": (("declared_value",),),
+    "value_per_kg": (("declared_value",), _WEIGHT),
+    "weight_per_package": (("package_count",), ("gross_weight_kg", "net_weight_kg")),
+    "net_gross_ratio": (("net_weight_kg",), ("gross_weight_kg",)),
+    "litres": (("quantity",), ("quantity_unit",)),
+    "kg_per_litre": (("quantity",), ("quantity_unit",), _WEIGHT),
+    "kg_per_piece": (("quantity",), ("quantity_unit",), _WEIGHT),
+    "exporter_key": (("exporter",),), "consignee_key": (("consignee",),),
+}
+
 
 @lru_cache(maxsize=1)
 def usd_rates() -> dict[str, float]:

@@ -16,6 +16,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from detector.features import DERIVED_FROM
 from detector.rules.model import SEVERITIES, AllOf, AnyOf, Condition, Leaf, Not, Rule, RuleSet
 from detector.rules.predicates import PREDICATES, Context, TableCache
 from detector.tables import text_scalar
@@ -43,9 +44,27 @@ class RuleResults:
     rules: dict[str, Rule] = field(default_factory=dict)
 
 
-def missing_fields(rule: Rule, columns) -> list[str]:
-    """What the rule needs that the table lacks ('a or b' where either would do)."""
-    return [" or ".join(sorted(need)) for need in rule.needs if not any(f in columns for f in need)]
+def lacking_reason(rule: Rule, columns) -> str:
+    """Why ``rule`` cannot run on a table of ``columns``, in columns a user can add.
+
+    A derived field (value_per_kg) is no column of the file: for it the reason names
+    the input columns behind it that the table lacks, e.g. "needs value_per_kg: add
+    net_weight_kg or gross_weight_kg"; input fields are listed as "needs column(s)
+    the file lacks: license_number" ("description or remarks" where either would
+    do). Empty when the rule can run.
+    """
+    absent = [need for need in rule.needs if not any(f in columns for f in need)]
+    inputs = [" or ".join(sorted(need)) for need in absent if not need & DERIVED_FROM.keys()]
+    derived = [f"needs {' or '.join(sorted(need))}: add {' or '.join(_inputs_to_add(f, columns) for f in sorted(need))}"
+               for need in absent if need & DERIVED_FROM.keys()]
+    return "; ".join(([f"needs column(s) the file lacks: {', '.join(inputs)}"] if inputs else []) + derived)
+
+
+def _inputs_to_add(name: str, columns) -> str:
+    """The input columns ``name`` is computed from that ``columns`` lack ('a and b or c'
+    for a and one of b, c); ``name`` itself when it is an input field."""
+    groups = DERIVED_FROM.get(name, ((name,),))
+    return " and ".join(" or ".join(group) for group in groups if not any(c in columns for c in group))
 
 
 def evaluate_condition(condition: Condition, table: pd.DataFrame, ctx: Context) -> pd.arrays.BooleanArray:
@@ -166,10 +185,10 @@ def evaluate_rules(rule_set: RuleSet, table: pd.DataFrame,
     cache = TableCache(table)
     runnable = []
     for rule in rule_set:
-        absent = missing_fields(rule, table.columns)
+        lacking = lacking_reason(rule, table.columns)
         anonymised = sorted(compared_with_pack_values(rule.when) & opaque)
-        if absent:
-            skipped[rule.id] = f"needs column(s) the file lacks: {', '.join(absent)}"
+        if lacking:
+            skipped[rule.id] = lacking
         elif anonymised:
             skipped[rule.id] = (f"compares {', '.join(anonymised)} with the pack's values, but the mapping "
                                 "declares anonymised codes there (opaque)")

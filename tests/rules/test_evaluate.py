@@ -1,7 +1,7 @@
 from pathlib import Path
 
 from detector.features import derive
-from detector.rules.evaluate import evaluate_rule, evaluate_rules, missing_fields
+from detector.rules.evaluate import evaluate_rule, evaluate_rules, lacking_reason
 from detector.rules.model import RuleSet
 from detector.rules.parse import parse_rules
 from detector.schema import validate
@@ -58,9 +58,32 @@ def test_rules_needing_absent_columns_are_skipped_with_the_reason():
         "when": {"keywords": {"fields": ["description", "remarks"], "any": ["x"]}}, "reason": "r",
         "examples": {"hit": [{"hs_code": "1234"}], "miss": [{"hs_code": "1234"}]}}], Path("t.yaml"))[0]
     data = table([{"hs_code": "2805", "description": "x"}])
-    assert missing_fields(needs_license, data.columns) == ["license_number"]
-    assert missing_fields(either_text, data.columns) == []
+    assert lacking_reason(needs_license, data.columns) == "needs column(s) the file lacks: license_number"
+    assert lacking_reason(either_text, data.columns) == ""
     results = evaluate_rules(RuleSet([needs_license, either_text]), data)
     assert results.skipped == {"T-TEST-001": "needs column(s) the file lacks: license_number"}
     assert results.hits.columns.tolist() == ["T-TEXT-001"]
     assert results.hits["T-TEXT-001"].tolist() == [True]
+
+
+def test_a_rule_needing_a_derived_field_is_skipped_naming_the_input_columns_to_add():
+    """Before: the reason was "needs column(s) the file lacks: value_per_kg", a derived
+    field no one can add to a file; it now names the input columns behind it."""
+    per_kg = rule({"compare": {"field": "value_per_kg", "op": ">", "value": 100}})
+    per_litre_and_licence = parse_rules([{
+        "id": "T-LITRE-001", "title": "t", "description": "d", "pattern": "p", "severity": "low",
+        "when": {"all": [{"compare": {"field": "kg_per_litre", "op": ">", "value": 1.5}},
+                         {"missing": "license_number"}]}, "reason": "r",
+        "examples": {"hit": [{"hs_code": "1234"}], "miss": [{"hs_code": "1234"}]}}], Path("t.yaml"))[0]
+    nothing = table([{"hs_code": "2805"}])
+    results = evaluate_rules(RuleSet([per_kg, per_litre_and_licence]), nothing)
+    assert results.skipped == {
+        "T-TEST-001": "needs value_per_kg: add declared_value and net_weight_kg or gross_weight_kg",
+        "T-LITRE-001": "needs column(s) the file lacks: license_number; "
+                       "needs kg_per_litre: add quantity and quantity_unit and net_weight_kg or gross_weight_kg"}
+    # Only the inputs still absent are named.
+    valued = table([{"hs_code": "2805", "declared_value": "10", "quantity": "2"}])
+    assert evaluate_rules(RuleSet([per_kg, per_litre_and_licence]), valued).skipped == {
+        "T-TEST-001": "needs value_per_kg: add net_weight_kg or gross_weight_kg",
+        "T-LITRE-001": "needs column(s) the file lacks: license_number; "
+                       "needs kg_per_litre: add quantity_unit and net_weight_kg or gross_weight_kg"}
