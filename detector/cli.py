@@ -26,11 +26,12 @@ import typer
 
 import detector
 from detector.errors import DetectorError
-from detector.evaluation import format_comparison, format_evaluation, parse_budgets
+from detector.evaluation import comparison_parts, evaluation_parts, parse_budgets
 from detector.io import OUTPUT_FORMATS, STDIN, STDOUT, output_format, refuse_overwriting
 from detector.report import SCORED_COLUMNS, batch_report, case_view, format_case_view, load_scored, write_report
 from detector.risk import LANES
 from detector.rules.source import rule_text
+from detector.tables import table_text
 
 # No rich markup in help texts: with it, a bracketed part such as "[recovered_value,
 # notes]" is read as a style tag and vanishes from --help.
@@ -136,20 +137,36 @@ def _console(stderr: bool = False):
                    color_system=None if plain else "auto")
 
 
+# A cell written as a number: 0.636, 1,043, 14.0%, "14.0% (40)" (a rate and its
+# inspections), or n/a / NaN / empty where there is none. A column of them is
+# right-aligned like numbers, although it holds text.
+_NUMBER_TEXT = r"-?[\d,]*\.?\d+%?(?: \([\d,]+\))?|n/a|NaN|nan|"
+
+
 def _rich_table(frame: pd.DataFrame):
-    """``frame`` as a rich table: text left-aligned and wrapped, numbers right-aligned,
-    lane words coloured; cells are plain text, never read as markup."""
+    """``frame`` as a rich table: text left-aligned and wrapped, numbers (and numbers
+    written as text) right-aligned, lane words coloured; cells are plain text, never
+    read as markup. ``frame.attrs`` may ask for the index as the first column(s) and a
+    format for floats (see :func:`detector.evaluation.table_part`)."""
     from rich import box
     from rich.table import Table
     from rich.text import Text
 
+    spec = frame.attrs.get("float_format")
+    if frame.attrs.get("index"):
+        frame = frame.reset_index()
     table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, header_style="bold")
     cells = []
     for name in frame.columns:
         column = frame[name]
-        numeric = pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column)
+        if spec and pd.api.types.is_float_dtype(column):
+            text = column.map(lambda v: "NaN" if pd.isna(v) else format(v, spec))
+        else:
+            text = column.astype("str")
+        numeric = (pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column)) \
+            or bool(text.str.fullmatch(_NUMBER_TEXT).all())
         table.add_column(_shown(name), justify="right" if numeric else "left", overflow="fold")
-        cells.append(column.astype("str").map(_shown).tolist())
+        cells.append(text.map(_shown).tolist())
     # rich takes a table row by row; _RICH_ROWS bounds how many.
     for row in zip(*cells):
         table.add_row(*(Text(cell, style=_LANE_STYLES.get(cell, "")) for cell in row))
@@ -157,18 +174,37 @@ def _rich_table(frame: pd.DataFrame):
 
 
 def _echo_table(frame: pd.DataFrame) -> None:
-    """Print a table: drawn by rich on a terminal, as plain text otherwise."""
+    """Print a table: drawn by rich on a terminal, as plain text otherwise (with its
+    index when ``frame.attrs`` ask for it, as :func:`detector.evaluation.table_text`)."""
     if not len(frame):
         _say("(none)")
     elif _terminal(sys.stdout) and len(frame) <= _RICH_ROWS:
         _console().print(_rich_table(frame))
     else:
-        _say(frame.to_string(index=False))
+        _say(table_text(frame))
 
 
-def _echo_text(lines) -> None:
+def _echo_parts(parts: list) -> None:
+    """Print report parts: text lines as :func:`_echo_text` does (wrapped: they hold
+    no table), tables as :func:`_echo_table`; into a pipe, the same text as the
+    report's own text form."""
+    lines: list[str] = []
+    for part in parts:
+        if isinstance(part, str):
+            lines.append(part)
+            continue
+        if lines:
+            _echo_text(lines, wrap=True)
+            lines = []
+        _echo_table(part)
+    if lines:
+        _echo_text(lines, wrap=True)
+
+
+def _echo_text(lines, wrap: bool = False) -> None:
     """Print finished text lines (reports formatted elsewhere): lane words coloured on
-    a terminal; never wrapped, since they hold text tables whose columns must line up."""
+    a terminal; wrapped at its width only when ``wrap`` says they hold no text table,
+    whose columns must line up."""
     text = "\n".join(lines)
     if not _terminal(sys.stdout):
         _say(text)
@@ -178,7 +214,7 @@ def _echo_text(lines) -> None:
     shown = Text(_shown(text))
     for lane, style in _LANE_STYLES.items():
         shown.highlight_regex(rf"\b{lane}\b", style)
-    _console().print(shown, soft_wrap=True)
+    _console().print(shown, soft_wrap=not wrap)
 
 
 def _fail(message: str, code: int = 2) -> None:
@@ -579,8 +615,10 @@ def evaluate(
     if as_json:
         _say(json.dumps([r.as_dict() for r in results], indent=2))
     else:
-        parts = [format_comparison(results)] if len(results) > 1 else []
-        _echo_text(["\n\n".join(parts + [format_evaluation(r) for r in results])])
+        parts = [*comparison_parts(results), ""] if len(results) > 1 else []
+        for number, result in enumerate(results):
+            parts += [""] * (number > 0) + evaluation_parts(result)
+        _echo_parts(parts)
 
 
 @app.command()
@@ -718,7 +756,7 @@ def outcomes_report(
         report = store.report(threshold=threshold, min_inspections=min_inspections, period=period)
         if html:
             report.to_html(html)
-    _echo_text(report.lines())
+    _echo_parts(report.parts())
     if html:
         _say(f"wrote {html}", err=True)
 

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from detector.errors import DetectorError
+from detector.tables import parts_lines, table_part
 
 DEFAULT_BUDGETS: tuple[float, ...] = (1.0, 2.0, 5.0, 10.0)
 FLAGGED_LANES = ("red", "yellow")
@@ -272,24 +273,30 @@ def _lane_table(table: pd.DataFrame, labels: np.ndarray) -> pd.DataFrame:
     return counts.reindex(columns=[0, 1], fill_value=0).rename(columns={0: "label_0", 1: "label_1"})
 
 
-def format_evaluation(evaluation: Evaluation) -> str:
-    """The evaluation as text tables for the terminal."""
+def evaluation_parts(evaluation: Evaluation) -> list:
+    """The evaluation as report parts: headings and blank lines as strings, the tables
+    (budgets, recall per pattern, lanes x label) as DataFrames ready to show
+    (see :func:`table_part`), in the order of :func:`format_evaluation`."""
     budgets = evaluation.budgets.copy()
     for column in ("precision", "recall", "revenue_share"):
         if column in budgets:
             budgets[column] = budgets[column].map(lambda v: "n/a" if pd.isna(v) else f"{v:.3f}")
-    lines = [
+    parts = [
         f"{evaluation.score_column}: {evaluation.rows} rows, {evaluation.frauds} frauds, "
         f"average precision {_number(evaluation.average_precision)}, ROC AUC {_number(evaluation.roc_auc)}",
         "",
-        budgets.to_string(index=False),
+        table_part(budgets),
     ]
     if len(evaluation.patterns):
-        lines += ["", "recall per pattern:",
-                  evaluation.patterns.to_string(index=False, float_format=lambda v: f"{v:.3f}")]
+        parts += ["", "recall per pattern:", table_part(evaluation.patterns, float_format=".3f")]
     if len(evaluation.lanes):
-        lines += ["", "lanes x label:", evaluation.lanes.to_string()]
-    return "\n".join(lines)
+        parts += ["", "lanes x label:", table_part(evaluation.lanes, index=True)]
+    return parts
+
+
+def format_evaluation(evaluation: Evaluation) -> str:
+    """The evaluation as text tables for the terminal."""
+    return "\n".join(parts_lines(evaluation_parts(evaluation)))
 
 
 def compare_evaluations(evaluations: list[Evaluation]) -> pd.DataFrame:
@@ -304,14 +311,18 @@ def compare_evaluations(evaluations: list[Evaluation]) -> pd.DataFrame:
     return pd.concat(parts, axis=1)
 
 
+def comparison_parts(evaluations: list[Evaluation]) -> list:
+    """:func:`compare_evaluations` as report parts: its heading, the table and the
+    average precision and ROC AUC of each score column (see :func:`evaluation_parts`)."""
+    parts = ["precision and recall at each budget:",
+             table_part(compare_evaluations(evaluations), float_format=".3f"), ""]
+    return parts + [f"{e.score_column}: average precision {_number(e.average_precision)}, "
+                    f"ROC AUC {_number(e.roc_auc)}" for e in evaluations]
+
+
 def format_comparison(evaluations: list[Evaluation]) -> str:
     """`compare_evaluations` as a text table, with average precision and ROC AUC below."""
-    table = compare_evaluations(evaluations)
-    lines = ["precision and recall at each budget:",
-             table.to_string(index=False, float_format=lambda v: f"{v:.3f}"), ""]
-    lines += [f"{e.score_column}: average precision {_number(e.average_precision)}, "
-              f"ROC AUC {_number(e.roc_auc)}" for e in evaluations]
-    return "\n".join(lines)
+    return "\n".join(parts_lines(comparison_parts(evaluations)))
 
 
 def _number(value: float) -> str:

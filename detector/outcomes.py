@@ -61,6 +61,7 @@ from detector import charts
 from detector.errors import DetectorError
 from detector.io import atomic_file, read_table, same_file
 from detector.risk import LANES
+from detector.tables import parts_lines, table_part
 
 DEFAULT_DB = "detector-outcomes.sqlite"
 DB_ENVIRONMENT_VARIABLE = "DETECTOR_DB"
@@ -412,22 +413,29 @@ class OutcomeReport:
         counts are enough to tell them apart (see :func:`selection_verdict`)."""
         return selection_verdict(self.by_selection, self.min_inspections)
 
+    def parts(self, periods: int = 6) -> list:
+        """The report as parts: headings and sentences as strings, the tables as
+        DataFrames ready to show (hit rates as percentages; the period table keeps its
+        rules as its index, see :func:`detector.evaluation.table_part`); a table with
+        no rows is the line that says so. ``periods`` latest periods shown."""
+        parts = [self.summary]
+        if self.database is not None:
+            parts.append(f"database: {self.database} ({self.coverage})")
+        parts += ["", f"rules to review ({self.review_rule}):"]
+        review = self.review[["rule_id", "title", "why"]]
+        parts.append(_table_part(review) if len(review) else "  none")
+        parts += ["", "hit rate per rule:", _table_part(self.by_rule), "",
+                  "hit rate per lane:", _table_part(self.by_lane), "",
+                  "hit rate by selection (risk picks against random checks):", _table_part(self.by_selection),
+                  self.selection_verdict, "",
+                  "hit rate per pattern:", _table_part(self.by_pattern), "",
+                  f"hit rate per rule and {PERIODS[self.period]} (inspections in brackets):",
+                  _table_part(_period_table(self.over_time, periods), index=True)]
+        return parts
+
     def lines(self, periods: int = 6) -> list[str]:
         """The report as text tables for the terminal; ``periods`` latest periods shown."""
-        lines = [self.summary]
-        if self.database is not None:
-            lines.append(f"database: {self.database} ({self.coverage})")
-        lines += ["", f"rules to review ({self.review_rule}):"]
-        review = self.review[["rule_id", "title", "why"]]
-        lines.append(_text_table(review) if len(review) else "  none")
-        lines += ["", "hit rate per rule:", _text_table(self.by_rule), "",
-                  "hit rate per lane:", _text_table(self.by_lane), "",
-                  "hit rate by selection (risk picks against random checks):", _text_table(self.by_selection),
-                  self.selection_verdict, "",
-                  "hit rate per pattern:", _text_table(self.by_pattern), "",
-                  f"hit rate per rule and {PERIODS[self.period]} (inspections in brackets):",
-                  _text_table(_period_table(self.over_time, periods), index=True)]
-        return lines
+        return parts_lines(self.parts(periods))
 
     def to_html(self, path: str | Path) -> Path:
         """Write the report as one self-contained HTML page (review list first).
@@ -492,10 +500,11 @@ def _display(frame: pd.DataFrame) -> pd.DataFrame:
     return shown
 
 
-def _text_table(frame: pd.DataFrame, index: bool = False) -> str:
+def _table_part(frame: pd.DataFrame, index: bool = False) -> pd.DataFrame | str:
+    """A table of the report as shown, or the line that says it has no rows."""
     if not len(frame):
         return "  (no inspections)"
-    return _display(frame).to_string(index=index)
+    return table_part(_display(frame), index=index)
 
 
 def _period_table(over_time: pd.DataFrame, periods: int | None = None) -> pd.DataFrame:

@@ -159,3 +159,30 @@ def column_text(table: pd.DataFrame, column: str) -> pa.Array:
 def readable_number(values: np.ndarray) -> pa.Array:
     """'12,345' from 100 up, else three significant digits ('0.813')."""
     return pc.if_else(pa.array(values >= 100), with_thousands(formatted("%.0f", values)), formatted("%.3g", values))
+
+
+# ----------------------------------------------------------------------------- report tables
+
+
+def table_part(frame: pd.DataFrame, index: bool = False, float_format: str | None = None) -> pd.DataFrame:
+    """``frame`` as a table of a text report: a shallow copy whose ``attrs`` say how it
+    is shown, ``index`` (its index is a column of the table, such as the lane) and
+    ``float_format`` (a format spec for its float columns, such as ``".3f"``).
+
+    The command line reads the same ``attrs`` to draw the table with rich.
+    """
+    shown = frame.copy(deep=False)
+    shown.attrs = {"index": index, "float_format": float_format}
+    return shown
+
+
+def table_text(table: pd.DataFrame) -> str:
+    """A table as pandas writes it as text, shown as its ``attrs`` say (:func:`table_part`)."""
+    spec = table.attrs.get("float_format")
+    return table.to_string(index=table.attrs.get("index", False),
+                           float_format=None if spec is None else (lambda v: format(v, spec)))
+
+
+def parts_lines(parts: list) -> list[str]:
+    """Report parts (text lines and tables) as text lines; a table is one multi-line string."""
+    return [part if isinstance(part, str) else table_text(part) for part in parts]

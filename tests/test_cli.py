@@ -431,7 +431,7 @@ def test_rules_show_prints_the_pack_text_as_written_with_its_real_path(tmp_path)
     result = invoke("rules", "show", rule_id, "--rules", pack, "--no-default-rules")
     assert result.exit_code == 0, result.output
     assert result.stdout.splitlines()[0] == f"# {pack.resolve()}"
-    assert result.stdout.splitlines()[1] == f"  - id: {rule_id}"
+    assert result.stdout.splitlines()[1:3] == ["  # analyst note: keep this one", f"  - id: {rule_id}"]
 
 
 # ANSI escape sequences (colours, cursor moves), to measure what a terminal shows.
@@ -739,3 +739,69 @@ def test_excel_csv_has_a_byte_order_mark_and_decimal_comma_uses_semicolons(tmp_p
     assert result.exit_code == 0, result.output
     back = pd.read_csv(european, sep=";", decimal=",")
     assert back["risk_score"].dtype == float and back["risk_score"].max() > 0.5
+
+
+def test_rules_show_takes_the_comments_above_a_rule_with_it_and_leaves_the_next_rules_out(tmp_path):
+    """Before: a rule's text began at its `- id:` line, so the comment block written
+    above a rule was printed at the end of the rule before it, and not with its own."""
+    text = Path(PACK).read_text()
+    head, origin, licence = text[:text.index("  - id: T-ORIGIN")], *text[text.index("  - id: T-ORIGIN"):].split(
+        "  - id: T-LICENCE")
+    origin = origin.replace("    when:\n", "    # both prefixes: the metals and their compounds\n    when:\n")
+    origin_text = "  # Origin rules: a declared origin against the route.\n  # Source: test notes.\n" + origin
+    licence_text = "  # Licence rules.\n  - id: T-LICENCE" + licence
+    pack = tmp_path / "commented.yaml"
+    pack.write_text(head + origin_text + "\n  # Section: licences\n\n" + licence_text)
+
+    shown = invoke("rules", "show", "T-ORIGIN-001", "--rules", pack, "--no-default-rules")
+    assert shown.exit_code == 0, shown.output
+    assert shown.stdout == f"# {pack.resolve()}\n{origin_text.rstrip()}\n"
+    assert "# both prefixes" in shown.stdout and "Licence" not in shown.stdout and "Section" not in shown.stdout
+    last = invoke("rules", "show", "T-LICENCE-001", "--rules", pack, "--no-default-rules")
+    assert last.exit_code == 0, last.output
+    assert last.stdout == f"# {pack.resolve()}\n{licence_text.rstrip()}\n"
+
+
+SIX_SCORED = ("declaration_id,hs_code,risk_score,rule_score,label,pattern,lane\n"
+              "A,2805,0.9,0.5,1,origin,red\nB,2805,0.8,0.9,0,,yellow\nC,2805,0.8,0.1,1,bottle_concealment,red\n"
+              "D,2805,0.3,0.1,0,,green\nE,2805,0.2,0.7,1,origin,green\nF,2805,0.1,0.0,0,,green\n")
+
+
+def test_evaluate_and_outcomes_report_draw_their_tables_to_the_terminal_width(write_csv, tmp_path, terminal):
+    """Before: `evaluate` and `outcomes report` printed pandas' text on a terminal too,
+    as wide as their widest table (the rules' titles made `outcomes report` 200
+    columns wide) with text right-aligned."""
+    evaluated = invoke("evaluate", write_csv(SIX_SCORED), "--budget", "10,50", "--score-column", "risk_score")
+    assert evaluated.exit_code == 0, evaluated.output
+    shown = ESCAPES.sub("", evaluated.stdout).splitlines()
+    assert max(map(len, shown)) <= 70
+    assert "recall per pattern:" in shown and any(line.startswith("origin ") for line in shown)  # left-aligned
+    assert any(line.split() == ["red", "0", "2"] for line in shown)  # lanes x label keeps its lanes
+
+    from detector.synthetic import generate
+
+    generate(600, seed=4).to_csv(tmp_path / "batch.csv", index=False)
+    db = tmp_path / "outcomes.sqlite"
+    scored = invoke("score", tmp_path / "batch.csv", "-o", tmp_path / "s.csv", "--db", db, "--budget", "5%")
+    assert scored.exit_code == 0, scored.output
+    out = pd.read_csv(tmp_path / "s.csv", dtype=str, keep_default_na=False)
+    red = out[out["lane"] == "red"]
+    pd.DataFrame({"declaration_id": red["declaration_id"], "inspected_on": "2025-03-01",
+                  "result": red["label"].map({"1": "fraud", "0": "clean"})}).to_csv(tmp_path / "o.csv", index=False)
+    assert invoke("outcomes", "add", tmp_path / "o.csv", "--db", db).exit_code == 0
+    report = invoke("outcomes", "report", "--db", db)
+    assert report.exit_code == 0, report.output
+    shown = ESCAPES.sub("", report.stdout).splitlines()
+    assert max(map(len, shown)) <= 70
+    assert any(line.split()[:2] == ["rule_id", "2025-03"] for line in shown)  # the period table's rules
+
+
+def test_evaluate_into_a_pipe_prints_the_evaluation_text_unchanged(write_csv):
+    """The tables reach a pipe as the same text the evaluation formats, byte for byte."""
+    from detector.evaluation import evaluate_scores, format_comparison, format_evaluation
+
+    path = write_csv(SIX_SCORED)
+    evaluations = evaluate_scores(pd.read_csv(path), budgets=(10.0, 50.0))
+    piped = invoke("evaluate", path, "--budget", "10,50")
+    assert piped.exit_code == 0, piped.output
+    assert piped.stdout == "\n\n".join([format_comparison(evaluations), *map(format_evaluation, evaluations)]) + "\n"

@@ -143,3 +143,47 @@ def test_evaluate_scores_measures_each_score_column_in_order():
     results = evaluate_scores(scored, budgets=(50,))
     assert [r.score_column for r in results] == ["rule_score", "risk_score"]
     assert [r.budgets["precision"].tolist() for r in results] == [[1.0], [0.0]]
+
+
+def _labelled_six() -> pd.DataFrame:
+    return pd.DataFrame({
+        "risk_score": [0.9, 0.8, 0.8, 0.3, 0.2, 0.1], "rule_score": [0.5, 0.9, 0.1, 0.1, 0.7, 0.0],
+        "label": [1, 0, 1, 0, 1, 0], "pattern": ["origin", "", "bottle", "", "origin", ""],
+        "revenue": [100, 0, 50, 0, "", 0], "lane": ["red", "yellow", "red", "green", "green", "green"]})
+
+
+def test_evaluation_parts_are_headings_and_tables_and_their_text_is_the_report():
+    """Before: the report existed only as one finished string, so the command line
+    could not draw its tables to the terminal's width; the parts give the headings as
+    text and the tables as DataFrames, and the text stays what it was."""
+    from detector.evaluation import comparison_parts, evaluation_parts, format_comparison, format_evaluation
+
+    evaluations = evaluate_scores(_labelled_six(), budgets=(10, 50))
+    parts = evaluation_parts(evaluations[1])
+    tables = [part for part in parts if isinstance(part, pd.DataFrame)]
+    assert all(isinstance(part, (str, pd.DataFrame)) for part in parts) and len(tables) == 3
+    assert tables[1]["pattern"].tolist() == ["bottle", "origin"]
+    assert tables[2].index.tolist() == ["red", "yellow", "green"]  # lanes x label keeps its lanes
+    assert [p for p in comparison_parts(evaluations) if isinstance(p, pd.DataFrame)][0].shape == (2, 6)
+    assert format_evaluation(evaluations[1]) == (
+        "risk_score: 6 rows, 3 frauds, average precision 0.756, ROC AUC 0.722\n\n"
+        " budget_pct  inspected  frauds_found precision recall revenue_share\n"
+        "         10          0           0.0       n/a  0.000         0.000\n"
+        "         50          3           2.0     0.667  0.667         1.000\n\n"
+        "recall per pattern:\n"
+        "pattern  frauds  recall_at_10pct  recall_at_50pct  recall_flagged_lanes\n"
+        " bottle       1            0.000            1.000                 1.000\n"
+        " origin       2            0.000            0.500                 0.500\n\n"
+        "lanes x label:\n"
+        "label   label_0  label_1\n"
+        "lane                    \n"
+        "red           0        2\n"
+        "yellow        1        0\n"
+        "green         2        1")
+    assert format_comparison(evaluations) == (
+        "precision and recall at each budget:\n"
+        " budget_pct  inspected  rule_score_precision  rule_score_recall  risk_score_precision  risk_score_recall\n"
+        "         10          0                   NaN              0.000                   NaN              0.000\n"
+        "         50          3                 0.667              0.667                 0.667              0.667\n\n"
+        "rule_score: average precision 0.589, ROC AUC 0.611\n"
+        "risk_score: average precision 0.756, ROC AUC 0.722")
