@@ -81,23 +81,30 @@ def test_sorting_by_risk_changes_the_order(report):
 
 
 def test_clicking_a_row_opens_its_case_view_and_a_sibling_link_the_siblings(report):
+    """Opening a case goes through the address (``#case=ID``), whose change the page
+    hears a moment later: each check waits for the panel (a check made at once failed
+    on a busy machine, the panel not shown yet)."""
+    from playwright.sync_api import expect
+
     report.click("#flagged-table tr[data-href='#case=CN202500024'] td:nth-child(4)")
     panel = report.locator("#case-view")
-    assert panel.is_visible()
-    assert panel.locator("h2").inner_text() == "Case CN202500024"
+    expect(panel).to_be_visible()
+    expect(panel.locator("h2")).to_have_text("Case CN202500024")
     sources = panel.locator("ol.evidence > li").evaluate_all("items => items.map(item => item.dataset.source)")
     assert sources == ["RE-ORIGIN-001", "RE-MAIL-002", "RE-CONTENT-006"]
     panel.locator("ol.evidence .reason a.sibling", has_text="CN202500026").click()
-    assert panel.locator("h2").inner_text() == "Case CN202500026"
+    expect(panel.locator("h2")).to_have_text("Case CN202500026")
     assert report.evaluate("window.location.hash") == "#case=CN202500026"
     report.go_back()
-    assert panel.locator("h2").inner_text() == "Case CN202500024"
+    expect(panel.locator("h2")).to_have_text("Case CN202500024")
     panel.locator("button.close").click()
-    assert panel.is_hidden()
+    expect(panel).to_be_hidden()
 
 
 def test_a_case_opens_from_the_address(open_page, report_file):  # noqa: F811
     page, problems = open_page(report_file, "#case=CN202500027")
-    assert page.locator("#case-view h2").inner_text() == "Case CN202500027"
+    from playwright.sync_api import expect
+
+    expect(page.locator("#case-view h2")).to_have_text("Case CN202500027")
     assert "dysprosium metal" in page.locator("#case-view").inner_text()
     assert problems.all() == []
