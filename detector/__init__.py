@@ -18,7 +18,14 @@ import pandas as pd
 
 from detector.declarations import Declarations, load_declarations
 from detector.errors import DetectorError, InputFileError, MappingError, ReferenceTableError, RulePackError
-from detector.evaluation import Evaluation, compare_evaluations, evaluate, evaluate_scores, needs_scoring
+from detector.evaluation import (
+    Evaluation,
+    compare_evaluations,
+    evaluate,
+    evaluate_declarations,
+    evaluate_scores,
+    needs_scoring,
+)
 from detector.io import output_format, write_table
 from detector.resources import default_rules_dir
 from detector.risk import RiskPolicy
@@ -86,7 +93,8 @@ def write_output(result: ScoreResult, path: str | Path, fmt: str | None = None, 
 __all__ = [
     "AnomalyModel", "DeclarationAnomalyDetector", "DeclarationFraudClassifier",
     "compare_evaluations", "FIELDS", "ColumnMapping", "Declarations", "DetectorError",
-    "Evaluation", "evaluate", "evaluate_scores", "example_summary", "InputFileError", "MappingError",
+    "Evaluation", "evaluate", "evaluate_declarations", "evaluate_scores", "example_summary", "InputFileError",
+    "MappingError",
     "ReferenceTableError", "RiskPolicy", "Rule", "RulePackError", "RuleSet", "ScoreResult",
     "ScoreSummary", "default_rules_dir", "labels_from_column", "labels_from_outcomes", "load_declarations",
     "load_mapping", "load_rules", "needs_scoring", "parse_rules", "score", "test_rules", "train_supervised",

@@ -604,14 +604,14 @@ def evaluate(
         budgets = _budgets(budget)
         declarations = detector.load_declarations(file, mapping, delimiter=delimiter, encoding=encoding,
                                                   reference_dirs=_pack_folders(rules), on_stage=progress.stage)
-        table = declarations.raw
         # Rules and models are loaded only when the file is to be scored.
-        if detector.needs_scoring(table, score_column):
-            rule_set = detector.load_rules(rules, include_default=not no_default_rules)
-            table = detector.score(declarations, rule_set, model=_anomaly_model(model, no_anomaly), seed=seed,
-                                   supervised=_supervised_model(supervised), on_stage=progress.stage).output
-        progress.stage("evaluating", len(table))
-        results = detector.evaluate_scores(table, label_column, score_column, budgets, source=str(file))
+        scored_first = detector.needs_scoring(declarations.raw, score_column)
+        results = detector.evaluate_declarations(
+            declarations, label_column, score_column, budgets,
+            rules=detector.load_rules(rules, include_default=not no_default_rules) if scored_first else None,
+            model=_anomaly_model(model, no_anomaly) if scored_first else None,
+            supervised=_supervised_model(supervised) if scored_first else None, seed=seed,
+            on_stage=progress.stage)
     if as_json:
         _say(json.dumps([r.as_dict() for r in results], indent=2))
     else:

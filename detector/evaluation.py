@@ -245,6 +245,36 @@ def evaluate_scores(table: pd.DataFrame, label_column: str = "label", wanted: li
             for column in score_columns(table, wanted)]
 
 
+def evaluate_declarations(declarations, label_column: str = "label", wanted: list[str] | None = None,
+                          budgets: tuple[float, ...] = DEFAULT_BUDGETS, rules=None, model="batch",
+                          supervised=None, seed: int = 0, on_stage=None) -> list[Evaluation]:
+    """What ``detector evaluate FILE`` measures, from Python: a labelled file scored
+    first when it has no score columns (as ``detector score`` would, with ``rules``,
+    ``model`` and ``supervised`` as :func:`detector.score` takes them), or measured as
+    it is when it is a scored file; then :func:`evaluate_scores`.
+
+    Parameters
+    ----------
+    declarations : Declarations, DataFrame or path
+        Loaded declarations (:func:`detector.load_declarations`), or what loads them.
+    label_column, wanted, budgets :
+        As in :func:`evaluate_scores`.
+    rules, model, supervised, seed, on_stage :
+        As in :func:`detector.score`, used only when the file is scored first.
+    """
+    from detector.declarations import Declarations, load_declarations
+    from detector.scoring import score
+
+    if not isinstance(declarations, Declarations):
+        declarations = load_declarations(declarations, on_stage=on_stage)
+    table = declarations.raw
+    if needs_scoring(table, wanted):
+        table = score(declarations, rules, model=model, seed=seed, supervised=supervised, on_stage=on_stage).output
+    if on_stage is not None:
+        on_stage("evaluating", len(table))
+    return evaluate_scores(table, label_column, wanted, budgets, source=declarations.source)
+
+
 def _pattern_recall(table, labels, scores, budgets, pattern_column) -> pd.DataFrame:
     """Recall of each planted pattern at each budget and in the flagged lanes."""
     if pattern_column not in table.columns:
