@@ -143,7 +143,7 @@ def test_blind_set_figures_do_not_fall():
     assert (smuggling["lane"] != "green").sum() >= 54
     assert (smuggling[smuggling["scheme"] == "unlicensed_export"]["lane"] != "green").sum() == 6
     assert (honest["lane"] == "red").sum() == 0
-    assert (honest["lane"] == "yellow").sum() <= 4
+    assert (honest["lane"] == "yellow").sum() <= 3
 
 
 def test_a_seed_out_of_range_is_one_clear_error_with_the_rules_alone(write_csv):

@@ -43,7 +43,7 @@ from detector.schema import FIELDS_BY_NAME
 # packs), else the pure-Python one: both build only plain data, never objects.
 SAFE_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
-PACK_KEYS = {"pack", "description", "rules"}
+PACK_KEYS = {"pack", "description", "applies_to", "rules"}
 # What a pack may cost before it is built. The shipped packs expand to 3,200 YAML values
 # at most (rare_earth.yaml) and nest 11 levels deep, their conditions 4; a pack of
 # anchors repeating anchors (``&a [*b, *b, ...]``, 739 bytes) expanded to a billion
@@ -145,7 +145,19 @@ def parse_pack(path: Path) -> list[Rule]:
         raise RulePackError(f"{path}: the pack has no rules; 'rules:' lists at least one")
     reference_dirs = tuple(d for d in (path.parent / "reference", path.parent.parent / "reference")
                            if d.is_dir())
-    return parse_rules(document["rules"], path, reference_dirs)
+    return parse_rules(_within_scope(document["rules"], document.get("applies_to")), path, reference_dirs)
+
+
+def _within_scope(rules: list, applies_to: Any) -> list:
+    """The pack's rules with its ``applies_to`` condition joined to each rule's own
+    ``when`` (both must hold): what a pack is about, said once. The rare-earth pack is
+    about goods leaving China, so it does not judge goods declared into China.
+    Checked with each rule like any condition; a rule that is not a mapping is left as
+    it is for the rule checks to name."""
+    if applies_to is None:
+        return rules
+    return [{**rule, "when": {"all": [applies_to, rule["when"]]}} if isinstance(rule, dict) and "when" in rule
+            else rule for rule in rules]
 
 
 def read_pack(path: Path) -> Any:

@@ -137,3 +137,38 @@ def test_any_yaml_shape_parses_or_raises_a_rule_pack_error(when, reason, severit
         parse(with_(when=when, reason=reason or "x", severity=severity))
     except RulePackError as error:
         assert str(error).startswith("pack.yaml: rule")
+
+
+def test_a_packs_applies_to_joins_every_rules_when(tmp_path):
+    """Before: the rare-earth pack judged goods declared into China (an import from
+    Myanmar, NdFeB swarf for recovery) by China's export controls and sent honest
+    imports to yellow and red. A pack's `applies_to` is joined to each rule's `when`."""
+    pack = tmp_path / "scoped.yaml"
+    pack.write_text(yaml.safe_dump({
+        "pack": "scoped",
+        "applies_to": {"not": {"equals": {"field": "destination_country", "value": "CN"}}},
+        "rules": [{"id": "T-SCOPE-001", "title": "t", "description": "d", "pattern": "p", "severity": "high",
+                   "when": {"hs_prefix": {"prefixes": ["2846"]}}, "reason": "r",
+                   "examples": {"hit": [{"hs_code": "2846901920", "destination_country": "JP"}],
+                                "miss": [{"hs_code": "2846901920", "destination_country": "CN"}]}}]}))
+    (rule,) = parse_pack(pack)
+    table = pd.DataFrame({"hs_code": ["2846901920", "2846901920"], "destination_country": ["JP", "CN"]})
+    hits, _ = evaluate_rule(rule, table)
+    assert hits.tolist() == [True, False]
+    with pytest.raises(RulePackError, match="unknown pack key"):
+        pack.write_text(yaml.safe_dump({"pack": "x", "applies_too": {}, "rules": []}))
+        parse_pack(pack)
+
+
+def test_the_rare_earth_pack_does_not_judge_goods_declared_into_china():
+    import detector
+
+    # A hub as origin of rare-earth oxide: suspect leaving for Japan, not arriving in China.
+    rows = pd.DataFrame({"declaration_id": ["1", "2"], "direction": ["import", "export"],
+                         "hs_code": ["2846901920", "2846901920"], "description": ["dysprosium oxide"] * 2,
+                         "origin_country": ["SG", "SG"], "export_country": ["SG", "CN"],
+                         "destination_country": ["CN", "JP"], "license_number": ["", ""],
+                         "declaration_date": ["2025-06-01", "2025-06-01"]})
+    out = detector.score(detector.load_declarations(rows), model=None).output
+    assert out["rule_hits"].iloc[0] == "" and out["lane"].iloc[0] == "green"
+    assert "RE-ORIGIN-004" in out["rule_hits"].iloc[1] and out["lane"].iloc[1] == "red"
