@@ -260,7 +260,8 @@ def test_an_empty_pack_is_an_error(tmp_path, text, message):
 def test_unknown_pack_keys_are_an_error(tmp_path):
     """Before: a misspelt pack key (`rule:` beside `rules:`, `descripton:`) was ignored."""
     path = write_pack(tmp_path, "missing: hs_code", head="pack: p\ndescripton: typo\n")
-    assert load_error(path) == (f"{path}: unknown pack key(s) descripton; expected applies_to, description, pack, rules")
+    assert load_error(path) == (f"{path}: unknown pack key(s) descripton; "
+                                "expected applies_to, description, pack, rules")
 
 
 def test_the_shipped_packs_load_quickly_and_within_the_bounds():
