@@ -29,7 +29,7 @@ Examples
 >>> model = AnomalyModel.fit(history)                                          # doctest: +SKIP
 >>> new = detector.load_declarations("sample_data/declarations.csv").table     # doctest: +SKIP
 >>> scores = model.score(new)                                                  # doctest: +SKIP
->>> model.explain(new, rows=scores["anomaly_score"].nlargest(10).index)        # doctest: +SKIP
+>>> model.explain(new, rows=scores["anomaly_score"].to_numpy().argsort()[-10:])  # doctest: +SKIP
 >>> model.save("history-2025.model.zip")                                       # doctest: +SKIP
 """
 
@@ -48,27 +48,20 @@ import detector
 from detector.errors import DetectorError, whole_number
 from detector.features import (
     FEATURES_BY_NAME,
-    HS_LEVELS,
     PAIRINGS,
     PARTIES,
     PEER_MIN_ROWS,
+    PHRASE_COLUMNS,
     FeatureStatistics,
     available_features,
     canonical_table,
     feature_frame,
+    feature_phrases,
     training_record,
     with_hs_levels,
 )
 from detector.modelfile import Array, Json, ModelFileError, json_bytes, npy_bytes, read_model, tree_problem, write_model
-from detector.tables import (
-    by_rank,
-    column_text,
-    formatted,
-    join_per_row,
-    join_texts,
-    readable_number,
-    text_scalar,
-)
+from detector.tables import by_rank, column_text, join_per_row
 from detector.threads import thread_pool, threads_for
 
 FORMAT = "detector-anomaly-model"
@@ -85,11 +78,6 @@ MAX_TREES = 10_000
 MAX_SAMPLED_ROWS = 1 << 21
 # scikit-learn's random_state takes 0 to 2**32 - 1.
 MAX_SEED = 2 ** 32 - 1
-
-
-# The table columns explanations quote.
-_PHRASE_COLUMNS = ["exporter", "consignee", "origin_country", "export_country", "transport_mode",
-                   "description", *HS_LEVELS]
 
 # What the forest is fitted on unless asked otherwise: how a declaration compares with its
 # HS peers and with the history of its parties and routes. Absolute sizes (log value,
@@ -482,8 +470,11 @@ class AnomalyModel:
         Parameters
         ----------
         table : DataFrame or Declarations
-        rows : index labels of ``table``, optional
-            Rows to explain (e.g. the top of :meth:`score`); all rows by default.
+        rows : array-like of int, optional
+            Positions (0-based) in ``table`` of the rows to explain, as
+            :meth:`SupervisedModel.explain <detector.supervised.SupervisedModel.explain>`
+            and ``ScoreResult.explain(row)`` take them (e.g. the top of :meth:`score`
+            by ``argsort``); all rows by default.
         top : int
             At most this many features per row.
         training : bool
@@ -491,20 +482,22 @@ class AnomalyModel:
 
         Returns
         -------
-        Series of str, indexed by ``rows``
+        Series of str, indexed by the labels of those rows
             e.g. ``"value per kg 0.08x the median for HS 850440; exporter never shipped
-            HS 8504 before"``; ``""`` when nothing isolates the row more than usual.
+            HS 8504 before"`` (each feature in the words of
+            :func:`detector.features.feature_phrases`, as the supervised model says it);
+            ``""`` when nothing isolates the row more than usual.
         """
         table = with_hs_levels(canonical_table(table))
         if rows is not None:
-            table = table.loc[list(rows)]
+            table = table.iloc[np.asarray(rows, dtype=np.int64)]
         raw, levels = self._features(table, training)
         bits = self._forest.isolation_bits(raw.fillna(self.medians).to_numpy(dtype=np.float64))
         values = raw.to_numpy(dtype=np.float64)
         excess = bits - np.array([self.baseline_bits[f] for f in self.features])
         excess[self._no_reason(values)] = -np.inf
         order = np.argsort(-excess, axis=1, kind="stable")[:, :top]
-        cells = {column: column_text(table, column) for column in _PHRASE_COLUMNS}
+        cells = {column: column_text(table, column) for column in PHRASE_COLUMNS}
         phrase_rows, phrases = by_rank(order, excess, 0.05, lambda column, chosen: self._phrases(
             column, {c: v.take(chosen) for c, v in cells.items()}, values[chosen, column], levels, chosen))
         texts = pa.chunked_array(phrases, pa.large_string()) if phrases else pa.array([], pa.large_string())
@@ -531,38 +524,7 @@ class AnomalyModel:
         """The words for feature ``column`` of some rows: their cells, feature values and
         (for peer features) the HS level each was compared with, at ``rows``."""
         name = self.features[column]
-        words = FEATURES_BY_NAME[name].words
-        unknown = np.isnan(values)
-        with np.errstate(over="ignore", invalid="ignore"):
-            if name.endswith("_vs_hs"):
-                used = np.asarray(levels[name])[rows]
-                hs = cells[HS_LEVELS[0]]
-                for level in range(1, len(HS_LEVELS)):
-                    hs = pc.if_else(pa.array(used == level), cells[HS_LEVELS[level]], hs)
-                said = join_texts(words.removesuffix(" vs HS peers") + " ", _times(np.exp(values)),
-                               " the median for HS ", hs)
-            elif name in PAIRINGS:
-                counts = np.rint(np.expm1(np.nan_to_num(values))).astype(np.int64)
-                said = _pairing_phrases(name, cells, counts)
-            elif name in PARTIES:
-                party = PARTIES[name]
-                said = pc.if_else(pa.array(values != 0),
-                                  join_texts(f"first declaration of {party} ", cells[party]), text_scalar(""))
-            elif name == "generic_description":
-                said = pc.if_else(pa.array(values != 0),
-                                  join_texts("generic description '", cells["description"], "'"),
-                                  text_scalar("description not generic"))
-            elif name == "description_length":
-                lengths = np.trunc(np.nan_to_num(values)).astype(np.int64)
-                said = join_texts("description ", formatted("%d", lengths), " characters long")
-            elif name == "net_gross_ratio":
-                said = join_texts("net/gross ratio ", formatted("%.2f", values))
-            else:
-                units = {"log_value_usd": " USD", "log_gross_weight": " kg", "log_net_weight": " kg",
-                         "log_value_per_kg": " USD", "log_weight_per_package": " kg",
-                         "log_weight_per_unit": " kg"}
-                said = join_texts(f"{words} ", readable_number(np.exp(values)), units.get(name, ""))
-        return pc.if_else(pa.array(unknown), text_scalar(f"{words} unknown"), said)
+        return feature_phrases(name, values, cells, np.asarray(levels[name])[rows] if name in levels else None)
 
     # -- files
 
@@ -651,33 +613,3 @@ class AnomalyModel:
 def _nan_median(values: pd.Series) -> float:
     median = values.median()
     return 0.0 if pd.isna(median) else float(median)
-
-
-def _times(ratios: np.ndarray) -> pa.Array:
-    """'40x', '2.5x', '0.08x': more decimals the closer the ratio is to 1."""
-    whole, tenths, digits = (formatted(f, ratios) for f in ("%.0f", "%.1f", "%.2g"))
-    said = pc.if_else(pa.array(ratios >= 10), whole, pc.if_else(pa.array(ratios >= 1), tenths, digits))
-    return join_texts(said, "x")
-
-
-def _pairing_phrases(name: str, cells: dict[str, pa.Array], counts: np.ndarray) -> pa.Array:
-    """The pairing in words, for a count lower than usual (a higher one is not named:
-    :meth:`AnomalyModel._no_reason`)."""
-    number = formatted("%d", counts)
-    never, once = pa.array(counts <= 0), pa.array(counts == 1)
-    times = pc.if_else(never, text_scalar("never"),
-                       pc.if_else(once, text_scalar("once"), join_texts("only ", number, " times")))
-    seen = pc.if_else(never, text_scalar("never seen"),
-                      pc.if_else(once, text_scalar("seen once"), join_texts("seen ", number, " times")))
-    if name == "exporter_hs4_count":
-        rare = join_texts("exporter ", times, " shipped HS ", cells["hs4"], " before")
-    elif name == "origin_hs4_count":
-        rare = join_texts("origin ", cells["origin_country"], " with HS ", cells["hs4"], " ", seen, " before")
-    elif name == "export_origin_count":
-        rare = join_texts("goods of origin ", cells["origin_country"], " leaving ", cells["export_country"], " ",
-                       seen, " before")
-    elif name == "transport_hs4_count":
-        rare = join_texts("HS ", cells["hs4"], " by ", cells["transport_mode"], " ", seen, " before")
-    else:
-        rare = join_texts("exporter ", times, " shipped to consignee ", cells["consignee"], " before")
-    return rare

@@ -14,9 +14,12 @@ from functools import lru_cache
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from detector.reference import load_reference
 from detector.schema import FIELDS, quantity_units
+from detector.tables import formatted, join_texts, readable_number, text_scalar
 from detector.text import party_key
 from detector.threads import thread_pool
 
@@ -206,6 +209,98 @@ def available_features(columns, wanted=None) -> tuple[list[str], list[str]]:
     usable = [f.name for f in FEATURES if f.name in wanted
               and all(any(c in columns for c in need.split("|")) for need in f.needs)]
     return usable, [f.name for f in FEATURES if f.name in wanted and f.name not in usable]
+
+
+# ----------------------------------------------------------------------------- feature words
+#
+# One wording of each feature, which both models' explanations use: the same feature of
+# the same row reads the same whichever model names it.
+
+# The table columns the words quote.
+PHRASE_COLUMNS = ["exporter", "consignee", "origin_country", "export_country", "transport_mode",
+                  "description", *HS_LEVELS]
+# The unit each absolute size is said in.
+_UNITS = {"log_value_usd": " USD", "log_gross_weight": " kg", "log_net_weight": " kg",
+          "log_value_per_kg": " USD", "log_weight_per_package": " kg", "log_weight_per_unit": " kg"}
+
+
+def feature_phrases(name: str, values: np.ndarray, cells: dict[str, pa.Array],
+                    hs_level: np.ndarray | None = None) -> pa.Array:
+    """The words for feature ``name`` of some rows, e.g. ``"value per kg 0.08x the
+    median for HS 850440"``; ``"<words> unknown"`` where the value is missing.
+
+    Parameters
+    ----------
+    name : str
+        A feature of :data:`FEATURES`.
+    values : ndarray
+        The rows' values of the feature, as :func:`feature_frame` computes them.
+    cells : dict of str to pyarrow.Array
+        The rows' cells of :data:`PHRASE_COLUMNS` as text (``column_text``).
+    hs_level : ndarray, optional
+        For a peer-relative feature, the index in :data:`HS_LEVELS` of the group each
+        row was compared with (from :func:`feature_frame`); HS6 when not given.
+    """
+    words = FEATURES_BY_NAME[name].words
+    with np.errstate(over="ignore", invalid="ignore"):
+        if name.endswith("_vs_hs"):
+            said = join_texts(words.removesuffix(" vs HS peers") + " ", _times(np.exp(values)),
+                              " the median for HS ", _peer_group(cells, hs_level, len(values)))
+        elif name in PAIRINGS:
+            said = _pairing_phrases(name, cells, np.rint(np.expm1(np.nan_to_num(values))).astype(np.int64))
+        elif name in PARTIES:
+            party = PARTIES[name]
+            said = pc.if_else(pa.array(values != 0), join_texts(f"first declaration of {party} ", cells[party]),
+                              join_texts(f"{party} ", cells[party], " seen before"))
+        elif name == "generic_description":
+            said = pc.if_else(pa.array(values != 0), join_texts("generic description '", cells["description"], "'"),
+                              text_scalar("description not generic"))
+        elif name == "description_length":
+            said = join_texts("description ", formatted("%d", np.trunc(np.nan_to_num(values)).astype(np.int64)),
+                              " characters long")
+        elif name == "net_gross_ratio":
+            said = join_texts("net/gross ratio ", formatted("%.2f", values))
+        else:
+            said = join_texts(f"{words} ", readable_number(np.exp(values)), _UNITS.get(name, ""))
+    return pc.if_else(pa.array(np.isnan(values)), text_scalar(f"{words} unknown"), said)
+
+
+def _peer_group(cells: dict[str, pa.Array], hs_level: np.ndarray | None, rows: int) -> pa.Array:
+    """The HS code of the peer group each row was compared with."""
+    used = np.zeros(rows, dtype=np.int64) if hs_level is None else np.asarray(hs_level)
+    hs = cells[HS_LEVELS[0]]
+    for level in range(1, len(HS_LEVELS)):
+        hs = pc.if_else(pa.array(used == level), cells[HS_LEVELS[level]], hs)
+    return hs
+
+
+def _times(ratios: np.ndarray) -> pa.Array:
+    """'40x', '2.5x', '0.08x': more decimals the closer the ratio is to 1."""
+    whole, tenths, digits = (formatted(f, ratios) for f in ("%.0f", "%.1f", "%.2g"))
+    said = pc.if_else(pa.array(ratios >= 10), whole, pc.if_else(pa.array(ratios >= 1), tenths, digits))
+    return join_texts(said, "x")
+
+
+def _pairing_phrases(name: str, cells: dict[str, pa.Array], counts: np.ndarray) -> pa.Array:
+    """How often the row's pairing occurred in the history, in words: "exporter never
+    shipped HS 8504 before", "origin CN with HS 8504 seen 3 times before"."""
+    number = formatted("%d", counts)
+    never, once = pa.array(counts <= 0), pa.array(counts == 1)
+    seen = pc.if_else(never, text_scalar("never seen"),
+                      pc.if_else(once, text_scalar("seen once"), join_texts("seen ", number, " times")))
+    if name in ("exporter_hs4_count", "exporter_consignee_count"):
+        # "exporter never shipped HS 8504 before", "... once shipped ...", "... shipped HS 8504 3 times before"
+        how = pc.if_else(never, text_scalar("never "), pc.if_else(once, text_scalar("once "), text_scalar("")))
+        many = pc.if_else(pa.array(counts > 1), join_texts(" ", number, " times"), text_scalar(""))
+        goods = (join_texts("HS ", cells["hs4"]) if name == "exporter_hs4_count"
+                 else join_texts("to consignee ", cells["consignee"]))
+        return join_texts("exporter ", how, "shipped ", goods, many, " before")
+    if name == "origin_hs4_count":
+        return join_texts("origin ", cells["origin_country"], " with HS ", cells["hs4"], " ", seen, " before")
+    if name == "export_origin_count":
+        return join_texts("goods of origin ", cells["origin_country"], " leaving ", cells["export_country"], " ",
+                          seen, " before")
+    return join_texts("HS ", cells["hs4"], " by ", cells["transport_mode"], " ", seen, " before")
 
 
 # ----------------------------------------------------------------------------- statistics

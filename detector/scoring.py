@@ -66,7 +66,7 @@ class AnomalyPart:
     def explain(self, table: pd.DataFrame, positions) -> pd.Series:
         """Why the rows at ``positions`` of the scored table are strange (the model
         fitted on the batch reads it as its own history)."""
-        return self.model.explain(table, rows=table.index[positions], training=self.self_fitted)
+        return self.model.explain(table, rows=positions, training=self.self_fitted)
 
 
 def anomaly_part(declarations: Declarations, model, seed: int = 0) -> tuple[AnomalyPart | None, str]:

@@ -47,19 +47,19 @@ from detector.declarations import Declarations
 from detector.errors import DetectorError, whole_number
 from detector.features import (
     FEATURES_BY_NAME,
-    PAIRINGS,
-    PARTIES,
     PEER_MIN_ROWS,
+    PHRASE_COLUMNS,
     FeatureStatistics,
     available_features,
     canonical_table,
     feature_frame,
+    feature_phrases,
     training_record,
     with_hs_levels,
 )
 from detector.modelfile import Array, Json, ModelFileError, json_bytes, npy_bytes, read_model, tree_problem, write_model
 from detector.rules import RuleSet, evaluate_rules, load_rules
-from detector.tables import by_rank, column_text, formatted, join_per_row, join_texts, readable_number, text_scalar
+from detector.tables import by_rank, column_text, formatted, join_per_row, join_texts, text_scalar
 
 FORMAT = "detector-supervised-model"
 FORMAT_VERSION = 1
@@ -462,15 +462,20 @@ class SupervisedModel:
 
     def matrix(self, table, rule_hits: pd.DataFrame | None = None) -> np.ndarray:
         """The classifier's input for ``table`` (NaN where unknown: the trees route it)."""
+        return self._inputs(table, rule_hits)[0]
+
+    def _inputs(self, table, rule_hits: pd.DataFrame | None) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """:meth:`matrix`, and per peer-relative feature the HS level each row was
+        compared with (the words name that group)."""
         table = with_hs_levels(canonical_table(table))
         present, _ = available_features(table.columns, self.features)
-        base, _ = feature_frame(table, present, self._stats)
+        base, levels = feature_frame(table, present, self._stats)
         hits = rule_hits.set_axis(table.index) if rule_hits is not None else None
         encoded = [e.columns for e in self._encoders]
         encodings = {e.columns: (e.encode(_keys(table, e.columns)) if all(c in table for c in e.columns)
                                  else (np.full(len(table), np.nan), np.full(len(table), np.nan)))
                      for e in self._encoders}
-        return self._assemble(base, self.features, self.rules, hits, encoded, encodings)
+        return self._assemble(base, self.features, self.rules, hits, encoded, encodings), levels
 
     def predict(self, table, rule_hits: pd.DataFrame | None = None) -> np.ndarray:
         """Probability of fraud per row, in [0, 1]."""
@@ -479,21 +484,36 @@ class SupervisedModel:
     def explain(self, table, rule_hits: pd.DataFrame | None = None, rows=None, top: int = 3) -> pd.Series:
         """The strongest contributions to each row's fraud probability, in words.
 
+        Parameters
+        ----------
+        table : DataFrame or Declarations
+        rule_hits : DataFrame, optional
+            The rule hits of every row of ``table`` (``score(...).rule_results.hits``).
+        rows : array-like of int, optional
+            Positions (0-based) in ``table`` (and ``rule_hits``) of the rows to explain,
+            as :meth:`AnomalyModel.explain <detector.anomaly.AnomalyModel.explain>` and
+            ``ScoreResult.explain(row)`` take them; all rows by default.
+        top : int
+            At most this many contributions per row.
+
         Returns
         -------
-        Series of str, indexed by ``rows`` (positions in ``table``; all rows by default)
+        Series of str, indexed by the labels of those rows
             e.g. ``"consignee Acme Ltd: 7 of 9 past inspections found fraud; rule
-            RE-MAIL-001 hit; value per kg 0.1x the median for HS 850440"``.
+            RE-MAIL-001 hit; value per kg 0.1x the median for HS 850440"``; a feature
+            in the words of :func:`detector.features.feature_phrases`, as the anomaly
+            model says it.
         """
         table = with_hs_levels(canonical_table(table))
-        positions = np.arange(len(table)) if rows is None else np.asarray(rows)
+        positions = np.arange(len(table)) if rows is None else np.asarray(rows, dtype=np.int64)
         part = table.iloc[positions]
         hits = rule_hits.iloc[positions] if rule_hits is not None else None
-        matrix = self.matrix(part, hits)
+        matrix, levels = self._inputs(part, hits)
         credit = self._trees.contributions(matrix)
         order = np.argsort(-credit, axis=1, kind="stable")[:, :top]
         rows, phrases = by_rank(order, credit, 0.05, lambda column, chosen: self._phrases(
-            self.columns[column], part.iloc[chosen], matrix[chosen, column]))
+            self.columns[column], part.iloc[chosen], matrix[chosen, column],
+            levels[self.columns[column]][chosen] if self.columns[column] in levels else None))
         texts = pa.chunked_array(phrases, pa.large_string()) if phrases else pa.array([], pa.large_string())
         said = pd.DataFrame({"row": rows, "text": texts.to_pandas()})
         # Empty phrases say nothing; a share and its count read alike, so each is said once.
@@ -501,8 +521,10 @@ class SupervisedModel:
         joined = join_per_row(said["row"].to_numpy(), pa.array(said["text"], pa.large_string()), len(part), "; ")
         return pd.Series(joined.to_numpy(dtype=object), index=part.index, name="supervised_reasons", dtype="object")
 
-    def _phrases(self, column: str, rows: pd.DataFrame, values: np.ndarray) -> pa.Array:
-        """The words for ``column`` of some rows (their table rows and matrix values)."""
+    def _phrases(self, column: str, rows: pd.DataFrame, values: np.ndarray,
+                 hs_level: np.ndarray | None = None) -> pa.Array:
+        """The words for ``column`` of some rows: their table rows, matrix values and,
+        for a peer-relative feature, the HS level each was compared with."""
         kind, _, name = column.partition(":")
         if kind == "rule":
             said = pc.if_else(pa.array(values == 1), text_scalar(f"rule {name} hit"),
@@ -520,23 +542,7 @@ class SupervisedModel:
                                  " past inspections found fraud")
             said = pc.if_else(pa.array(seen != 0), counted, join_texts(what, ": never inspected before"))
             return pc.if_else(pa.array(keys.isna().to_numpy()), text_scalar(f"{' and '.join(labels)} unknown"), said)
-        words = FEATURES_BY_NAME[column].words
-        with np.errstate(over="ignore", invalid="ignore"):
-            if column.endswith("_vs_hs"):
-                said = join_texts(f"{words.removesuffix(' vs HS peers')} ", formatted("%.2g", np.exp(values)),
-                                  "x the median of its HS peers")
-            elif column in PAIRINGS:
-                said = join_texts(f"{words} seen ", formatted("%.0f", np.expm1(values)), " times in the history")
-            elif column in PARTIES:
-                said = pc.if_else(pa.array(values != 0), text_scalar(words), text_scalar(f"known {PARTIES[column]}"))
-            elif column == "generic_description":
-                said = pc.if_else(pa.array(values != 0), text_scalar("generic description"),
-                                  text_scalar("specific description"))
-            elif column.startswith("log_"):
-                said = join_texts(f"{words} ", readable_number(np.exp(values)))
-            else:
-                said = join_texts(f"{words} ", formatted("%.3g", values))
-        return pc.if_else(pa.array(np.isnan(values)), text_scalar(f"{words} unknown"), said)
+        return feature_phrases(column, values, {c: column_text(rows, c) for c in PHRASE_COLUMNS}, hs_level)
 
     # -- files
 

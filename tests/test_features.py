@@ -174,3 +174,54 @@ def test_the_default_features_leave_out_absolute_sizes_and_names_are_checked():
     assert chosen.features == ["log_value_usd", "exporter_hs4_count"]
     with pytest.raises(detector.DetectorError, match="unknown anomaly feature.*value_per_pound"):
         AnomalyModel.fit(history, features=["value_per_pound"])
+
+
+def _cells(**columns) -> dict:
+    from detector.features import PHRASE_COLUMNS
+    from detector.tables import column_text
+
+    return {c: column_text(frame([dict(columns)] * 3), c) for c in PHRASE_COLUMNS}
+
+
+def test_a_pairing_seen_a_few_times_is_worded_without_judging_the_count():
+    """Before: a pairing seen 3 times read "exporter only 3 times shipped HS 8504
+    before", which the supervised model, whose credit may come from a common pairing,
+    could not share; a count is now said plainly, and never and once as before."""
+    from detector.features import feature_phrases
+
+    cells = _cells(hs4="8504", consignee="Acme Ltd", origin_country="CN")
+    counts = np.log1p([0.0, 1.0, 3.0])
+    assert feature_phrases("exporter_hs4_count", counts, cells).to_pylist() == [
+        "exporter never shipped HS 8504 before", "exporter once shipped HS 8504 before",
+        "exporter shipped HS 8504 3 times before"]
+    assert feature_phrases("exporter_consignee_count", counts, cells).to_pylist() == [
+        "exporter never shipped to consignee Acme Ltd before", "exporter once shipped to consignee Acme Ltd before",
+        "exporter shipped to consignee Acme Ltd 3 times before"]
+    assert feature_phrases("origin_hs4_count", counts, cells).to_pylist()[2] == \
+        "origin CN with HS 8504 seen 3 times before"
+    leaving = _cells(origin_country="CN", export_country="HK")
+    assert feature_phrases("export_origin_count", counts, leaving).to_pylist() == [
+        "goods of origin CN leaving HK never seen before", "goods of origin CN leaving HK seen once before",
+        "goods of origin CN leaving HK seen 3 times before"]
+
+
+def test_numbers_in_explanations_read_as_python_writes_them():
+    from detector.features import _times
+    from detector.tables import readable_number
+
+    assert _times(np.array([40.2, 2.45, 0.0812, 1.0])).to_pylist() == ["40x", "2.5x", "0.081x", "1.0x"]
+    assert readable_number(np.array([5774796.6, 100.0, 99.94, 0.81349])).to_pylist() == \
+        ["5,774,797", "100", "99.9", "0.813"]
+
+
+def test_every_feature_has_words_for_known_and_unknown_values():
+    """Both models word every feature through one function: none is left to a model's
+    own phrasing, and a missing value reads '<words> unknown'."""
+    from detector.features import FEATURES_BY_NAME, feature_phrases
+
+    cells = _cells(exporter="Acme Ltd", consignee="Beta GmbH", origin_country="CN", export_country="VN",
+                   transport_mode="sea", description="goods", hs2="85", hs4="8504", hs6="850440")
+    for name, feature in FEATURES_BY_NAME.items():
+        said = feature_phrases(name, np.array([1.0, 0.0, np.nan]), cells, np.zeros(3, dtype=np.int64)).to_pylist()
+        assert said[2] == f"{feature.words} unknown", name
+        assert all(said[:2]) and "nan" not in " ".join(said[:2]), (name, said)

@@ -426,7 +426,7 @@ def test_high_probability_rows_are_explained_with_true_facts(world):
         assert 1 <= len(phrases) <= 3, text
         concrete = [p for p in phrases if re.fullmatch(r"rule \S+ hit", p) or "past inspections found fraud" in p
                     or "never inspected before" in p or p.startswith(words)
-                    or p in ("first-time exporter", "first-time consignee")]
+                    or p.startswith("first declaration of ") or p.endswith(" before")]
         assert concrete, text
         for phrase in phrases:
             share = _SHARE.fullmatch(phrase)
@@ -453,7 +453,25 @@ def test_phrases_for_rules_shares_and_amounts_including_unknowns(world):
     assert said[0].endswith(" unknown")
     assert all(p.endswith(("past inspections found fraud", "never inspected before")) for p in said[1:]), said
     assert model._phrases("log_value_usd", rows, np.log([12345.6, 50.0, np.nan])).to_pylist() == [
-        "declared value 12,346", "declared value 50", "declared value unknown"]
+        "declared value 12,346 USD", "declared value 50 USD", "declared value unknown"]
+
+
+def test_both_models_word_the_same_feature_of_the_same_row_alike(world):
+    """Before: for the same row the anomaly model said "value per kg 0.08x the median
+    for HS 850440" and the supervised model "value per kg 0.08x the median of its HS
+    peers" (and "exporter never shipped HS 8504 before" against "exporter x HS4 seen 0
+    times in the history"), so no feature read the same in both."""
+    anomaly = AnomalyModel.fit(world.history, features=world.model.features, trees=50, seed=0)
+    probability = world.model.predict(world.later, world.later_hits)
+    rows = np.argsort(-probability, kind="stable")[:100]
+    everything = len(world.model.columns)
+    by_anomaly = anomaly.explain(world.later, rows=rows, top=len(anomaly.features))
+    by_supervised = world.model.explain(world.later, world.later_hits, rows=rows, top=everything)
+    shared = [phrase for a, s in zip(by_anomaly, by_supervised)
+              for phrase in set(a.split("; ")) & set(s.split("; ")) if phrase and not phrase.endswith(" unknown")]
+    # Peer ratios, pairings and parties: the features the two models used to word apart.
+    worded_apart_before = [p for p in shared if " the median for HS " in p or p.endswith(" before")]
+    assert len(worded_apart_before) >= 5, (shared, by_anomaly.tolist()[:5], by_supervised.tolist()[:5])
 
 
 def test_path_contributions_add_up_to_each_rows_log_odds(world):
