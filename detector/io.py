@@ -38,7 +38,7 @@ import pyarrow.parquet as pq
 
 from detector.errors import InputFileError, OutputFileError
 from detector.excel import require_openpyxl, write_workbook
-from detector.tables import first_bytes, string_buffers
+from detector.tables import HIT_SEPARATOR, first_bytes, string_buffers
 from detector.threads import thread_pool, threads_for
 
 OUTPUT_FORMATS = ("csv", "parquet", "jsonl", "xlsx")
@@ -49,9 +49,6 @@ _FORMAT_OF_SUFFIX = {"": "csv", ".csv": "csv", ".txt": "csv", ".parquet": "parqu
                      ".jsonl": "jsonl", ".json": "jsonl", ".ndjson": "jsonl", ".xlsx": "xlsx"}
 # The key of the run metadata (JSON) in a Parquet file's schema metadata.
 METADATA_KEY = b"detector"
-# How ``rule_hits`` joins the ids of a row (detector.risk.HIT_SEPARATOR, which this
-# module cannot import: the rule engine reads files through it).
-_HIT_SEPARATOR = ";"
 DECIMAL_MARKS = (".", ",")
 _SNIFF_BYTES = 64 * 1024
 _MAX_HEADER_BYTES = 64 * 1024 * 1024
@@ -715,7 +712,7 @@ def _hit_lists(column: pa.ChunkedArray) -> pa.ChunkedArray:
     split values and offsets, without a list per row in Python."""
     lists = []
     for chunk in column.chunks:
-        split = pc.split_pattern(chunk.cast(pa.string()), _HIT_SEPARATOR)
+        split = pc.split_pattern(chunk.cast(pa.string()), HIT_SEPARATOR)
         values = pc.list_flatten(split)
         kept = pc.not_equal(values, "").fill_null(False)
         rows = pc.list_parent_indices(split).filter(kept).to_numpy()
@@ -868,7 +865,7 @@ def _hits_as_text(column: pd.Series) -> pd.Series:
     hits = pa.array(column, from_pandas=True)
     if not (pa.types.is_list(hits.type) or pa.types.is_large_list(hits.type)) or not _is_text(hits.type.value_type):
         return _cells_as_text(column)
-    joined = pc.binary_join(hits, _HIT_SEPARATOR).fill_null("")
+    joined = pc.binary_join(hits, HIT_SEPARATOR).fill_null("")
     return pd.Series(pd.array(joined.cast(pa.large_string()), dtype="str"), index=column.index)
 
 

@@ -30,8 +30,9 @@ import pandas as pd
 from detector import charts
 from detector.errors import DetectorError
 from detector.io import output_file, refuse_overwriting
-from detector.risk import HIT_SEPARATOR, LANES, RiskPolicy
+from detector.risk import LANES, RiskPolicy
 from detector.rules import RuleSet
+from detector.tables import HIT_SEPARATOR
 
 TEMPLATES = Path(__file__).parent / "templates"
 # Flagged rows whose case views the page carries: about 2 kB of evidence each, so the
@@ -259,11 +260,10 @@ def load_scored(path: str | Path) -> tuple[pd.DataFrame | None, dict | None]:
     (declarations to score first)."""
     from detector.io import STDIN, read_metadata, read_table
 
-    frame, _ = read_table(path)
+    frame, info = read_table(path)
     if not all(column in frame.columns for column in SCORED_COLUMNS):
         return None, None
-    parquet = str(path) != STDIN and Path(path).suffix.lower() in (".parquet", ".pq")
-    return frame, read_metadata(path) if parquet else None
+    return frame, read_metadata(path) if info.format == "parquet" and str(path) != STDIN else None
 
 
 def case_view(scored: pd.DataFrame, declaration_ids, rules: RuleSet | None = None,

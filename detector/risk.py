@@ -49,10 +49,9 @@ import pyarrow.compute as pc
 from detector.errors import DetectorError
 from detector.rules.evaluate import RuleResults, severity_rank
 from detector.rules.model import ANGLES
-from detector.tables import choose_text, join_per_row, join_texts, text_scalar
+from detector.tables import HIT_SEPARATOR, choose_text, join_per_row, join_texts, text_scalar
 
 LANES = ("red", "yellow", "green")
-HIT_SEPARATOR = ";"
 # A supervised probability below this says nothing worth reading in a flagged row's reasons.
 SUPERVISED_EXPLAIN_FROM = 0.05
 REASON_SEPARATOR = " | "
@@ -185,10 +184,15 @@ class RuleEvidence:
     angles: np.ndarray  # bit i set: a hit spoke from ANGLES[i]
     own_angles: np.ndarray  # hits of rules that declare no angle, each its own
 
+    def rules_risk(self, policy: "RiskPolicy") -> np.ndarray:
+        """The risk of the rules alone: their noisy-OR, held at ``single_angle_max``
+        where it speaks from one angle only."""
+        single = _single_angle(self.angles, self.own_angles, self.critical)
+        return _held(1.0 - self.survival, single, policy)
+
     def rule_score(self, policy: "RiskPolicy") -> np.ndarray:
         """What ``risk_score`` would be with the rules alone, rounded as written."""
-        single = _single_angle(self.angles, self.own_angles, self.critical)
-        return np.round(_held(1.0 - self.survival, single, policy), 4)
+        return np.round(self.rules_risk(policy), 4)
 
     def rule_hits(self) -> pd.Series:
         """The ``rule_hits`` column: hit rule ids per row, most severe first."""
@@ -325,8 +329,7 @@ def risk_scores(evidence: RuleEvidence, policy: RiskPolicy = RiskPolicy(),
     risk = _with_supervised(_held(1.0 - remaining, single, policy), supervised, policy)
     alone = None
     if anomaly is not None:
-        own = _single_angle(evidence.angles, evidence.own_angles, evidence.critical)
-        without = _with_supervised(_held(1.0 - evidence.survival, own, policy), supervised, policy)
+        without = _with_supervised(evidence.rules_risk(policy), supervised, policy)
         alone = (np.round(risk, 4) >= policy.yellow) & (np.round(without, 4) < policy.yellow)
     return RiskScores(np.round(risk, 4), held, alone)
 

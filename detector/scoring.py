@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import math
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -300,7 +301,7 @@ class ScoreResult:
     rule_set: RuleSet | None = None
     options: dict = field(default_factory=dict)
 
-    @property
+    @cached_property
     def metadata(self) -> dict:
         """What produced this output, for the files and reports that carry it.
 
@@ -309,6 +310,8 @@ class ScoreResult:
         span and fingerprint), the supervised model's fingerprint and the options
         (budget, explore, seed). No clock time: the same input, rules, model and seed
         give the same metadata, so the files that carry it stay byte-identical.
+        Computed once (it hashes every pack file): the output, the report and the
+        outcome database all carry it.
         """
         return run_metadata(self)
 

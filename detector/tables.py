@@ -13,6 +13,11 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+# How ``rule_hits`` joins the ids of the rules that hit a row: scoring writes it
+# (detector.risk), the writers split it into a list for Parquet (detector.io) and the
+# report reads it back (detector.report).
+HIT_SEPARATOR = ";"
+
 
 def text_scalar(value: str | None) -> pa.Scalar:
     """A large-string scalar: pyarrow joins texts only when all share one type."""

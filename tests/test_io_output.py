@@ -267,7 +267,7 @@ def test_a_scored_parquet_file_read_back_writes_as_it_was_scored(tmp_path, name)
 def test_hit_separator_is_the_one_risk_joins_with():
     from detector.risk import HIT_SEPARATOR
 
-    assert detector.io._HIT_SEPARATOR == HIT_SEPARATOR
+    assert detector.io.HIT_SEPARATOR == HIT_SEPARATOR
 
 
 def test_csv_and_jsonl_keep_rule_hits_as_text_and_carry_no_metadata(tmp_path):
