@@ -14,7 +14,7 @@ import          starting Python and importing the ``detector`` command line
 load rules      ``detector.load_rules``
 read            ``read_table`` (CSV or Parquet to text columns)
 validate        ``schema.validate`` (typed fields and row problems)
-derive          ``features.derive`` (HS levels, USD values, ratios)
+derive          ``derived.derive`` (HS levels, USD values, ratios)
 rules           ``evaluate_rules`` (every rule's hits and reasons)
 anomaly         ``scoring.anomaly_part`` (forest fitted on the file, scores)
 risk            the ``risk`` stages (evidence, scores, lanes, reasons joined)

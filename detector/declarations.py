@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from detector.features import derive
+from detector.derived import derive
 from detector.io import STDIN, STDIN_NAME, ReadInfo, read_table
 from detector.schema import (
     OPAQUE,

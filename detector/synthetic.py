@@ -49,8 +49,8 @@ from typing import Iterator
 import numpy as np
 import pandas as pd
 
+from detector.derived import usd_rates
 from detector.errors import DetectorError, whole_number
-from detector.features import usd_rates
 from detector.io import write_chunks
 
 __all__ = ["CHUNK_ROWS", "COLUMNS", "DECLARATION_COLUMNS", "ENTRY_ERROR_RATE", "MAX_DAYS", "MAX_FRAME_ROWS",

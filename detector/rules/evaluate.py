@@ -16,7 +16,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from detector.features import DERIVED_FROM
+from detector.derived import DERIVED_FROM
 from detector.rules.model import SEVERITIES, AllOf, AnyOf, Condition, Leaf, Not, Rule, RuleSet
 from detector.rules.predicates import PREDICATES, Context, TableCache
 from detector.tables import text_scalar

@@ -21,8 +21,8 @@ from typing import Any, Callable
 import numpy as np
 import yaml
 
+from detector.derived import DERIVED_FIELDS
 from detector.errors import ReferenceTableError, RulePackError
-from detector.features import DERIVED_FIELDS
 from detector.reference import iso_dates, load_reference, reference_path, require_cells, require_columns
 from detector.resources import default_packs_dir
 from detector.rules.model import ANGLES, SEVERITIES, AllOf, AnyOf, Condition, Example, Leaf, Not, Rule, RuleSet

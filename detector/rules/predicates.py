@@ -25,7 +25,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from detector.features import DERIVED_FIELDS
+from detector.derived import DERIVED_FIELDS
 from detector.reference import iso_dates, load_reference
 from detector.schema import FIELDS_BY_NAME
 from detector.text import NEVER, PhraseMatcher, alternations, contains, normal_form, normalise

@@ -1,6 +1,6 @@
 from pathlib import Path
 
-from detector.features import derive
+from detector.derived import derive
 from detector.rules.evaluate import evaluate_rule, evaluate_rules, lacking_reason
 from detector.rules.model import RuleSet
 from detector.rules.parse import parse_rules

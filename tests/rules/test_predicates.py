@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from detector.features import derive
+from detector.derived import derive
 from detector.rules import predicates
 from detector.rules.evaluate import evaluate_condition
 from detector.rules.parse import _RuleParser

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
+from detector.derived import derive
 from detector.errors import ReferenceTableError, RulePackError
-from detector.features import derive
 from detector.reference import iso_dates, load_reference
 from detector.rules.evaluate import evaluate_rule
 from detector.rules.parse import parse_rules

@@ -4,7 +4,7 @@ full-width forms, misspellings, and the shipped tables that hold those words."""
 import pandas as pd
 import pytest
 
-from detector.features import derive
+from detector.derived import derive
 from detector.reference import load_reference
 from detector.rules.evaluate import evaluate_condition
 from detector.rules.parse import _RuleParser
