@@ -431,7 +431,7 @@ def train(
         "--features", help="Comma-separated features, or 'all' (default: the peer and pairing features).")]
     = None,
     labels: Annotated[Optional[str], typer.Option(
-        "--labels", help="Column of inspection outcomes (1 fraud, 0 clean, empty not inspected): "
+        "--labels", help="Column of inspection outcomes (1 or fraud, 0 or clean, empty not inspected): "
         "fit the supervised model instead.")] = None,
     outcomes: Annotated[bool, typer.Option(
         "--outcomes", help="Take the labels from the outcome database: fit the supervised model instead.")] = False,
@@ -574,7 +574,7 @@ def validate(
 @app.command()
 def evaluate(
     file: Annotated[Path, typer.Argument(help="Labelled declarations, scored or not.")],
-    label_column: Annotated[str, typer.Option("--label-column", help="Column of 0/1 labels.")] = "label",
+    label_column: Annotated[str, typer.Option("--label-column", help="Column of labels: 1 or fraud, 0 or clean.")] = "label",
     budget: Annotated[str, typer.Option("--budget", help="Inspection budgets in percent, e.g. 1,2,5,10.")]
     = "1,2,5,10",
     score_column: Annotated[Optional[list[str]], typer.Option(

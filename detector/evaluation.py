@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from detector.errors import DetectorError
+from detector.labels import read_labels
 from detector.tables import parts_lines, table_part
 
 DEFAULT_BUDGETS: tuple[float, ...] = (1.0, 2.0, 5.0, 10.0)
@@ -85,17 +86,19 @@ def parse_budgets(text: str) -> tuple[float, ...]:
 
 
 def labels_of(table: pd.DataFrame, column: str, source: str = "table") -> np.ndarray:
-    """The label column as 0/1 integers; a clear error when it is absent or not 0/1."""
+    """The label column as 0/1 integers, read as :func:`detector.labels.read_labels`
+    reads outcomes; a clear error when it is absent, not a label or empty (measuring
+    needs a verdict on every row)."""
     if column not in table.columns:
         raise DetectorError(f"{source}: no label column '{column}'; columns: {', '.join(map(str, table.columns))}"
                             " (choose one with --label-column)")
-    values = pd.to_numeric(table[column].astype("str").str.strip(), errors="coerce")
-    bad = ~values.isin([0, 1])
-    if bad.any():
-        row = int(np.flatnonzero(bad.to_numpy())[0])
-        raise DetectorError(f"{source}: row {row + 1}, column '{column}': value {table[column].iloc[row]!r} "
-                            "is not a label; expected 0 or 1")
-    return values.to_numpy(dtype=np.int64)
+    values = read_labels(table[column], source, column)
+    missing = np.isnan(values)
+    if missing.any():
+        row = int(np.flatnonzero(missing)[0])
+        raise DetectorError(f"{source}: row {row + 1}, column '{column}': no label; measuring needs 1 (fraud) "
+                            f"or 0 (clean) on every row ({int(missing.sum()):,} rows have none)")
+    return values.astype(np.int64)
 
 
 def finite_numbers(table: pd.DataFrame, column: str, source: str = "table", empty: float | None = None) -> np.ndarray:

@@ -30,6 +30,7 @@ import pandas as pd
 from detector import charts
 from detector.errors import DetectorError
 from detector.io import output_file, refuse_overwriting
+from detector.labels import read_labels
 from detector.risk import LANES, RiskPolicy
 from detector.rules import RuleSet
 from detector.tables import HIT_SEPARATOR
@@ -59,9 +60,6 @@ CASE_FIELDS = ["declaration_date", "direction", "exporter", "consignee", "declar
 # The flagged-shipments table: these columns when the file has them.
 FLAGGED_COLUMNS = [("exporter", "exporter"), ("consignee", "consignee"), ("hs_code", "HS code"),
                    ("origin_country", "origin"), ("description", "description")]
-# What a label cell says, read case-insensitively; anything else is "not inspected".
-FRAUD_WORDS = {"1", "1.0", "true", "yes", "y", "fraud"}
-CLEAN_WORDS = {"0", "0.0", "false", "no", "n", "clean"}
 CASE_COLUMNS = ["declaration_id", "row", "lane", "risk_score", "order", "source", "kind", "title", "pattern",
                 "severity", "weight", "reason", "siblings"]
 
@@ -134,21 +132,28 @@ def _rule_facts(rules: RuleSet | None, policy: RiskPolicy) -> pd.DataFrame:
 
 
 def label_values(scored: pd.DataFrame, labels: pd.Series | None = None) -> pd.Series | None:
-    """Inspection outcomes per row: 1.0 fraud, 0.0 clean, NaN not inspected; from
-    ``labels`` (aligned with ``scored``) or a ``label`` / ``fraud`` column; None when
-    there are none."""
+    """Inspection outcomes per row: 1.0 fraud, 0.0 clean, NaN not inspected; None when
+    there are none.
+
+    ``labels`` (aligned with ``scored``) are read as :func:`detector.labels.read_labels`
+    reads outcomes, a cell that is no outcome being an error. Without them a ``label``
+    or ``fraud`` column of the file is used when every cell of it reads as an outcome:
+    a column of that name holding something else (a handling note) is the user's own
+    data, not a verdict, and the page is drawn without outcomes.
+    """
     if labels is None:
         column = next((name for name in ("label", "fraud") if name in scored.columns), None)
         if column is None:
             return None
-        labels = scored[column]
-    if len(labels) != len(scored):
-        raise DetectorError(f"labels has {len(labels):,} values for {len(scored):,} scored rows; give one per row")
-    labels = pd.Series(np.asarray(labels, dtype=object), index=scored.index)
-    words = labels.astype(str).str.strip().str.lower()
-    values = pd.Series(np.nan, index=scored.index, dtype="float64")
-    values[words.isin(FRAUD_WORDS)] = 1.0
-    values[words.isin(CLEAN_WORDS)] = 0.0
+        try:
+            values = read_labels(scored[column])
+        except DetectorError:
+            return None
+    else:
+        if len(labels) != len(scored):
+            raise DetectorError(f"labels has {len(labels):,} values for {len(scored):,} scored rows; give one per row")
+        values = read_labels(labels, "labels")
+    values = pd.Series(values, index=scored.index, dtype="float64")
     return values if values.notna().any() else None
 
 

@@ -57,6 +57,7 @@ from detector.features import (
     training_record,
     with_hs_levels,
 )
+from detector.labels import read_labels
 from detector.modelfile import Array, Json, ModelFileError, json_bytes, npy_bytes, read_model, tree_problem, write_model
 from detector.rules import RuleSet, evaluate_rules, load_rules
 from detector.tables import by_rank, column_text, formatted, join_per_row, join_texts, text_scalar
@@ -87,23 +88,6 @@ _NODE_ARRAYS = {"value": np.float64, "feature": np.int64, "threshold": np.float6
                 "left": np.int64, "right": np.int64, "leaf": np.uint8, "count": np.int64, "offsets": np.int64}
 
 
-def outcome_labels(values) -> np.ndarray:
-    """Inspection outcomes as 1.0 (fraud), 0.0 (clean) or NaN (not inspected).
-
-    Empty cells and missing values mean "not inspected"; anything else but 0 and 1
-    (``"fraud"``, ``"yes"``, 2) is refused, never read as "not inspected".
-    """
-    series = pd.Series(np.asarray(values, dtype=object))
-    empty = series.isna() | (series.astype("str").str.strip() == "")
-    numbers = pd.to_numeric(series.where(~empty), errors="coerce")
-    bad = ~empty & ~numbers.isin([0, 1])
-    if bad.any():
-        shown = ", ".join(f"row {i + 1}: {series[i]!r}" for i in np.flatnonzero(bad)[:5])
-        raise DetectorError(f"labels must be 1 (fraud), 0 (clean) or empty (not inspected); "
-                            f"{int(bad.sum())} are not: {shown}")
-    return numbers.to_numpy(dtype=np.float64, na_value=np.nan)
-
-
 def labels_from_column(declarations: Declarations, column: str) -> np.ndarray:
     """The inspection outcomes a declarations file carries in one of its own columns.
 
@@ -113,18 +97,18 @@ def labels_from_column(declarations: Declarations, column: str) -> np.ndarray:
     Returns
     -------
     ndarray
-        1.0, 0.0 or NaN per row, as :func:`outcome_labels` reads them.
+        1.0, 0.0 or NaN per row, as :func:`detector.labels.read_labels` reads them.
 
     Raises
     ------
     DetectorError
         The file has no such column (the columns it has are listed), or a cell is
-        neither 1, 0 nor empty.
+        not an inspection outcome (:func:`detector.labels.read_labels`).
     """
     if column not in declarations.raw.columns:
         raise DetectorError(f"{declarations.source}: no label column '{column}'; columns found: "
                             f"{', '.join(declarations.raw.columns)}")
-    return outcome_labels(declarations.raw[column])
+    return read_labels(declarations.raw[column], declarations.source, column)
 
 
 def labels_from_outcomes(declarations: Declarations, outcomes: pd.DataFrame) -> np.ndarray:
@@ -141,8 +125,8 @@ def labels_from_outcomes(declarations: Declarations, outcomes: pd.DataFrame) -> 
     ndarray
         1.0 (fraud), 0.0 (clean) or NaN (no outcome recorded) per row.
     """
-    fraud = outcomes.set_index("declaration_id")["result"].map({"fraud": 1.0, "clean": 0.0})
-    return outcome_labels(declarations.table["declaration_id"].map(fraud))
+    result = outcomes.set_index("declaration_id")["result"]
+    return read_labels(declarations.table["declaration_id"].map(result), "the outcome database", "result")
 
 
 def boosting_size_problem(max_iter, max_leaf_nodes) -> str | None:
@@ -408,7 +392,7 @@ class SupervisedModel:
 
         seed = _checked_options(seed, learning_rate, max_iter, max_leaf_nodes)
         table = with_hs_levels(canonical_table(table)).reset_index(drop=True)
-        labels = outcome_labels(labels)
+        labels = read_labels(labels)
         if len(labels) != len(table):
             raise DetectorError(f"{len(labels)} labels for {len(table)} declarations")
         labelled = np.flatnonzero(~np.isnan(labels))

@@ -88,11 +88,21 @@ def test_expected_found_takes_all_when_budget_covers_everything():
     assert expected_found(np.array([0.1, 0.2]), np.array([1, 1]), 5) == 2.0
 
 
+def test_outcome_words_measure_as_numbers():
+    """Labels read as training reads them: a verdict column of fraud/clean words
+    measures the same as one of 1/0 (it was refused here while training took it)."""
+    words = evaluate(pd.DataFrame({"risk_score": [0.9, 0.1, 0.5], "label": ["Fraud", "clean", "TRUE"]}))
+    numbers = evaluate(pd.DataFrame({"risk_score": [0.9, 0.1, 0.5], "label": [1, 0, 1]}))
+    assert words.frauds == numbers.frauds == 2 and words.roc_auc == numbers.roc_auc
+
+
 def test_bad_labels_and_budgets_are_clear_errors():
     with pytest.raises(DetectorError, match="no label column 'illicit'"):
         evaluate(table([0.1], [1]), label_column="illicit")
-    with pytest.raises(DetectorError, match=r"row 2, column 'label': value 'yes' is not a label"):
-        evaluate(pd.DataFrame({"risk_score": [0.1, 0.2], "label": ["0", "yes"]}))
+    with pytest.raises(DetectorError, match=r"column 'label': 1 labels are not inspection outcomes \(row 2: 'maybe'\)"):
+        evaluate(pd.DataFrame({"risk_score": [0.1, 0.2], "label": ["0", "maybe"]}))
+    with pytest.raises(DetectorError, match=r"row 2, column 'label': no label; measuring needs"):
+        evaluate(pd.DataFrame({"risk_score": [0.1, 0.2], "label": ["0", ""]}))
     with pytest.raises(DetectorError, match="percentage in"):
         parse_budgets("0,150")
     assert parse_budgets("2%") == (2.0,)
