@@ -38,6 +38,7 @@ from detector.scoring import ScoreResult, ScoreSummary, score
 # needed to score with rules.
 _MODEL_NAMES = {"AnomalyModel": "detector.anomaly", "labels_from_column": "detector.supervised",
                 "labels_from_outcomes": "detector.supervised", "train_supervised": "detector.supervised",
+                "train_from_outcomes": "detector.supervised",
                 "DeclarationAnomalyDetector": "detector.estimators",
                 "DeclarationFraudClassifier": "detector.estimators"}
 
@@ -97,6 +98,7 @@ __all__ = [
     "MappingError",
     "ReferenceTableError", "RiskPolicy", "Rule", "RulePackError", "RuleSet", "ScoreResult",
     "ScoreSummary", "default_rules_dir", "labels_from_column", "labels_from_outcomes", "load_declarations",
-    "load_mapping", "load_rules", "needs_scoring", "parse_rules", "score", "test_rules", "train_supervised",
+    "load_mapping", "load_rules", "needs_scoring", "parse_rules", "score", "test_rules", "train_from_outcomes",
+    "train_supervised",
     "validate", "write_output",
 ]

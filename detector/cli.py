@@ -473,14 +473,10 @@ def train(
 
 def _train_supervised(declarations, label_column: str | None, db: Path | None, output: Path, seed: int,
                       rule_set) -> tuple[Path, list[str]]:
-    from detector.supervised import training_summary
+    from detector.supervised import train_from_outcomes, training_summary
 
-    if label_column:
-        labels = detector.labels_from_column(declarations, label_column)
-    else:
-        with _store(db, create=False) as store:
-            labels = detector.labels_from_outcomes(declarations, store.outcomes())
-    fitted = detector.train_supervised(declarations, labels, rule_set, seed=seed)
+    fitted = (detector.train_supervised(declarations, label_column, rule_set, seed=seed) if label_column
+              else train_from_outcomes(declarations, db, rule_set, seed=seed))
     return fitted.save(output), [training_summary(fitted, declarations.source)]
 
 
@@ -574,7 +570,8 @@ def validate(
 @app.command()
 def evaluate(
     file: Annotated[Path, typer.Argument(help="Labelled declarations, scored or not.")],
-    label_column: Annotated[str, typer.Option("--label-column", help="Column of labels: 1 or fraud, 0 or clean.")] = "label",
+    label_column: Annotated[str, typer.Option(
+        "--label-column", help="Column of labels: 1 or fraud, 0 or clean.")] = "label",
     budget: Annotated[str, typer.Option("--budget", help="Inspection budgets in percent, e.g. 1,2,5,10.")]
     = "1,2,5,10",
     score_column: Annotated[Optional[list[str]], typer.Option(

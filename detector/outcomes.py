@@ -60,6 +60,7 @@ import pandas as pd
 from detector import charts
 from detector.errors import DetectorError
 from detector.io import atomic_file, read_table, same_file
+from detector.labels import CLEAN_WORDS, FRAUD_WORDS
 from detector.risk import LANES
 from detector.tables import parts_lines, table_part
 
@@ -81,10 +82,9 @@ NOT_SELECTED = "(not selected)"
 
 OUTCOME_COLUMNS = ("declaration_id", "inspected_on", "result", "recovered_value", "notes")
 REQUIRED_COLUMNS = ("declaration_id", "inspected_on", "result")
-# "fraud"/"clean", or a fraud flag as in the label column of `detector evaluate`
-# (1/0, and true/false for a boolean Parquet column).
-RESULT_WORDS = {"fraud": "fraud", "clean": "clean", "1": "fraud", "0": "clean",
-                "true": "fraud", "false": "clean"}
+# A result is read as every label is (detector.labels): fraud/clean, 1/0, yes/no,
+# true/false (a boolean Parquet column), and stored as "fraud" or "clean".
+RESULT_WORDS = {**dict.fromkeys(FRAUD_WORDS, "fraud"), **dict.fromkeys(CLEAN_WORDS, "clean")}
 _ISO_DATE = r"^\d{4}-\d{2}-\d{2}$"
 _SHOWN_PROBLEMS = 5
 # "DETC": marks the file as the detector's, so another program's database is refused.
@@ -222,7 +222,7 @@ def outcomes_frame(raw: pd.DataFrame, source: str = "<table>") -> pd.DataFrame:
     checks = [
         ("declaration_id", text["declaration_id"] == "", "a declaration id"),
         ("inspected_on", dates.isna(), "a date as YYYY-MM-DD"),
-        ("result", result.isna(), "fraud or clean (or 1/0)"),
+        ("result", result.isna(), "fraud or clean (or 1/0, yes/no)"),
     ]
     if "recovered_value" in text:
         written = text["recovered_value"] != ""

@@ -581,26 +581,55 @@ def train_supervised(declarations: Declarations, labels, rules: RuleSet | None =
                      seed: int = 0) -> SupervisedModel:
     """Fit the supervised model on a history: its rule hits, features and outcomes.
 
-    The rules run here as they will when scoring (anonymised fields included), so the
-    model learns from the same hits it will later be given.
+    The rules run here as they will when scoring (anonymised fields and unreadable
+    cells included), so the model learns from the same hits it will later be given.
 
     Parameters
     ----------
-    labels : array-like
-        1 fraud, 0 clean, NaN not inspected, one per row: from
-        :func:`labels_from_column` or :func:`labels_from_outcomes`.
+    labels : str or array-like
+        The name of a column of the history holding the outcomes
+        (:func:`labels_from_column`), or one outcome per row (1 fraud, 0 clean, NaN not
+        inspected), e.g. from :func:`labels_from_outcomes`; see also
+        :func:`train_from_outcomes`.
     rules : RuleSet, optional
         From :func:`detector.load_rules`; the shipped packs when omitted.
 
     Examples
     --------
     >>> history = detector.load_declarations("sample_data/history.csv.gz")  # doctest: +SKIP
-    >>> model = train_supervised(history, labels_from_column(history, "label"))  # doctest: +SKIP
+    >>> model = train_supervised(history, "label")  # doctest: +SKIP
     >>> model.save("supervised.zip")  # doctest: +SKIP
     """
+    if isinstance(labels, str):
+        labels = labels_from_column(declarations, labels)
     rule_set = rules if rules is not None else load_rules()
-    hits = evaluate_rules(rule_set, declarations.table, opaque=declarations.opaque_fields).hits
+    hits = evaluate_rules(rule_set, declarations.table, opaque=declarations.opaque_fields,
+                          unreadable=declarations.unreadable).hits
     return SupervisedModel.fit(declarations, labels, hits, seed=seed)
+
+
+def train_from_outcomes(declarations: Declarations, db=None, rules: RuleSet | None = None,
+                        seed: int = 0) -> SupervisedModel:
+    """Fit the supervised model on a history with the outcomes of the outcome database
+    (what ``detector train HISTORY --outcomes`` does).
+
+    Parameters
+    ----------
+    db : str or Path, optional
+        The outcome database (``detector outcomes add``); the default one of
+        :func:`detector.outcomes.default_db_path` when omitted. It must exist: training
+        never creates an empty one.
+
+    Examples
+    --------
+    >>> history = detector.load_declarations("history.csv")  # doctest: +SKIP
+    >>> model = train_from_outcomes(history, "detector-outcomes.sqlite")  # doctest: +SKIP
+    """
+    from detector.outcomes import OutcomeStore
+
+    with OutcomeStore(db, create=False) as store:
+        labels = labels_from_outcomes(declarations, store.outcomes())
+    return train_supervised(declarations, labels, rules, seed=seed)
 
 
 def training_summary(model: SupervisedModel, source: str) -> str:

@@ -30,3 +30,16 @@ def test_the_report_skips_a_label_column_that_holds_no_outcomes():
     assert label_values(scored.assign(label=["fraud", ""])).tolist()[0] == 1.0
     with pytest.raises(DetectorError, match="not inspection outcomes"):
         label_values(scored, labels=pd.Series(["fragile", "1"]))
+
+
+def test_outcome_results_are_read_as_labels_are():
+    """The outcome database's import read fewer words (no yes/no) than the label
+    columns: one set of words now serves both."""
+    from detector.labels import CLEAN_WORDS, FRAUD_WORDS
+    from detector.outcomes import outcomes_frame
+
+    words = [*FRAUD_WORDS, *CLEAN_WORDS]
+    raw = pd.DataFrame({"declaration_id": [str(i) for i in range(len(words))], "inspected_on": "2025-06-01",
+                        "result": [w.upper() for w in words]})
+    stored = outcomes_frame(raw)["result"]
+    assert stored.tolist() == ["fraud" if v == 1 else "clean" for v in read_labels(words)]

@@ -25,6 +25,7 @@ from detector.supervised import (
     SupervisedModel,
     labels_from_column,
     labels_from_outcomes,
+    train_from_outcomes,
     train_supervised,
     training_summary,
 )
@@ -600,6 +601,27 @@ def test_train_supervised_learns_from_the_hits_scoring_gives_the_model(world):
     assert model.rules == list(world.history_hits.columns)
     assert np.array_equal(model.predict(world.later, world.later_hits),
                           world.model.predict(world.later, world.later_hits))
+
+
+def test_training_from_the_outcome_database_or_a_column_is_one_call(world, tmp_path):
+    """What `detector train --outcomes` and `--labels COLUMN` do, from a notebook: the
+    same model as labels read by hand and passed in."""
+    from detector.outcomes import OutcomeStore, outcomes_frame
+
+    ids = world.history.table["declaration_id"]
+    results = np.where(world.labels == 1, "fraud", "clean")
+    inspections = pd.DataFrame({"declaration_id": ids, "inspected_on": "2025-06-01", "result": results})
+    with OutcomeStore(tmp_path / "outcomes.sqlite") as store:
+        store.add_outcomes(outcomes_frame(inspections, "inspections.csv"), "inspections.csv")
+    from_store = train_from_outcomes(world.history, tmp_path / "outcomes.sqlite", world.rules, seed=0)
+    from_column = train_supervised(world.history, "label", world.rules, seed=0)
+    by_hand = train_supervised(world.history, world.labels, world.rules, seed=0)
+    assert np.array_equal(from_store.predict(world.later, world.later_hits),
+                          by_hand.predict(world.later, world.later_hits))
+    assert np.array_equal(from_column.predict(world.later, world.later_hits),
+                          by_hand.predict(world.later, world.later_hits))
+    with pytest.raises(detector.DetectorError):
+        train_from_outcomes(world.history, tmp_path / "none.sqlite", world.rules)
 
 
 def test_training_summary_counts_rows_inspections_frauds_and_inputs(world):
