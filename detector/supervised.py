@@ -320,7 +320,16 @@ def _checked_options(seed, learning_rate, max_iter, max_leaf_nodes) -> int:
 
 def _out_of_fold(keys: np.ndarray, y: np.ndarray, prior: float, cols, folds: np.ndarray):
     """Each training row's fraud share and inspection count for ``cols``, learned on
-    the other folds only, so a row's own label never enters its encoding."""
+    the other folds only, so a row's own label never enters its encoding.
+
+    Not scikit-learn's ``TargetEncoder``, although it cross-fits too: it gives a value
+    unseen in the other folds that fold's own mean, five constants the trees learn to
+    read (the own-label test reaches an in-sample AUC of 0.0 with it, 0.5 here); it
+    keeps no inspection count, which the inputs and reasons need; it makes a missing
+    key a category; and its seeding arguments change within the supported versions
+    (deprecated in 1.9). On the sample both rank alike (precision at 1/2/5% 1.000 /
+    0.933 / 0.384 here, 1.000 / 0.931 / 0.384 with it, AUC 0.977 each).
+    """
     share, seen = np.empty(len(keys)), np.empty(len(keys))
     for fold in range(FOLDS):
         held = folds == fold
