@@ -28,7 +28,15 @@ import detector
 from detector.errors import DetectorError
 from detector.evaluation import comparison_parts, evaluation_parts, parse_budgets
 from detector.io import OUTPUT_FORMATS, STDIN, STDOUT, output_format, refuse_overwriting
-from detector.report import SCORED_COLUMNS, batch_report, case_view, format_case_view, load_scored, write_report
+from detector.report import (
+    SCORED_COLUMNS,
+    batch_report,
+    case_view,
+    format_case_view,
+    load_scored,
+    scored_table,
+    write_report,
+)
 from detector.risk import LANES
 from detector.rules.source import rule_text
 from detector.tables import table_text
@@ -407,17 +415,22 @@ def _supervised_model(path: Path | None):
     return SupervisedModel.load(path)
 
 
-def _anomaly_model(path: Path | None, off: bool):
-    """What ``detector.score`` takes as ``model`` for --model / --no-anomaly."""
+def _anomaly_choice(path: Path | None, off: bool) -> Path | str | None:
+    """--model / --no-anomaly as ``detector.score`` takes ``model``, the file not read
+    yet: its path, ``"batch"`` or None."""
     if path and off:
         raise DetectorError("--model and --no-anomaly contradict each other; give one")
-    if off:
-        return None
-    if path is None:
-        return "batch"
+    return None if off else path or "batch"
+
+
+def _anomaly_model(path: Path | None, off: bool):
+    """What ``detector.score`` takes as ``model`` for --model / --no-anomaly."""
+    choice = _anomaly_choice(path, off)
+    if not isinstance(choice, Path):
+        return choice
     from detector.anomaly import AnomalyModel
 
-    return AnomalyModel.load(path)
+    return AnomalyModel.load(choice)
 
 
 @app.command()
@@ -601,14 +614,11 @@ def evaluate(
         budgets = _budgets(budget)
         declarations = detector.load_declarations(file, mapping, delimiter=delimiter, encoding=encoding,
                                                   reference_dirs=_pack_folders(rules), on_stage=progress.stage)
-        # Rules and models are loaded only when the file is to be scored.
-        scored_first = detector.needs_scoring(declarations.raw, score_column)
+        # The model files are read only when the file is to be scored.
         results = detector.evaluate_declarations(
             declarations, label_column, score_column, budgets,
-            rules=detector.load_rules(rules, include_default=not no_default_rules) if scored_first else None,
-            model=_anomaly_model(model, no_anomaly) if scored_first else None,
-            supervised=_supervised_model(supervised) if scored_first else None, seed=seed,
-            on_stage=progress.stage)
+            rules=detector.load_rules(rules, include_default=not no_default_rules),
+            model=_anomaly_choice(model, no_anomaly), supervised=supervised, seed=seed, on_stage=progress.stage)
     if as_json:
         _say(json.dumps([r.as_dict() for r in results], indent=2))
     else:
@@ -701,12 +711,14 @@ def explain(
     """
     with _user_errors():
         rule_set = detector.load_rules(rules, include_default=not no_default_rules)
-        frame, _ = load_scored(file)
-        if frame is None:
-            frame = detector.score(detector.load_declarations(file, mapping, reference_dirs=rule_set.reference_dirs),
-                                   rule_set, model=_anomaly_model(model, no_anomaly), seed=seed,
-                                   supervised=_supervised_model(supervised)).output
-        evidence = case_view(frame, declaration_ids, rule_set)
+
+        def scored(source, name: str) -> pd.DataFrame:
+            declarations = detector.load_declarations(source, mapping, reference_dirs=rule_set.reference_dirs,
+                                                      name=name)
+            return detector.score(declarations, rule_set, model=_anomaly_model(model, no_anomaly), seed=seed,
+                                  supervised=_supervised_model(supervised)).output
+
+        evidence = case_view(scored_table(file, scored), declaration_ids, rule_set)
     _echo_text(format_case_view(evidence).rstrip("\n").split("\n"))
 
 

@@ -94,6 +94,7 @@ def load_declarations(
     encoding: str | None = None,
     reference_dirs: tuple[Path, ...] = (),
     on_stage=None,
+    name: str | None = None,
 ) -> Declarations:
     """Read, map, validate and derive a declarations file or DataFrame.
 
@@ -113,6 +114,9 @@ def load_declarations(
     on_stage : callable, optional
         Called as ``on_stage(stage, rows)`` when reading (rows 0: not known yet) and
         validating start (progress reporting).
+    name : str, optional
+        What messages and the summary call a DataFrame source (default
+        ``<table>``); a file is named by its path.
 
     Returns
     -------
@@ -127,7 +131,7 @@ def load_declarations(
         mapping = load_mapping(mapping)
     stage = on_stage or (lambda name, rows: None)
     if isinstance(source, pd.DataFrame):
-        raw, info, label = source.reset_index(drop=True), None, "<table>"
+        raw, info, label = source.reset_index(drop=True), None, name or "<table>"
         raw.columns = [str(c) for c in raw.columns]
     else:
         stage("reading", 0)

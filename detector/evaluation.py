@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -263,7 +264,9 @@ def evaluate_declarations(declarations, label_column: str = "label", wanted: lis
     label_column, wanted, budgets :
         As in :func:`evaluate_scores`.
     rules, model, supervised, seed, on_stage :
-        As in :func:`detector.score`, used only when the file is scored first.
+        As in :func:`detector.score`, used only when the file is scored first;
+        ``model`` and ``supervised`` may also be model files (``pathlib.Path``), loaded
+        only then: a scored file is measured without reading them.
     """
     from detector.declarations import Declarations, load_declarations
     from detector.scoring import score
@@ -272,6 +275,14 @@ def evaluate_declarations(declarations, label_column: str = "label", wanted: lis
         declarations = load_declarations(declarations, on_stage=on_stage)
     table = declarations.raw
     if needs_scoring(table, wanted):
+        if isinstance(model, Path):
+            from detector.anomaly import AnomalyModel
+
+            model = AnomalyModel.load(model)
+        if isinstance(supervised, Path):
+            from detector.supervised import SupervisedModel
+
+            supervised = SupervisedModel.load(supervised)
         table = score(declarations, rules, model=model, seed=seed, supervised=supervised, on_stage=on_stage).output
     if on_stage is not None:
         on_stage("evaluating", len(table))

@@ -252,7 +252,28 @@ def _read_head(path: Path, compressed: bool) -> tuple[bytes, bool]:
     return bytes(head), complete
 
 
-def _read_csv(path: Path, delimiter: str | None, encoding: str | None):
+def read_columns(path: str | Path, *, delimiter: str | None = None, encoding: str | None = None) -> list[str]:
+    """The column names of a CSV or Parquet file, read from its header alone.
+
+    What a command needs to tell a scored file from declarations before reading the
+    whole of it; the same checks and messages as :func:`read_table` (missing, empty
+    or folder, no header, a name twice). Not for standard input, which can be read
+    once only: read it with :func:`read_table`.
+    """
+    path = Path(path)
+    if not path.is_file() or path.stat().st_size == 0:
+        return list(read_table(path)[0].columns)  # raises read_table's own message
+    if path.suffix.lower() in (".parquet", ".pq"):
+        try:
+            return list(pq.read_schema(path).names)
+        except (pa.ArrowException, OSError) as exc:
+            raise InputFileError(f"{path}: not a readable Parquet file: {exc}") from None
+    return _csv_header(path, _delimiter_option(delimiter), _encoding_option(path, encoding))[1]
+
+
+def _csv_header(path: Path, delimiter: str | None, encoding: str | None) -> tuple[bool, list[str], str, str]:
+    """Whether the file is gzip-compressed, its header, delimiter and encoding (given
+    or detected from the first 64 KiB)."""
     compressed = _is_gzip(path)
     sample, complete = _read_head(path, compressed)
     if not sample:
@@ -268,6 +289,11 @@ def _read_csv(path: Path, delimiter: str | None, encoding: str | None):
     delimiter = delimiter or _detect_delimiter(path, "\n".join(lines[:50]))
     header = [name.strip() for name in next(csv.reader([lines[0]], delimiter=delimiter))]
     _check_header(path, header)
+    return compressed, header, delimiter, encoding
+
+
+def _read_csv(path: Path, delimiter: str | None, encoding: str | None):
+    compressed, header, delimiter, encoding = _csv_header(path, delimiter, encoding)
     try:
         frame = _read_csv_arrow(path, compressed, header, delimiter, encoding)
         problems = notes = None

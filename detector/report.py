@@ -262,13 +262,39 @@ SCORED_COLUMNS = ("risk_score", "lane", "rule_hits", "reasons")
 def load_scored(path: str | Path) -> tuple[pd.DataFrame | None, dict | None]:
     """A file ``detector score`` wrote, read back, with the run metadata a Parquet
     file carries (None for CSV); ``(None, None)`` when the file is not a scored one
-    (declarations to score first)."""
-    from detector.io import STDIN, read_metadata, read_table
+    (declarations to score first), told from its header alone."""
+    from detector.io import STDIN, read_columns, read_metadata, read_table
 
+    if str(path) != STDIN and not _is_scored(read_columns(path)):
+        return None, None
     frame, info = read_table(path)
-    if not all(column in frame.columns for column in SCORED_COLUMNS):
+    if not _is_scored(frame.columns):
         return None, None
     return frame, read_metadata(path) if info.format == "parquet" and str(path) != STDIN else None
+
+
+def _is_scored(columns) -> bool:
+    return all(column in columns for column in SCORED_COLUMNS)
+
+
+def scored_table(path: str | Path, score_declarations) -> pd.DataFrame:
+    """The scored table of ``path``: read back when ``detector score`` wrote it, else
+    its declarations scored first.
+
+    Parameters
+    ----------
+    score_declarations : callable
+        Called with what to load the declarations from (the path, or the table
+        standard input gave, since a pipe is read once) and a name for messages;
+        returns the scored table (e.g. ``detector.score(...).output``).
+    """
+    from detector.io import STDIN, STDIN_NAME, read_table
+
+    if str(path) != STDIN:
+        frame, _ = load_scored(path)
+        return frame if frame is not None else score_declarations(path, str(path))
+    frame, _ = read_table(path)
+    return frame if _is_scored(frame.columns) else score_declarations(frame, STDIN_NAME)
 
 
 def case_view(scored: pd.DataFrame, declaration_ids, rules: RuleSet | None = None,

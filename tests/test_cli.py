@@ -703,6 +703,22 @@ def test_explain_prints_a_declarations_evidence_from_a_scored_file_or_an_input(t
     assert unknown.exit_code == 2 and "NO-SUCH-ID" in unknown.stderr
 
 
+def test_explain_reads_declarations_once_and_takes_them_from_standard_input(tmp_path, monkeypatch):
+    """Before: explain read unscored declarations in full to see they were not scored,
+    then again to score them, and on standard input the second read found it empty
+    ("<stdin>: file is empty"). Now the header tells, and a pipe is read once."""
+    import detector.io
+
+    reads = []
+    read_csv = detector.io._read_csv
+    monkeypatch.setattr(detector.io, "_read_csv", lambda *args: reads.append(args[0]) or read_csv(*args))
+    from_file = invoke("explain", SHOWCASE, "CN202500024", "--no-anomaly")
+    assert from_file.exit_code == 0 and len(reads) == 1, from_file.output
+    piped = runner.invoke(app, ["explain", "-", "CN202500024", "--no-anomaly"], input=SHOWCASE.read_bytes())
+    assert piped.exit_code == 0, piped.output
+    assert piped.stdout == from_file.stdout
+
+
 def test_score_writes_typed_parquet_with_metadata_and_a_workbook(tmp_path):
     """Before: Parquet output held the input's numbers and dates as text and nothing of
     the run, and `-o out.xlsx` was refused. Now Parquet keeps types (rule_hits a list)

@@ -218,3 +218,20 @@ def test_evaluate_declarations_scores_a_labelled_file_first_as_the_cli_does(writ
     scored = detector.score(declarations, model=None).output
     again = detector.evaluate_declarations(detector.load_declarations(scored), budgets=(50,))
     assert [r.budgets.to_dict() for r in again] == [r.budgets.to_dict() for r in by_hand]
+
+
+def test_a_scored_file_is_measured_without_reading_the_model_files(tmp_path):
+    """The decision to score first is made once, in evaluate_declarations: model
+    files given as paths are read only when the file is scored (a missing one is
+    then an error; with a scored file it is never opened)."""
+    from pathlib import Path
+
+    import detector
+
+    scored = pd.DataFrame({"declaration_id": ["1", "2"], "hs_code": ["2846901000", "8471300000"],
+                           "risk_score": ["0.9", "0.1"], "label": ["1", "0"]})
+    missing = Path(tmp_path / "no-such-model.zip")
+    [result] = detector.evaluate_declarations(scored, model=missing, supervised=missing, budgets=(50,))
+    assert result.budgets["precision"].tolist() == [1.0]
+    with pytest.raises(detector.DetectorError, match="no-such-model.zip"):
+        detector.evaluate_declarations(scored.drop(columns="risk_score"), model=missing, budgets=(50,))

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 import detector.io
 from detector.errors import InputFileError
-from detector.io import read_table, write_chunks, write_table
+from detector.io import read_columns, read_table, write_chunks, write_table
 
 
 def test_reads_every_cell_as_text_keeping_leading_zeros(write_csv):
@@ -383,3 +383,30 @@ def test_jsonl_keeps_the_numbers_of_a_parquet_input(tmp_path):
 
     lines = (tmp_path / "o.jsonl").read_text().splitlines()
     assert [json.loads(line)["declared_value"] for line in lines] == [0.1000000000001, 123456789.125]
+
+
+def test_read_columns_reads_the_header_as_read_table_names_it(tmp_path):
+    """What tells a scored file from declarations without reading its body: the
+    same names as a full read, for CSV (any delimiter, gzip, BOM) and Parquet."""
+    import gzip
+
+    text = "\ufeffdeclaration_id; hs_code ;lane\nA;2805301200;red\n"
+    plain, packed, parquet = tmp_path / "a.csv", tmp_path / "a.csv.gz", tmp_path / "a.parquet"
+    plain.write_text(text, encoding="utf-8")
+    packed.write_bytes(gzip.compress(text.encode("utf-8")))
+    pq.write_table(pa.table({"declaration_id": ["A"], "lane": ["red"]}), parquet)
+    for path in (plain, packed, parquet):
+        assert read_columns(path) == list(read_table(path)[0].columns), path
+    assert read_columns(plain) == ["declaration_id", "hs_code", "lane"]
+
+
+def test_read_columns_refuses_what_read_table_refuses(tmp_path):
+    twice = tmp_path / "twice.csv"
+    twice.write_text("a,b,a\n1,2,3\n")
+    with pytest.raises(InputFileError, match="column 'a' appears twice"):
+        read_columns(twice)
+    with pytest.raises(InputFileError, match="file not found"):
+        read_columns(tmp_path / "none.csv")
+    (tmp_path / "empty.csv").write_text("")
+    with pytest.raises(InputFileError, match="file is empty"):
+        read_columns(tmp_path / "empty.csv")
