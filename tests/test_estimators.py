@@ -302,7 +302,7 @@ def test_a_cloned_classifier_in_a_pipeline_fits_as_the_original(classifier, quar
 
 @pytest.mark.parametrize(("labels", "message"), [
     (None, "pass y, one per row of X"),
-    (["fraud"] * 200, r"labels must be 1 \(fraud\), 0 \(clean\) or empty"),
+    (["suspected"] * 200, r"200 labels are not inspection outcomes .*expected 1 or fraud, 0 or clean"),
 ])
 def test_the_classifier_refuses_labels_it_cannot_read(history, labels, message):
     with pytest.raises(DetectorError, match=message):
