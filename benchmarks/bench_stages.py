@@ -16,7 +16,7 @@ read            ``read_table`` (CSV or Parquet to text columns)
 validate        ``schema.validate`` (typed fields and row problems)
 derive          ``derived.derive`` (HS levels, USD values, ratios)
 rules           ``evaluate_rules`` (every rule's hits and reasons)
-anomaly         ``scoring.anomaly_part`` (forest fitted on the file, scores)
+anomaly         ``scoring.score_anomaly`` (forest fitted on the file, scores)
 risk            the ``risk`` stages (evidence, scores, lanes, reasons joined)
 write           ``io.write_table`` (formula-safe CSV, written atomically)
 other           the rest: mapping columns, row errors, assembling the output
@@ -57,7 +57,7 @@ STAGES = [
     ("validate", "detector.declarations", "validate"),
     ("derive", "detector.declarations", "derive"),
     ("rules", "detector.scoring", "evaluate_rules"),
-    ("anomaly", "detector.scoring", "anomaly_part"),
+    ("anomaly", "detector.scoring", "score_anomaly"),
     ("risk", "detector.scoring", "rule_evidence"),
     ("risk", "detector.scoring", "risk_scores"),
     ("risk", "detector.scoring", "assign_lanes"),

@@ -61,7 +61,7 @@ from detector.features import (
     with_hs_levels,
 )
 from detector.modelfile import Array, Json, ModelFileError, json_bytes, npy_bytes, read_model, tree_problem, write_model
-from detector.tables import by_rank, column_text, join_per_row
+from detector.text_columns import by_rank, column_text, join_per_row
 from detector.threads import thread_pool, threads_for
 
 FORMAT = "detector-anomaly-model"

@@ -39,7 +39,7 @@ from detector.report import (
 )
 from detector.risk import LANES
 from detector.rules.source import rule_text
-from detector.tables import table_text
+from detector.text_columns import table_text
 
 # No rich markup in help texts: with it, a bracketed part such as "[recovered_value,
 # notes]" is read as a style tag and vanishes from --help.

@@ -20,7 +20,7 @@ import pandas as pd
 
 from detector.errors import DetectorError
 from detector.labels import read_labels
-from detector.tables import parts_lines, table_part
+from detector.text_columns import parts_lines, table_part
 
 DEFAULT_BUDGETS: tuple[float, ...] = (1.0, 2.0, 5.0, 10.0)
 FLAGGED_LANES = ("red", "yellow")

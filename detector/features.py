@@ -19,7 +19,7 @@ import pyarrow.compute as pc
 from detector.derived import hs_levels
 from detector.reference import load_reference
 from detector.schema import FIELDS
-from detector.tables import formatted, join_texts, readable_number, text_scalar
+from detector.text_columns import formatted, join_texts, readable_number, text_scalar
 from detector.threads import thread_pool
 
 PEER_MIN_ROWS = 20

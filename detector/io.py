@@ -38,7 +38,7 @@ import pyarrow.parquet as pq
 
 from detector.errors import InputFileError, OutputFileError
 from detector.excel import require_openpyxl, write_workbook
-from detector.tables import HIT_SEPARATOR, first_bytes, string_buffers
+from detector.text_columns import HIT_SEPARATOR, first_bytes, string_buffers
 from detector.threads import thread_pool, threads_for
 
 OUTPUT_FORMATS = ("csv", "parquet", "jsonl", "xlsx")

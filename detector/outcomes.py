@@ -62,7 +62,7 @@ from detector.errors import DetectorError
 from detector.io import atomic_file, read_table, same_file
 from detector.labels import CLEAN_WORDS, FRAUD_WORDS
 from detector.risk import LANES
-from detector.tables import parts_lines, table_part
+from detector.text_columns import parts_lines, table_part
 
 DEFAULT_DB = "detector-outcomes.sqlite"
 DB_ENVIRONMENT_VARIABLE = "DETECTOR_DB"
@@ -213,7 +213,7 @@ def outcomes_frame(raw: pd.DataFrame, source: str = "<table>") -> pd.DataFrame:
         when empty) and ``notes`` (missing when empty).
     """
     columns = _outcome_columns(list(raw.columns), source)
-    text = {name: _as_text(raw[column]) for name, column in columns.items()}
+    text = {name: _stripped_cells(raw[column]) for name, column in columns.items()}
     empty = pd.Series("", index=raw.index, dtype=object)
     values = pd.to_numeric(text.get("recovered_value", empty).where(lambda s: s != ""), errors="coerce")
     result = text["result"].str.lower().map(RESULT_WORDS)
@@ -261,7 +261,7 @@ def _outcome_columns(names: list[str], source: str) -> dict[str, str]:
     return found
 
 
-def _as_text(column: pd.Series) -> pd.Series:
+def _stripped_cells(column: pd.Series) -> pd.Series:
     """Cells as stripped text, empty for a missing cell; dates of a Parquet column as
     YYYY-MM-DD when they carry no time of day."""
     if pd.api.types.is_datetime64_any_dtype(column.dtype):

@@ -33,7 +33,7 @@ from detector.io import output_file, refuse_overwriting
 from detector.labels import read_labels
 from detector.risk import LANES, RiskPolicy
 from detector.rules import RuleSet
-from detector.tables import HIT_SEPARATOR
+from detector.text_columns import HIT_SEPARATOR
 
 TEMPLATES = Path(__file__).parent / "templates"
 # Flagged rows whose case views the page carries: about 2 kB of evidence each, so the

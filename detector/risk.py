@@ -19,7 +19,7 @@ passes 1, and a row with no evidence scores 0.
 
 - With a supervised model (learned from inspection outcomes), its fraud probability
   ``p`` joins as one more piece of evidence, weighing ``p`` itself, and the rules and
-  the anomaly keep ``with_supervised`` (0.25) of their evidence:
+  the anomaly keep ``kept_beside_supervised`` (0.25) of their evidence:
   ``risk = 1 - (1 - p) * (1 - rules_and_anomaly) ** 0.25``. The model was trained on
   the rule hits and the anomaly features, so counting them in full beside it would
   count them twice; keeping a share lets a rule the model has rarely seen hit still
@@ -47,9 +47,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from detector.errors import DetectorError
-from detector.rules.evaluate import RuleResults, severity_rank
+from detector.rules.engine import RuleResults, severity_rank
 from detector.rules.model import ANGLES
-from detector.tables import HIT_SEPARATOR, choose_text, join_per_row, join_texts, text_scalar
+from detector.text_columns import HIT_SEPARATOR, choose_text, join_per_row, join_texts, text_scalar
 
 LANES = ("red", "yellow", "green")
 # A supervised probability below this says nothing worth reading in a flagged row's reasons.
@@ -75,7 +75,7 @@ class RiskPolicy:
         the anomaly score out of ``risk_score``.
     anomaly_from : float
         Anomaly scores up to this add nothing; above it the weight rises linearly.
-    with_supervised : float
+    kept_beside_supervised : float
         With a supervised probability, the share of the rules' and anomaly's evidence
         kept (an exponent on their survival), in [0, 1].
     single_angle_max : float
@@ -112,7 +112,7 @@ class RiskPolicy:
     yellow: float = 0.3
     anomaly_weight: float = 0.5
     anomaly_from: float = 0.95
-    with_supervised: float = 0.25
+    kept_beside_supervised: float = 0.25
     single_angle_max: float = 0.55
     informative_share: float = 0.01
     informative_floor: float = 0.5
@@ -127,8 +127,8 @@ class RiskPolicy:
         if not 0 <= self.anomaly_weight < 1 or not 0 <= self.anomaly_from < 1:
             raise DetectorError(f"anomaly_weight and anomaly_from must be in [0, 1), got "
                                 f"{self.anomaly_weight} and {self.anomaly_from}")
-        if not 0 <= self.with_supervised <= 1:
-            raise DetectorError(f"with_supervised must be in [0, 1], got {self.with_supervised}")
+        if not 0 <= self.kept_beside_supervised <= 1:
+            raise DetectorError(f"kept_beside_supervised must be in [0, 1], got {self.kept_beside_supervised}")
         if not 0 < self.informative_share <= 1 or not 0 < self.informative_floor <= 1:
             raise DetectorError(f"informative_share and informative_floor must be in (0, 1], got "
                                 f"{self.informative_share} and {self.informative_floor}")
@@ -326,19 +326,19 @@ def risk_scores(evidence: RuleEvidence, policy: RiskPolicy = RiskPolicy(),
         anomaly_angle = (weight > 0).astype(np.int64)
     single = _single_angle(evidence.angles, evidence.own_angles, evidence.critical, anomaly_angle)
     held = single & (1.0 - remaining > policy.single_angle_max)
-    risk = _with_supervised(_held(1.0 - remaining, single, policy), supervised, policy)
+    risk = _blend_supervised(_held(1.0 - remaining, single, policy), supervised, policy)
     alone = None
     if anomaly is not None:
-        without = _with_supervised(evidence.rules_risk(policy), supervised, policy)
+        without = _blend_supervised(evidence.rules_risk(policy), supervised, policy)
         alone = (np.round(risk, 4) >= policy.yellow) & (np.round(without, 4) < policy.yellow)
     return RiskScores(np.round(risk, 4), held, alone)
 
 
-def _with_supervised(risk: np.ndarray, supervised: np.ndarray | None, policy: RiskPolicy) -> np.ndarray:
+def _blend_supervised(risk: np.ndarray, supervised: np.ndarray | None, policy: RiskPolicy) -> np.ndarray:
     """The risk with a supervised probability blended in (module docstring)."""
     if supervised is None:
         return risk
-    return 1.0 - (1.0 - np.nan_to_num(supervised, nan=0.0)) * (1.0 - risk) ** policy.with_supervised
+    return 1.0 - (1.0 - np.nan_to_num(supervised, nan=0.0)) * (1.0 - risk) ** policy.kept_beside_supervised
 
 
 @dataclass(frozen=True)

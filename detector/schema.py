@@ -26,7 +26,7 @@ import yaml
 from detector.errors import InputFileError, MappingError, ReferenceTableError
 from detector.reference import load_reference, load_reference_file, reference_layers, require_cells, require_columns
 from detector.resources import default_mappings_dir
-from detector.tables import edge_bytes, join_per_row, string_buffers
+from detector.text_columns import edge_bytes, join_per_row, string_buffers
 from detector.threads import thread_pool
 
 
@@ -412,7 +412,7 @@ def _field_problems(field: str, column: str, shown: pd.Series, unusable: list,
         rows = np.flatnonzero(mask)
         problem = message if isinstance(message, str) else message[rows]
         parts.append(pd.DataFrame({"row": rows + 1, "column": column, "field": field,
-                                   "value": _as_text(shown.iloc[rows]).to_numpy(), "problem": problem}))
+                                   "value": _shown_values(shown.iloc[rows]).to_numpy(), "problem": problem}))
     return parts, flagged
 
 
@@ -449,7 +449,7 @@ def row_errors(problems: pd.DataFrame, n_rows: int) -> tuple[np.ndarray, pd.Seri
     return invalid, join_per_row(rows, text, n_rows, "; ")
 
 
-def _as_text(values: pd.Series) -> pd.Series:
+def _shown_values(values: pd.Series) -> pd.Series:
     return values.astype("str")
 
 
@@ -592,10 +592,10 @@ def _clean_chunk(chunk: pa.Array) -> pa.Array:
     first, last, filled = edge_bytes(chunk)
     if ((_MAY_START_SPACE[first] | _MAY_END_SPACE[last]) & filled).any():
         return _trim_chunk(chunk)
-    return _only(chunk, filled)
+    return _missing_unless(chunk, filled)
 
 
-def _only(chunk: pa.Array, keep: np.ndarray) -> pa.Array:
+def _missing_unless(chunk: pa.Array, keep: np.ndarray) -> pa.Array:
     """``chunk`` with the cells where ``keep`` is False missing: a new validity bitmap
     over the same bytes, no copy of the text."""
     valid = keep & chunk.is_valid().to_numpy(zero_copy_only=False)
@@ -819,7 +819,7 @@ def _cast_numbers(chunk: pa.Array) -> np.ndarray:
         # slashes: nearly every typing error) are set aside in one pass over the bytes,
         # and the rest usually cast as a whole.
         try:
-            parsed = pc.cast(_only(chunk, _number_bytes_only(chunk)), pa.float64())
+            parsed = pc.cast(_missing_unless(chunk, _number_bytes_only(chunk)), pa.float64())
         except pa.ArrowInvalid:
             parsed = None
     # Left to RE2: a bad cell made of number bytes ("1.2.3"), or words the cast reads,

@@ -41,7 +41,7 @@ from detector.risk import (
 )
 from detector.rules import RuleResults, RuleSet, evaluate_rules, load_rules
 from detector.schema import FIELDS
-from detector.tables import choose_text
+from detector.text_columns import choose_text
 
 # Fewer rows than this make a poor history for the batch itself (the forest draws 256
 # rows per tree and the peer medians need 20 rows per HS group).
@@ -52,7 +52,7 @@ SELF_FIT_TREES = 100
 
 
 @dataclass
-class AnomalyPart:
+class AnomalyRun:
     """Which anomaly model scored a batch, its scores and how it was obtained."""
 
     model: object  # detector.anomaly.AnomalyModel, imported late (scikit-learn is slow to import)
@@ -70,7 +70,7 @@ class AnomalyPart:
         return self.model.explain(table, rows=positions, training=self.self_fitted)
 
 
-def anomaly_part(declarations: Declarations, model, seed: int = 0) -> tuple[AnomalyPart | None, str]:
+def score_anomaly(declarations: Declarations, model, seed: int = 0) -> tuple[AnomalyRun | None, str]:
     """Score the batch with ``model``, fit on the batch itself (``"batch"``), or not (None).
 
     Returns the part (None when skipped) and a line for the summary saying which.
@@ -91,11 +91,11 @@ def anomaly_part(declarations: Declarations, model, seed: int = 0) -> tuple[Anom
             return None, ("warning: anomaly part skipped: the file has none of the values, weights, "
                           "quantities, parties or descriptions its features need; scored with the rules alone")
         fitted, scores = AnomalyModel.fit_score(table, trees=SELF_FIT_TREES, seed=seed)
-        return AnomalyPart(fitted, scores, True), (
+        return AnomalyRun(fitted, scores, True), (
             f"anomaly: fitted on this file ({len(table):,} rows, {SELF_FIT_TREES} trees, seed {seed})")
     trained = model.training
     span = f", {trained['date_from']} to {trained['date_to']}" if trained.get("date_from") else ""
-    return AnomalyPart(model, model.score(table), False), (
+    return AnomalyRun(model, model.score(table), False), (
         f"anomaly: model trained on {trained['rows']:,} rows{span}")
 
 
@@ -107,7 +107,7 @@ def _keep_clashing_columns(raw: pd.DataFrame, added) -> tuple[pd.DataFrame, dict
     return (raw.rename(columns=renamed) if renamed else raw), renamed
 
 
-def _model_columns(part: AnomalyPart | None, probability: np.ndarray | None) -> dict[str, np.ndarray]:
+def _model_columns(part: AnomalyRun | None, probability: np.ndarray | None) -> dict[str, np.ndarray]:
     """The models' own columns (anomaly score and percentile, supervised score)."""
     columns: dict[str, np.ndarray] = {}
     if part is not None:
@@ -119,7 +119,7 @@ def _model_columns(part: AnomalyPart | None, probability: np.ndarray | None) -> 
 
 
 def _model_words(table: pd.DataFrame, results: RuleResults, lanes, policy: RiskPolicy,
-                 part: AnomalyPart | None, supervised, probability: np.ndarray | None) -> list:
+                 part: AnomalyRun | None, supervised, probability: np.ndarray | None) -> list:
     """The models' reasons for the flagged rows only, as (positions, texts): why the
     anomaly counted, then what the supervised model learned. Asked after the lanes are
     chosen, since explaining walks every tree for a row."""
@@ -295,7 +295,7 @@ class ScoreResult:
     rule_results: RuleResults
     summary: ScoreSummary
     declarations: Declarations
-    anomaly: AnomalyPart | None = None
+    anomaly: AnomalyRun | None = None
     policy: RiskPolicy = field(default_factory=RiskPolicy)
     supervised: object = None  # detector.supervised.SupervisedModel
     rule_set: RuleSet | None = None
@@ -442,7 +442,7 @@ def score(declarations, rules: RuleSet | None = None,
                              unreadable=declarations.unreadable)
     if model is not None:
         stage("anomaly fit" if isinstance(model, str) else "anomaly scoring", len(declarations))
-    part, anomaly_line = anomaly_part(declarations, model, seed)
+    part, anomaly_line = score_anomaly(declarations, model, seed)
     table = declarations.table
     anomaly = part.scores["anomaly_score"].to_numpy() if part is not None else None
     if supervised is not None:

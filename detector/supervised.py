@@ -60,7 +60,7 @@ from detector.features import (
 from detector.labels import read_labels
 from detector.modelfile import Array, Json, ModelFileError, json_bytes, npy_bytes, read_model, tree_problem, write_model
 from detector.rules import RuleSet, evaluate_rules, load_rules
-from detector.tables import by_rank, column_text, formatted, join_per_row, join_texts, text_scalar
+from detector.text_columns import by_rank, column_text, formatted, join_per_row, join_texts, text_scalar
 
 FORMAT = "detector-supervised-model"
 FORMAT_VERSION = 1

@@ -158,7 +158,7 @@ def test_explanation_names_a_planted_value_per_kg(synthetic):
 
 def test_explanation_words_for_unknown_values_and_missing_cells(synthetic):
     from detector.features import PHRASE_COLUMNS
-    from detector.tables import column_text
+    from detector.text_columns import column_text
 
     _, model, later = synthetic
     table = later.iloc[:3].copy()

@@ -106,7 +106,7 @@ def test_the_default_features_leave_out_absolute_sizes_and_names_are_checked():
 
 def _cells(**columns) -> dict:
     from detector.features import PHRASE_COLUMNS
-    from detector.tables import column_text
+    from detector.text_columns import column_text
 
     return {c: column_text(frame([dict(columns)] * 3), c) for c in PHRASE_COLUMNS}
 
@@ -135,7 +135,7 @@ def test_a_pairing_seen_a_few_times_is_worded_without_judging_the_count():
 
 def test_numbers_in_explanations_read_as_python_writes_them():
     from detector.features import _times
-    from detector.tables import readable_number
+    from detector.text_columns import readable_number
 
     assert _times(np.array([40.2, 2.45, 0.0812, 1.0])).to_pylist() == ["40x", "2.5x", "0.081x", "1.0x"]
     assert readable_number(np.array([5774796.6, 100.0, 99.94, 0.81349])).to_pylist() == \

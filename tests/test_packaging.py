@@ -101,7 +101,7 @@ def test_minimum_constraints_match_declared_floors():
 
     Before: nothing tested the floors, and at the declared ones (numpy 1.26, pandas 2.2,
     pyarrow 15, scikit-learn 1.4, typer 0.12) 78 tests failed and 52 errored: pandas
-    2.2 has no "str" dtype, pyarrow 15-19 crashed in detector/tables.py, and typer
+    2.2 has no "str" dtype, pyarrow 15-19 crashed in detector/text_columns.py, and typer
     0.12 crashed on click 8.5's ``--help``.
     """
     with (REPO / "pyproject.toml").open("rb") as file:

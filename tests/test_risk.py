@@ -15,7 +15,7 @@ from detector.risk import (
     risk_scores,
     rule_evidence,
 )
-from detector.rules.evaluate import RuleResults
+from detector.rules.engine import RuleResults
 from detector.rules.parse import parse_rules
 
 

@@ -2,7 +2,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from detector.tables import by_rank, choose_text, edge_bytes, formatted, join_per_row, with_thousands
+from detector.text_columns import by_rank, choose_text, edge_bytes, formatted, join_per_row, with_thousands
 
 
 def test_join_per_row_keeps_each_rows_order_and_leaves_others_empty():

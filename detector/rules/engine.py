@@ -19,7 +19,7 @@ import pyarrow.compute as pc
 from detector.derived import DERIVED_FROM
 from detector.rules.model import SEVERITIES, AllOf, AnyOf, Condition, Leaf, Not, Rule, RuleSet
 from detector.rules.predicates import PREDICATES, Context, TableCache
-from detector.tables import text_scalar
+from detector.text_columns import text_scalar
 from detector.threads import thread_pool
 
 MISSING_TEXT = "(missing)"
@@ -137,14 +137,14 @@ def render_reason(template: str, table: pd.DataFrame, named: dict[str, pd.Series
             parts.append(text_scalar(MISSING_TEXT))
             continue
         values = named[name] if name in named else table[name]
-        parts.append(_as_text(values.iloc[rows], spec))
+        parts.append(_reason_text(values.iloc[rows], spec))
     if not any(isinstance(part, pa.Array) for part in parts):  # a template without fields
         parts.append(pa.array([""] * len(rows), pa.large_string()))
     return pc.binary_join_element_wise(*parts, text_scalar(""), null_handling="replace",
                                        null_replacement=MISSING_TEXT)
 
 
-def _as_text(values: pd.Series, spec: str) -> pa.Array:
+def _reason_text(values: pd.Series, spec: str) -> pa.Array:
     """Values as text: dates ISO, numbers rounded (``.2f`` = 2 decimals, else 4)."""
     if pd.api.types.is_datetime64_any_dtype(values.dtype):
         return pc.strftime(pa.array(values), format="%Y-%m-%d").cast(pa.large_string())

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from detector.declarations import load_declarations
-from detector.rules.evaluate import evaluate_rule
+from detector.rules.engine import evaluate_rule
 from detector.rules.model import Example, Rule, RuleSet
 from detector.schema import FIELDS
 

@@ -1,7 +1,7 @@
 """What a parsed rule is: its metadata, its condition tree and its examples.
 
 A rule is data: the YAML is parsed once into these frozen objects, checked, and then
-evaluated column-wise by :mod:`detector.rules.evaluate`.
+evaluated column-wise by :mod:`detector.rules.engine`.
 """
 
 from __future__ import annotations

@@ -35,7 +35,7 @@ def test_an_any_branch_on_an_absent_column_does_not_skip_the_rule():
 
 def test_a_group_rule_without_a_date_window_runs_on_a_file_without_dates():
     """Before: group rules needed declaration_date even without `within_days`."""
-    from detector.rules.evaluate import evaluate_rules
+    from detector.rules.engine import evaluate_rules
 
     rule = {**NOT_AN_IMPORT, "id": "T-GROUP-001",
             "when": {"group_count": {"by": ["exporter"], "min": 2}},

@@ -1,7 +1,7 @@
 from pathlib import Path
 
 from detector.derived import derive
-from detector.rules.evaluate import evaluate_rule, evaluate_rules, lacking_reason
+from detector.rules.engine import evaluate_rule, evaluate_rules, lacking_reason
 from detector.rules.model import RuleSet
 from detector.rules.parse import parse_rules
 from detector.schema import validate

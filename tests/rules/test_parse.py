@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from detector.errors import RulePackError
 from detector.rules import load_rules
-from detector.rules.evaluate import evaluate_rule
+from detector.rules.engine import evaluate_rule
 from detector.rules.parse import parse_pack, parse_rules
 
 GOOD = {

@@ -7,7 +7,7 @@ import pytest
 from detector.derived import derive
 from detector.errors import ReferenceTableError, RulePackError
 from detector.reference import iso_dates, load_reference
-from detector.rules.evaluate import evaluate_rule
+from detector.rules.engine import evaluate_rule
 from detector.rules.parse import parse_rules
 from detector.schema import validate
 from tests.conftest import frame

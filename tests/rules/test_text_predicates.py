@@ -6,7 +6,7 @@ import pytest
 
 from detector.derived import derive
 from detector.reference import load_reference
-from detector.rules.evaluate import evaluate_condition
+from detector.rules.engine import evaluate_condition
 from detector.rules.parse import _RuleParser
 from detector.rules.predicates import Context, TableCache
 from detector.schema import validate

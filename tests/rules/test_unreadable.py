@@ -6,7 +6,7 @@ import pytest
 
 from detector.declarations import load_declarations
 from detector.errors import RulePackError
-from detector.rules.evaluate import evaluate_rule, evaluate_rules
+from detector.rules.engine import evaluate_rule, evaluate_rules
 from detector.rules.examples import run_example
 from detector.rules.model import RuleSet
 from detector.rules.parse import parse_rules
