@@ -20,10 +20,10 @@ import pandas as pd
 
 from detector.errors import DetectorError
 from detector.labels import read_labels
+from detector.risk import FLAGGED_LANES, LANES, budget_rows
 from detector.text_columns import parts_lines, table_part
 
 DEFAULT_BUDGETS: tuple[float, ...] = (1.0, 2.0, 5.0, 10.0)
-FLAGGED_LANES = ("red", "yellow")
 # What is measured by default, those present: the rules alone, the anomaly model alone,
 # the supervised model alone, all combined.
 COMPARED = ("rule_score", "anomaly_score", "supervised_score", "risk_score")
@@ -201,7 +201,7 @@ def _at_budget(scores: np.ndarray, labels: np.ndarray, revenue: np.ndarray | Non
     """One row of the budget table: ``floor(rows * budget / 100)`` rows inspected,
     frauds found (ties shared), precision, recall and, with revenue, its share."""
     n, frauds = len(labels), int(labels.sum())
-    k = int(math.floor(n * budget / 100 + 1e-9))
+    k = budget_rows(n, budget)
     found = expected_found(scores, labels, k)
     row = {"budget_pct": budget, "inspected": k, "frauds_found": round(found, 4),
            "precision": found / k if k else math.nan,
@@ -300,7 +300,7 @@ def _pattern_recall(table, labels, scores, budgets, pattern_column) -> pd.DataFr
         members = ((patterns == pattern) & (labels == 1)).astype(np.int64)
         row = {"pattern": pattern, "frauds": int(members.sum())}
         for budget in budgets:
-            k = int(math.floor(len(labels) * budget / 100 + 1e-9))
+            k = budget_rows(len(labels), budget)
             row[f"recall_at_{budget:g}pct"] = expected_found(scores, members, k) / members.sum()
         if flagged is not None:
             row["recall_flagged_lanes"] = float(members[flagged].sum() / members.sum())
@@ -311,7 +311,7 @@ def _pattern_recall(table, labels, scores, budgets, pattern_column) -> pd.DataFr
 def _lane_table(table: pd.DataFrame, labels: np.ndarray) -> pd.DataFrame:
     if "lane" not in table.columns:
         return pd.DataFrame()
-    lanes = pd.Categorical(table["lane"].astype("str"), categories=["red", "yellow", "green"])
+    lanes = pd.Categorical(table["lane"].astype("str"), categories=list(LANES))
     counts = pd.crosstab(lanes, pd.Series(labels, name="label"), dropna=False)
     counts.index.name = "lane"
     return counts.reindex(columns=[0, 1], fill_value=0).rename(columns={0: "label_0", 1: "label_1"})

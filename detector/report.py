@@ -31,7 +31,7 @@ from detector import charts
 from detector.errors import DetectorError
 from detector.io import output_file, refuse_overwriting
 from detector.labels import read_labels
-from detector.risk import LANES, RiskPolicy
+from detector.risk import FLAGGED_LANES, LANES, RiskPolicy
 from detector.rules import RuleSet
 from detector.text_columns import HIT_SEPARATOR
 
@@ -160,7 +160,7 @@ def label_values(scored: pd.DataFrame, labels: pd.Series | None = None) -> pd.Se
 def flagged_mask(scored: pd.DataFrame) -> pd.Series:
     """The rows an analyst acts on: red and yellow lanes, and the random checks
     (``selection == "explore"``) whatever their lane."""
-    return _text_column(scored, "lane").isin(["red", "yellow"]) | (_text_column(scored, "selection") == "explore")
+    return _text_column(scored, "lane").isin(FLAGGED_LANES) | (_text_column(scored, "selection") == "explore")
 
 
 def _reason_parts(scored: pd.DataFrame) -> pd.DataFrame:
@@ -490,6 +490,8 @@ def _threshold_marks(scored: pd.DataFrame, policy: RiskPolicy, budget) -> dict[s
     return {f"budget cut {red.min():.3f}": float(red.min())} if red.notna().any() else {}
 
 
+# Over 60 lines for its numpydoc parameters; the body, about 45 lines, gathers the
+# page's parts (each from a function of its own) and renders the template.
 def batch_report(scored: pd.DataFrame, metadata: dict | None = None, rules: RuleSet | None = None,
                  labels: pd.Series | None = None, policy: RiskPolicy | None = None,
                  max_cases: int = MAX_CASE_ROWS) -> str:
@@ -539,36 +541,11 @@ def batch_report(scored: pd.DataFrame, metadata: dict | None = None, rules: Rule
     drawn = raising.head(MAX_CHART_RULES)
     bar_labels = (drawn["rule_id"] + " " + drawn["title"]).str.strip()
     positions, flagged_cells, flagged_total = _flagged_frame(table, hits, facts, max_cases)
-    evidence = _evidence(table, positions, pd.Index(_text_column(table, "declaration_id").unique()), rules, policy)
-    case_rows = table.iloc[positions][["declaration_id", *[f for f in CASE_FIELDS if f in table.columns]]]
-    case_rows = case_rows.assign(lane=flagged_cells["lane"].to_numpy(), selection=flagged_cells["selection"].to_numpy(),
-                                 risk_score=flagged_cells["risk"].to_numpy()).astype(str)
-    cases = ('{"rows":' + _json_for_script(case_rows) + ',"evidence":'
-             + _json_for_script(evidence.assign(weight=evidence["weight"].round(4))) + "}")
-    columns = [("declaration id", False), ("lane", False), ("selection", False), ("risk", True), ("rules", False),
-               ("patterns", False), *[(label, False) for name, label in FLAGGED_COLUMNS if name in table.columns]]
-    keep = [i for i, (label, _) in enumerate(columns)
-            if not (label == "selection" and selection["explore"] + selection["risk"] == 0)
-            and not (label == "patterns" and rules is None)]
-    cell_frame = flagged_cells.iloc[:, keep]
-    shown_columns = [{"label": columns[i][0], "numeric": columns[i][1]} for i in keep]
+    cases = _case_data(table, positions, flagged_cells, rules, policy)
+    shown_columns, cell_frame, filters = _flagged_table(table, flagged_cells, hits[hits.index.isin(positions)],
+                                                        facts, rules is not None,
+                                                        selection["explore"] + selection["risk"] > 0)
     labels_at = {column["label"]: i for i, column in enumerate(shown_columns)}
-    filters = [{"label": "lane", "columns": [labels_at["lane"]], "separator": "",
-                "options": [lane for lane in LANES if lane in set(flagged_cells["lane"])]}]
-    if "selection" in labels_at:
-        filters.append({"label": "selection", "columns": [labels_at["selection"]], "separator": "",
-                        "options": sorted(set(flagged_cells["selection"]) - {""})})
-    shown_hits = hits[hits.index.isin(positions)]
-    filters.append({"label": "rule", "columns": [labels_at["rules"]], "separator": ";",
-                    "options": sorted(shown_hits.unique())})
-    if "patterns" in labels_at:
-        filters.append({"label": "pattern", "columns": [labels_at["patterns"]], "separator": ";",
-                        "options": sorted(set(facts["pattern"].reindex(shown_hits.unique()).dropna()) - {""})})
-    party_columns = [labels_at[label] for label in ("exporter", "consignee") if label in labels_at]
-    if party_columns:
-        parties = pd.concat([flagged_cells[name] for name in ("exporter", "consignee") if name in flagged_cells])
-        filters.append({"label": "party", "columns": party_columns, "separator": "",
-                        "options": sorted(set(parties) - {""})})
     page = environment().get_template("report.html.j2").render(
         run=run, lanes=lanes, selection=selection, rows=len(table), flagged_total=flagged_total,
         shown_cases=len(positions), max_cases=max_cases,
@@ -592,6 +569,49 @@ def batch_report(scored: pd.DataFrame, metadata: dict | None = None, rules: Rule
         filters=filters, risk_column=labels_at["risk"], cases=cases, id_token=ID_TOKEN,
     )
     return page
+
+
+def _case_data(table: pd.DataFrame, positions: np.ndarray, flagged_cells: pd.DataFrame, rules: RuleSet | None,
+               policy: RiskPolicy) -> str:
+    """The embedded case views of the shown flagged rows, as JSON for the page's
+    script: their fields and lanes, and every piece of evidence (:func:`case_view`)."""
+    evidence = _evidence(table, positions, pd.Index(_text_column(table, "declaration_id").unique()), rules, policy)
+    case_rows = table.iloc[positions][["declaration_id", *[f for f in CASE_FIELDS if f in table.columns]]]
+    case_rows = case_rows.assign(lane=flagged_cells["lane"].to_numpy(), selection=flagged_cells["selection"].to_numpy(),
+                                 risk_score=flagged_cells["risk"].to_numpy()).astype(str)
+    return ('{"rows":' + _json_for_script(case_rows) + ',"evidence":'
+            + _json_for_script(evidence.assign(weight=evidence["weight"].round(4))) + "}")
+
+
+def _flagged_table(table: pd.DataFrame, flagged_cells: pd.DataFrame, shown_hits: pd.Series, facts: pd.DataFrame,
+                   with_patterns: bool, with_selection: bool) -> tuple[list[dict], pd.DataFrame, list[dict]]:
+    """The flagged-shipments table: its columns (label, numeric), its cells and its
+    filters (lane, selection, rule, pattern, party), each filter with the columns it
+    reads and the options the shown rows hold. Selection is left out of a run without
+    a budget's random checks, patterns when no rules name them."""
+    columns = [("declaration id", False), ("lane", False), ("selection", False), ("risk", True), ("rules", False),
+               ("patterns", False), *[(label, False) for name, label in FLAGGED_COLUMNS if name in table.columns]]
+    keep = [i for i, (label, _) in enumerate(columns)
+            if not (label == "selection" and not with_selection) and not (label == "patterns" and not with_patterns)]
+    shown_columns = [{"label": columns[i][0], "numeric": columns[i][1]} for i in keep]
+    labels_at = {column["label"]: i for i, column in enumerate(shown_columns)}
+
+    def choice(label: str, options, separator: str = "", columns_read=None) -> dict:
+        return {"label": label, "columns": columns_read or [labels_at[label]], "separator": separator,
+                "options": options}
+
+    filters = [choice("lane", [lane for lane in LANES if lane in set(flagged_cells["lane"])])]
+    if "selection" in labels_at:
+        filters.append(choice("selection", sorted(set(flagged_cells["selection"]) - {""})))
+    filters.append(choice("rule", sorted(shown_hits.unique()), ";", [labels_at["rules"]]))
+    if "patterns" in labels_at:
+        filters.append(choice("pattern", sorted(set(facts["pattern"].reindex(shown_hits.unique()).dropna()) - {""}),
+                              ";", [labels_at["patterns"]]))
+    party_columns = [labels_at[label] for label in ("exporter", "consignee") if label in labels_at]
+    if party_columns:
+        parties = pd.concat([flagged_cells[name] for name in ("exporter", "consignee") if name in flagged_cells])
+        filters.append(choice("party", sorted(set(parties) - {""}), "", party_columns))
+    return shown_columns, flagged_cells.iloc[:, keep], filters
 
 
 def _pattern_of_hits(hits: pd.Series, facts: pd.DataFrame, rules: RuleSet | None) -> pd.Series:

@@ -367,6 +367,8 @@ class SupervisedModel:
     _trees: _Trees = field(repr=False)
     package_version: str = ""
 
+    # Over 60 lines for its numpydoc parameters; the body, under 40 lines, checks the
+    # options and labels, cross-fits the encodings and fits the trees.
     @classmethod
     def fit(cls, table, labels, rule_hits: pd.DataFrame | None = None, *, seed: int = 0,
             learning_rate: float = 0.1, max_iter: int = 500, max_leaf_nodes: int = 127) -> SupervisedModel:

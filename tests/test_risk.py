@@ -11,6 +11,7 @@ from detector.risk import (
     anomaly_reasons,
     anomaly_shift,
     assign_lanes,
+    budget_rows,
     reasons_column,
     risk_scores,
     rule_evidence,
@@ -299,3 +300,18 @@ def test_a_rule_hitting_half_the_rows_weighs_less_than_a_rare_one():
     assert critical["risk_score"].iloc[0] == pytest.approx(0.9) and critical["lane"].iloc[0] == "red"
     small = combine(results(by_id, [common[:10], rare[:10], np.zeros(10, dtype=int)]), 10)
     assert small["rule_score"].iloc[0] == pytest.approx(0.55)
+
+
+@pytest.mark.parametrize(("rows", "budget", "picked"), [(50, 2, 1), (1000, 0.1, 1), (999, 1, 9), (7, 100, 7)])
+def test_a_budget_picks_the_rows_evaluation_counts_as_inspected(rows, budget, picked):
+    """The budget arithmetic had three copies (the red lane, and two in evaluation);
+    one function now serves all, so a budget inspects what it is measured on."""
+    from detector.evaluation import evaluate
+
+    assert budget_rows(rows, budget) == picked
+    risk = np.linspace(1, 0, rows)
+    from detector.risk import budget_red
+
+    red, _ = budget_red(risk, np.zeros(rows, dtype=bool), budget)
+    table = pd.DataFrame({"risk_score": risk, "label": np.arange(rows) % 2})
+    assert int(red.sum()) == picked == int(evaluate(table, budgets=(budget,)).budgets["inspected"].iloc[0])
