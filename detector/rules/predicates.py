@@ -27,6 +27,7 @@ import pyarrow.compute as pc
 
 from detector.derived import DERIVED_FIELDS
 from detector.reference import iso_dates, load_reference
+from detector.rules.groups import GroupCells, group_keys
 from detector.schema import FIELDS_BY_NAME
 from detector.text import NEVER, PhraseMatcher, alternations, contains, normal_form, normalise
 
@@ -756,8 +757,7 @@ def group_count(table: pd.DataFrame, ctx: Context, by: list[str], min: float,
     """At least ``min`` rows of the same group (``by``), within ±``within_days`` days
     and satisfying ``where``; ``as`` names the count for the reason, ``siblings`` the
     other declaration ids counted (at most five, then how many more)."""
-    ones = pd.Series(np.ones(len(table)), index=table.index)
-    return _group_aggregate(table, ctx, by, ones, min, within_days, date, where, name, siblings)
+    return _group_aggregate(table, ctx, by, None, min, within_days, date, where, name, siblings)
 
 
 @predicate("group_sum", Arg("by", "fields"), Arg("field", "field", field_kind="number"), Arg("min", "number"),
@@ -776,99 +776,35 @@ def group_sum(table: pd.DataFrame, ctx: Context, by: list[str], field: str, min:
 
 
 def _group_aggregate(table, ctx, by, values, minimum, within_days, date, where, name, siblings=None):
-    """Sum ``values`` over rows of the same group (and date window); compare to ``minimum``.
+    """Sum ``values`` (None: count the rows) over the rows of the same group (and date
+    window) that satisfy ``where``; compare each row's total with ``minimum``.
 
-    Window sums use one sort and two binary searches over ``group * span + day`` keys,
-    so the cost is O(n log n) whatever the group sizes.
+    The rows are gathered into :class:`~detector.rules.groups.GroupCells` (one cell per
+    group and day) and each row is answered from its window of cells, so the cost is
+    O(n log n) whatever the group sizes.
     """
     n = len(table)
-    group, _ = ctx.cache.rows(list(by))
-    eligible = group >= 0
+    eligible = np.ones(n, dtype=bool)
     if where is not None:
         eligible &= np.asarray(ctx.evaluate(where, table).fillna(False), dtype=bool)
-    if within_days is not None:
-        day = table[date].to_numpy(dtype="datetime64[D]")
-        eligible &= ~np.isnat(day)
-    amounts = np.where(eligible, values.to_numpy(dtype="float64"), 0.0)
+    groups, distinct = ctx.cache.rows(list(by))
+    keys = group_keys(distinct, list(by)).to_numpy(dtype=object)
+    # Only the rows the condition counts are gathered and answered: a row outside
+    # ``where`` has no total, and a narrow ``where`` makes the work small.
+    rows = np.flatnonzero(eligible & (groups >= 0))
+    days = table[date].to_numpy(dtype="datetime64[D]")[rows] if within_days is not None else None
+    ids = table["declaration_id"].iloc[rows].astype("str") if siblings and "declaration_id" in table else None
+    cells = GroupCells(within_days)
+    cells.add(groups[rows], keys, days, None if values is None else values.to_numpy(dtype="float64")[rows], ids, rows)
+    windows = cells.windows(groups[rows], keys, days)
     totals = np.full(n, np.nan)
-    rows = np.flatnonzero(eligible)
-    if len(rows):
-        if within_days is None:
-            sums = np.bincount(group[rows], weights=amounts[rows])
-            totals[rows] = sums[group[rows]]
-        else:
-            days = day[rows].astype("int64")
-            days -= days.min()
-            span = int(days.max()) + 2 * int(within_days) + 1
-            keys = group[rows].astype("int64") * span + days
-            order = np.argsort(keys, kind="stable")
-            sorted_keys = keys[order]
-            cumulative = np.concatenate([[0.0], np.cumsum(amounts[rows][order])])
-            upper = np.searchsorted(sorted_keys, keys + int(within_days), side="right")
-            lower = np.searchsorted(sorted_keys, keys - int(within_days), side="left")
-            totals[rows] = cumulative[upper] - cumulative[lower]
+    totals[rows] = cells.totals(windows)
     if name and ctx.named is not None:
         ctx.named[name] = pd.Series(totals, index=table.index)
     if siblings and ctx.named is not None:
-        ctx.named[siblings] = _sibling_ids(table, group, eligible, day if within_days is not None else None,
-                                           within_days)
+        named = np.full(n, None, dtype=object)
+        if ids is not None:
+            named[rows] = cells.siblings(windows, rows)
+        ctx.named[siblings] = pd.Series(pd.array(named, dtype="str"), index=table.index)
     with np.errstate(invalid="ignore"):
         return boolean(np.nan_to_num(totals, nan=-np.inf) >= float(minimum))
-
-
-MAX_SIBLINGS = 5
-
-
-def _sibling_ids(table: pd.DataFrame, group: np.ndarray, eligible: np.ndarray, day: np.ndarray | None,
-                 within_days: int | None) -> pd.Series:
-    """Per row, the declaration ids of the other rows its group (and date window)
-    counted: at most :data:`MAX_SIBLINGS`, in file order within each day, then "and N
-    more"; missing where the row was not counted or the file has no ids.
-
-    One sort of the counted rows by group and day and two binary searches give each
-    row the slice of its window; the first few positions of each slice are gathered
-    column-wise, so the cost does not grow with the window's size.
-    """
-    n = len(table)
-    out = pd.Series(pd.array([None] * n, dtype="str"), index=table.index)
-    rows = np.flatnonzero(eligible)
-    if "declaration_id" not in table or not len(rows):
-        return out
-    if day is None:
-        keys, reach = group[rows].astype("int64"), 0
-    else:
-        days = day[rows].astype("int64")
-        days -= days.min()
-        span = int(days.max()) + 2 * int(within_days) + 1
-        keys, reach = group[rows].astype("int64") * span + days, int(within_days)
-    order = np.argsort(keys, kind="stable")
-    sorted_keys = keys[order]
-    lower = np.searchsorted(sorted_keys, keys - reach, side="left")
-    upper = np.searchsorted(sorted_keys, keys + reach, side="right")
-    ids = pa.array(table["declaration_id"].astype("str").to_numpy(dtype=object)[rows[order]], pa.large_string())
-    itself = np.empty(len(rows), dtype=np.int64)
-    itself[order] = np.arange(len(rows))
-    parts, shown = [], np.zeros(len(rows), dtype=np.int64)
-    for k in range(MAX_SIBLINGS + 1):
-        position = lower + k
-        position = position + (position >= itself)  # skip the row itself
-        present = position < upper
-        take = pc.take(ids, pa.array(np.where(present, position, 0)))
-        keep = present & (shown < MAX_SIBLINGS)
-        parts.append(pc.if_else(pa.array(keep), take, pa.scalar(None, pa.large_string())))
-        shown += keep
-    # Joined two at a time: a many-input join skipping nulls returned too few rows
-    # (pyarrow 26.0.1).
-    joined = parts[0]
-    for part in parts[1:]:
-        both = pc.binary_join_element_wise(joined, part, pa.scalar(", ", pa.large_string()))
-        joined = pc.if_else(pc.is_null(part), joined, pc.if_else(pc.is_null(joined), part, both))
-    more = (upper - lower - 1) - shown
-    counted = pc.binary_join_element_wise(joined, pa.scalar(" and ", pa.large_string()),
-                                          pc.cast(pa.array(more), pa.large_string()),
-                                          pa.scalar(" more", pa.large_string()), pa.scalar("", pa.large_string()))
-    joined = pc.if_else(pa.array(more > 0), counted, joined)
-    alone = pa.array((upper - lower) <= 1)
-    joined = pc.if_else(alone, pa.scalar(None, pa.large_string()), joined)
-    out.iloc[rows] = pd.Series(joined.to_pandas(), dtype="str").to_numpy(dtype=object)
-    return out
