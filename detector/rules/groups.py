@@ -24,6 +24,12 @@ MAX_SIBLINGS = 5
 # not name itself.
 _KEPT_IDS = MAX_SIBLINGS + 1
 _SEPARATOR = "\x1f"  # joins a group's values into one key (a unit separator no one types)
+# Sums are kept in whole ten-thousandths (0.1 g of a weight in kg, a hundredth of a cent):
+# integers add exactly in any order, so a total does not depend on where chunks or
+# partitions end, and 28.574 kg reads 28.574, not 28.573999999999998. No declaration
+# carries more than _MAX_AMOUNT of anything; larger cells are clipped to it.
+_SCALE = 10_000
+_MAX_AMOUNT = 10.0**13
 
 
 def group_keys(table: pd.DataFrame, by: list[str]) -> pd.Series:
@@ -44,8 +50,8 @@ class GroupCells:
     """Count, sum and first ids per (group, day) cell of one group condition.
 
     Rows are added chunk by chunk in file order (:meth:`add`); :meth:`totals` and
-    :meth:`siblings` then answer any row from the cells. Sums are added row by row in
-    file order (``np.add.at``), so the float totals do not depend on where chunks end.
+    :meth:`siblings` then answer any row from the cells. Sums are whole numbers of
+    ten-thousandths, exact in any order, so no total depends on where chunks end.
 
     Parameters
     ----------
@@ -61,7 +67,7 @@ class GroupCells:
         self._cell_group = np.empty(0, dtype=np.int64)
         self._cell_day = np.empty(0, dtype=np.int64)
         self.count = np.empty(0, dtype=np.int64)
-        self.total = np.empty(0, dtype=np.float64)
+        self.total = np.empty(0, dtype=np.int64)  # in 1 / _SCALE
         self._ids = np.empty((0, _KEPT_IDS), dtype=object)
         self._id_rows = np.empty((0, _KEPT_IDS), dtype=np.int64)
         self._order: tuple | None = None
@@ -145,10 +151,11 @@ class GroupCells:
             self._keep_first_ids(cells, ids.to_numpy(dtype=object)[picked], np.asarray(rows)[picked])
         added = np.bincount(cells, minlength=len(self.count))
         self.count += added
-        if amounts is None:  # a count: whole numbers, exact in any order
-            self.total += added
-        else:  # row by row in file order, so a float sum does not depend on the chunks
-            np.add.at(self.total, cells, np.asarray(amounts, dtype=np.float64)[picked])
+        if amounts is None:
+            self.total += added * _SCALE
+        else:
+            amounts = np.clip(np.asarray(amounts, dtype=np.float64)[picked], -_MAX_AMOUNT, _MAX_AMOUNT)
+            np.add.at(self.total, cells, np.rint(amounts * _SCALE).astype(np.int64))
 
     def _grow(self, new_cells: np.ndarray) -> None:
         """Empty cells for ``new_cells`` (their numbers), after the existing ones."""
@@ -157,7 +164,7 @@ class GroupCells:
         self._cell_group = np.concatenate([self._cell_group, new_cells // self._DAY_SPAN])
         self._cell_day = np.concatenate([self._cell_day, new_cells % self._DAY_SPAN - self._DAY_SHIFT])
         self.count = np.concatenate([self.count, np.zeros(grow, dtype=np.int64)])
-        self.total = np.concatenate([self.total, np.zeros(grow)])
+        self.total = np.concatenate([self.total, np.zeros(grow, dtype=np.int64)])
         self._ids = np.concatenate([self._ids, np.full((grow, _KEPT_IDS), None, dtype=object)])
         self._id_rows = np.concatenate([self._id_rows, np.full((grow, _KEPT_IDS), -1, dtype=np.int64)])
 
@@ -176,7 +183,7 @@ class GroupCells:
         if self._order is None:
             order = np.lexsort((self._cell_day, self._cell_group))
             numbers = self._cell_group[order] * self._DAY_SPAN + self._cell_day[order]
-            self._order = (order, numbers, np.concatenate([[0.0], np.cumsum(self.total[order])]),
+            self._order = (order, numbers, np.concatenate([[0], np.cumsum(self.total[order])]),
                            np.concatenate([[0], np.cumsum(self.count[order])]))
         return self._order
 
@@ -206,7 +213,7 @@ class GroupCells:
         no date)."""
         counted, lower, upper = windows
         _, _, sums, _ = self._sorted()
-        return np.where(counted, sums[upper] - sums[lower], np.nan)
+        return np.where(counted, (sums[upper] - sums[lower]) / _SCALE, np.nan)
 
     def siblings(self, windows: tuple, rows: np.ndarray) -> np.ndarray:
         """Per row, the declaration ids of the other rows its window counted: at most
