@@ -75,13 +75,20 @@ def derive(table: pd.DataFrame, reference_dirs: tuple = ()) -> pd.DataFrame:
         derived.update(_per_unit(table, reference_dirs))
     for party in ("exporter", "consignee"):
         if party in table:
-            derived[f"{party}_key"] = party_key(table[party], _party_words(reference_dirs))
+            derived[f"{party}_key"] = party_key(table[party], _party_words(reference_dirs),
+                                                _party_translations(reference_dirs))
     return table.assign(**derived)
 
 
 def _party_words(reference_dirs: tuple) -> list[str]:
     """The legal forms and business words a party key leaves out (party_words.csv)."""
     return [word for word in load_reference("party_words", reference_dirs)["word"] if word]
+
+
+def _party_translations(reference_dirs: tuple) -> dict[str, str]:
+    """The Chinese words of party names a key writes in English (party_translations.csv)."""
+    table = load_reference("party_translations", reference_dirs)
+    return {word: english for word, english in zip(table["word"], table["english"]) if word and english}
 
 
 def _per_unit(table: pd.DataFrame, reference_dirs: tuple) -> dict[str, pd.Series]:

@@ -322,7 +322,7 @@ def _long_words(texts: list[str]) -> list[str]:
     return pc.unique(tokens.filter(long)).to_pylist()
 
 
-def party_key(values: pd.Series, drop: list[str]) -> pd.Series:
+def party_key(values: pd.Series, drop: list[str], translations: dict[str, str] | None = None) -> pd.Series:
     """A key under which the ways one party is written meet, missing where missing.
 
     Exporters and consignees are typed by hand: "Shenzhen Jiahe Trading Co., Ltd.",
@@ -333,7 +333,12 @@ def party_key(values: pd.Series, drop: list[str]) -> pd.Series:
     such as co, ltd, gmbh, 有限公司, and business words such as trading or technology),
     single letters left by dotted forms (s.r.o.), a plural s of longer words, accents
     ("OÜ" is "ou") and spaces (so "Jia He" is "Jiahe"). ``drop`` holds place names too
-    (Shenzhen, SZ, Ningbo): a trader writes the city or leaves it out.
+    (Shenzhen, SZ, Ningbo): a trader writes the city or leaves it out. Chinese
+    characters left after that are read in pinyin (:func:`_in_pinyin`), so a name in
+    characters meets its pinyin spelling; ``translations`` (Chinese word -> English,
+    party_translations.csv) write the descriptive words of a name in English first,
+    whether in characters or in pinyin (电子材料, Dianzi Cailiao: electronic material),
+    so the name meets its English rendering.
 
     Keys that still differ by a typing slip or an abbreviation ("huaxinelecmaterial"
     and "huaxinelectronicmaterial", "apexalloysol" and "apexalloy") meet when they
@@ -350,7 +355,10 @@ def party_key(values: pd.Series, drop: list[str]) -> pd.Series:
     folded = ["".join(c for c in name if not unicodedata.combining(c)) for name in folded]
     text = normal_text(pa.array(folded, type=pa.string()))
     text = pc.replace_substring_regex(text, r"\([^)]*\)", " ")
-    words = "|".join(re.escape(word) for word in sorted(drop, key=len, reverse=True) if word.isascii())
+    latin = [word for word in drop if word.isascii()]
+    latin += [spelling for word in drop if not word.isascii() for spelling in _pinyin_spellings(word)]
+    # A word of several (mao yi) is matched across the doubled spaces below.
+    words = "|".join(re.escape(word).replace(r"\ ", "  ") for word in sorted(set(latin), key=len, reverse=True))
     cjk = "|".join(re.escape(word) for word in sorted(drop, key=len, reverse=True) if not word.isascii())
     # Whatever follows the first comma: an address, or "Ltd" of "Co., Ltd".
     text = pc.replace_substring_regex(text, r",.*$", "")
@@ -361,13 +369,73 @@ def party_key(values: pd.Series, drop: list[str]) -> pd.Series:
         # ("imp exp co ltd") goes in one pass of non-overlapping matches.
         text = pc.binary_join_element_wise(" ", pc.replace_substring(text, " ", "  "), " ", "")
         text = pc.replace_substring_regex(pc.replace_substring_regex(text, rf" (?:{words}) ", " "), " +", " ")
+    for chinese, english in sorted((translations or {}).items(), key=lambda item: -len(item[0])):
+        spelled = "|".join(re.escape(spelling).replace(r"\ ", "  ") for spelling in _pinyin_spellings(chinese))
+        if spelled:
+            text = pc.replace_substring_regex(text, rf" (?:{spelled}) ", f" {english} ")
     if cjk:
         text = pc.replace_substring_regex(text, cjk, "")
+    for chinese, english in sorted((translations or {}).items(), key=lambda item: -len(item[0])):
+        text = pc.replace_substring(text, chinese, f" {english} ")
+    text = _in_pinyin(text)
     text = pc.replace_substring_regex(text, r"(?:^| )\pL(?: \pL)+(?: |$)", " ")
+    # The same words in another order (Metallhandel Krüger, Krüger Metallhandel; Chan
+    # Tai Man, Tai Man Chan) are one party: their sorted words are compared as well.
+    bags = np.array([" ".join(sorted(name.split())) if name else None
+                     for name in text.to_pylist()], dtype=object)
     text = pc.replace_substring_regex(text, r"\s+", "")
     keys = pd.Series(text.to_pandas(), dtype="str").replace("", None)
-    out = np.append(_alike_keys(keys.to_numpy(dtype=object)), None)[codes]
+    out = np.append(_alike_keys(keys.to_numpy(dtype=object), bags), None)[codes]
     return pd.Series(pd.array(out, dtype="str"), index=values.index)
+
+
+# A Chinese word of more syllables than this is spelled in pinyin as one word or
+# syllable by syllable only (its groupings double with each syllable).
+_PINYIN_GROUPED_SYLLABLES = 6
+
+
+def _pinyin_spellings(word: str) -> list[str]:
+    """The ways a Chinese word is written in pinyin, its syllables joined into words
+    in every grouping: 有限公司 as youxiangongsi, youxian gongsi, you xian gong si and
+    the rest, so "Xinrui Mao Yi Youxian Gongsi" drops what 鑫瑞贸易有限公司 drops."""
+    from pypinyin import lazy_pinyin
+
+    syllables = [syllable for syllable in lazy_pinyin(word) if syllable.isascii() and syllable.isalpha()]
+    if len(syllables) < 2:  # one syllable (市, shi) is also a surname and part of names
+        return []
+    if len(syllables) > _PINYIN_GROUPED_SYLLABLES:
+        return ["".join(syllables), " ".join(syllables)]
+    spellings = []
+    for cuts in range(2 ** (len(syllables) - 1)):
+        words, current = [], syllables[0]
+        for position, syllable in enumerate(syllables[1:]):
+            if cuts >> position & 1:
+                words.append(current)
+                current = syllable
+            else:
+                current += syllable
+        spellings.append(" ".join([*words, current]))
+    return spellings
+
+
+def _in_pinyin(names: pa.Array) -> pa.Array:
+    """The Chinese characters of ``names`` in pinyin without tones, the rest as it is.
+
+    A Chinese exporter writes its name in characters on one declaration and in pinyin
+    on the next (深圳华鑫贸易有限公司, Shenzhen Huaxin Trading Co., Ltd): with the legal
+    forms, places and business words of both scripts left out, both keys read
+    "huaxin". pypinyin reads words before characters, so 重庆 is chongqing. Only the
+    distinct names that hold Chinese characters are looked up.
+    """
+    han = pc.match_substring_regex(names, r"\p{Han}").to_numpy(zero_copy_only=False)
+    if not han.any():
+        return names
+    from pypinyin import lazy_pinyin
+
+    written = names.to_pylist()
+    for position in np.flatnonzero(han):
+        written[position] = "".join(lazy_pinyin(written[position]))
+    return pa.array(written, type=names.type)
 
 
 # Party keys this long or longer meet keys this alike (percent, normalised Indel
@@ -379,25 +447,34 @@ FUZZY_KEY_SIMILARITY = 85.0
 FUZZY_BLOCK_MAX = 5000
 
 
-def _alike_keys(keys: np.ndarray) -> np.ndarray:
+def _alike_keys(keys: np.ndarray, bags: np.ndarray | None = None) -> np.ndarray:
     """Each key replaced by the smallest key of the group it meets (see
-    :func:`party_key`): distinct keys are blocked by their first three characters and
-    compared within a block with rapidfuzz, then joined into connected groups."""
+    :func:`party_key`): keys whose names hold the same words in another order
+    (``bags``, the sorted words of each key's name) meet; so do distinct keys that
+    start with the same three characters and are alike (rapidfuzz, within each block
+    of a start); groups are then joined transitively."""
     from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import connected_components
 
     present = np.flatnonzero(pd.notna(keys))
     unique = np.unique(keys[present].astype(str)) if len(present) else np.array([], dtype=str)
-    long = unique[np.char.str_len(unique) >= FUZZY_KEY_MIN] if len(unique) else unique
-    if len(long) < 2:
+    if len(unique) < 2:
         return keys
-    starts = np.array([key[:3] for key in long])
     links_from, links_to = [], []
+    if bags is not None:
+        # Keys of one bag of words: link each to the first key of its bag.
+        bag_of = pd.Series(bags[present], dtype=object).groupby(keys[present].astype(str)).first()
+        codes = pd.factorize(bag_of.reindex(unique).to_numpy(dtype=object))[0]
+        first = pd.Series(np.arange(len(unique))).groupby(codes).transform("min").to_numpy()
+        links_from.append(np.arange(len(unique)))
+        links_to.append(first)
+    long = np.flatnonzero(np.char.str_len(unique) >= FUZZY_KEY_MIN)
+    starts = np.array([key[:3] for key in unique[long]])
     for start in np.unique(starts):
-        block = np.flatnonzero(starts == start)
+        block = long[starts == start]
         if len(block) < 2 or len(block) > FUZZY_BLOCK_MAX:
             continue
-        scores = process.cdist(long[block].tolist(), long[block].tolist(), scorer=Indel.normalized_similarity,
+        scores = process.cdist(unique[block].tolist(), unique[block].tolist(), scorer=Indel.normalized_similarity,
                                score_cutoff=FUZZY_KEY_SIMILARITY / 100, dtype=np.float32)
         left, right = np.nonzero(scores)
         links_from.append(block[left])
@@ -405,12 +482,12 @@ def _alike_keys(keys: np.ndarray) -> np.ndarray:
     if not links_from:
         return keys
     left, right = np.concatenate(links_from), np.concatenate(links_to)
-    graph = coo_matrix((np.ones(len(left)), (left, right)), shape=(len(long), len(long)))
+    graph = coo_matrix((np.ones(len(left)), (left, right)), shape=(len(unique), len(unique)))
     _, group = connected_components(graph, directed=False)
-    # The smallest key of each group (long is sorted, so the first met).
-    first = np.full(group.max() + 1, len(long))
-    np.minimum.at(first, group, np.arange(len(long)))
-    chosen = dict(zip(long.tolist(), long[first[group]].tolist()))
+    # The smallest key of each group (unique is sorted, so the first met).
+    first = np.full(group.max() + 1, len(unique))
+    np.minimum.at(first, group, np.arange(len(unique)))
+    chosen = dict(zip(unique.tolist(), unique[first[group]].tolist()))
     out = keys.copy()
-    out[present] = [chosen.get(key, key) for key in keys[present]]
+    out[present] = [chosen[key] for key in keys[present].astype(str)]
     return out

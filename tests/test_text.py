@@ -109,6 +109,46 @@ def test_party_keys_meet_abbreviations_cities_and_accents_but_not_another_trade(
     assert keys[10] == keys[11] and keys[12] != keys[13]
 
 
+def test_party_keys_meet_a_chinese_name_and_its_pinyin_spelling():
+    """Before: 深圳市华鑫贸易有限公司 and "Shenzhen Huaxin Trading Co., Ltd" (one exporter,
+    in characters on one declaration and in pinyin on the next) were two parties, so a
+    split series written in both scripts was never seen. Traditional characters read
+    the same; a name of another company stays apart."""
+    from detector.reference import load_reference
+    from detector.text import party_key
+
+    drop = load_reference("party_words")["word"].tolist()
+    names = pd.Series(["深圳市华鑫贸易有限公司", "Shenzhen Huaxin Trading Co., Ltd", "華鑫貿易有限公司",
+                       "重庆长安实业有限公司", "Chongqing Changan Industrial Co.", "深圳市佳和食品有限公司"],
+                      dtype="str")
+    keys = party_key(names, drop).tolist()
+    assert keys[:3] == ["huaxin"] * 3
+    assert keys[3] == keys[4] == "changan"
+    assert keys[5] not in ("huaxin", "changan")
+
+
+def test_party_keys_read_pinyin_business_words_translations_and_word_order():
+    """A blind set's split series: "Xin Rui Mao Yi (Ganzhou) Co." and "Ganzhou Xinrui
+    Maoyi Youxian Gongsi" kept the pinyin of 贸易 and 有限公司; 深圳市寰宇电子材料 and
+    "Huanyu Dianzi Cailiao" did not meet "Shenzhen Huanyu Electronic Material"; and
+    "Kruger Metallhandel GmbH" did not meet "Metallhandel Krüger GmbH". A one-syllable
+    word (市, shi) is not dropped in pinyin: it is a surname too."""
+    from detector.reference import load_reference
+    from detector.text import party_key
+
+    drop = load_reference("party_words")["word"].tolist()
+    translations = dict(load_reference("party_translations")[["word", "english"]].itertuples(index=False))
+    names = pd.Series(["赣州鑫瑞贸易有限公司", "Xin Rui Mao Yi (Ganzhou) Co.", "Ganzhou Xinrui Maoyi Youxian Gongsi",
+                       "深圳市寰宇电子材料有限公司", "Huanyu Dianzi Cailiao (Shenzhen)",
+                       "Shenzhen Huanyu Electronic Materials Co., Ltd", "Metallhandel Krüger GmbH",
+                       "Kruger Metallhandel GmbH, Hafenstrasse 12", "Shi Wei Trading", "Wei Trading"], dtype="str")
+    keys = party_key(names, drop, translations).tolist()
+    assert keys[:3] == ["xinrui"] * 3
+    assert keys[3] == keys[4] == keys[5] == "huanyuelectronicmaterial"
+    assert keys[6] == keys[7]
+    assert keys[8] != keys[9]
+
+
 def test_a_series_of_small_packets_under_name_variants_reaches_yellow():
     """Before: four sub-2 kg EMS parcels whose parties were written in variants were
     never seen as a split, and the rows stayed green."""
