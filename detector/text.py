@@ -47,6 +47,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 import pandas as pd
@@ -369,14 +370,13 @@ def party_key(values: pd.Series, drop: list[str], translations: dict[str, str] |
         # ("imp exp co ltd") goes in one pass of non-overlapping matches.
         text = pc.binary_join_element_wise(" ", pc.replace_substring(text, " ", "  "), " ", "")
         text = pc.replace_substring_regex(pc.replace_substring_regex(text, rf" (?:{words}) ", " "), " +", " ")
-    for chinese, english in sorted((translations or {}).items(), key=lambda item: -len(item[0])):
-        spelled = "|".join(re.escape(spelling).replace(r"\ ", "  ") for spelling in _pinyin_spellings(chinese))
-        if spelled:
-            text = pc.replace_substring_regex(text, rf" (?:{spelled}) ", f" {english} ")
+    ordered = sorted((translations or {}).items(), key=lambda item: -len(item[0]))
+    spelled = {english: "|".join(re.escape(spelling).replace(r"\ ", "  ") for spelling in _pinyin_spellings(chinese))
+               for chinese, english in ordered}
+    text = _translated(text, [(rf" (?:{pattern}) ", f" {english} ") for english, pattern in spelled.items() if pattern])
     if cjk:
         text = pc.replace_substring_regex(text, cjk, "")
-    for chinese, english in sorted((translations or {}).items(), key=lambda item: -len(item[0])):
-        text = pc.replace_substring(text, chinese, f" {english} ")
+    text = _translated(text, [(re.escape(chinese), f" {english} ") for chinese, english in ordered])
     text = _in_pinyin(text)
     text = pc.replace_substring_regex(text, r"(?:^| )\pL(?: \pL)+(?: |$)", " ")
     # The same words in another order (Metallhandel Krüger, Krüger Metallhandel; Chan
@@ -394,7 +394,27 @@ def party_key(values: pd.Series, drop: list[str], translations: dict[str, str] |
 _PINYIN_GROUPED_SYLLABLES = 6
 
 
-def _pinyin_spellings(word: str) -> list[str]:
+def _translated(names: pa.Array, replacements: list[tuple[str, str]]) -> pa.Array:
+    """``names`` with each pattern replaced in turn, looked for only in the names that
+    hold one of them (a pass per pattern over every name would cost what the names
+    cost, times the patterns)."""
+    if not replacements or not len(names):
+        return names
+    holds = pc.match_substring_regex(names, "|".join(pattern for pattern, _ in replacements))
+    rows = np.flatnonzero(holds.fill_null(False).to_numpy(zero_copy_only=False))
+    if not len(rows):
+        return names
+    some = names.take(pa.array(rows))
+    for pattern, replacement in replacements:
+        some = pc.replace_substring_regex(some, pattern, replacement)
+    written = names.to_pylist()
+    for row, name in zip(rows, some.to_pylist()):
+        written[row] = name
+    return pa.array(written, type=names.type)
+
+
+@lru_cache(maxsize=4096)
+def _pinyin_spellings(word: str) -> tuple[str, ...]:
     """The ways a Chinese word is written in pinyin, its syllables joined into words
     in every grouping: 有限公司 as youxiangongsi, youxian gongsi, you xian gong si and
     the rest, so "Xinrui Mao Yi Youxian Gongsi" drops what 鑫瑞贸易有限公司 drops."""
@@ -402,9 +422,9 @@ def _pinyin_spellings(word: str) -> list[str]:
 
     syllables = [syllable for syllable in lazy_pinyin(word) if syllable.isascii() and syllable.isalpha()]
     if len(syllables) < 2:  # one syllable (市, shi) is also a surname and part of names
-        return []
+        return ()
     if len(syllables) > _PINYIN_GROUPED_SYLLABLES:
-        return ["".join(syllables), " ".join(syllables)]
+        return ("".join(syllables), " ".join(syllables))
     spellings = []
     for cuts in range(2 ** (len(syllables) - 1)):
         words, current = [], syllables[0]
@@ -415,7 +435,7 @@ def _pinyin_spellings(word: str) -> list[str]:
             else:
                 current += syllable
         spellings.append(" ".join([*words, current]))
-    return spellings
+    return tuple(spellings)
 
 
 def _in_pinyin(names: pa.Array) -> pa.Array:
