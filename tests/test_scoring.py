@@ -130,20 +130,33 @@ def test_explain_lists_every_piece_of_evidence_strongest_first():
         result.explain(len(out))
 
 
-def test_blind_set_figures_do_not_fall():
+# Per blind set: smuggling rows out of green at least, and out of green among them the
+# unlicensed exports; honest rows red and yellow at most (tests/data/blind/README.md).
+BLIND_FLOORS = {
+    "set_a.csv": {"out_of_green": 54, "unlicensed": 6, "honest_red": 0, "honest_yellow": 3},
+    "set_h.csv": {"out_of_green": 43, "unlicensed": None, "honest_red": 1, "honest_yellow": 17},
+    "set_i.csv": {"out_of_green": 42, "unlicensed": None, "honest_red": 2, "honest_yellow": 15},
+}
+
+
+@pytest.mark.parametrize("name", sorted(BLIND_FLOORS))
+def test_blind_set_figures_do_not_fall(name):
     """A floor, not a target: the figures the shipped packs reach on declarations
     written by someone who had not read the rules (tests/data/blind/README.md)."""
     from pathlib import Path
 
     from detector import load_rules
 
-    path = Path(__file__).parent / "data" / "blind" / "set_a.csv"
+    floor = BLIND_FLOORS[name]
+    path = Path(__file__).parent / "data" / "blind" / name
     output = score(load_declarations(path), load_rules()).output
     smuggling, honest = output[output["label"] == "1"], output[output["label"] == "0"]
-    assert (smuggling["lane"] != "green").sum() >= 54
-    assert (smuggling[smuggling["scheme"] == "unlicensed_export"]["lane"] != "green").sum() == 6
-    assert (honest["lane"] == "red").sum() == 0
-    assert (honest["lane"] == "yellow").sum() <= 3
+    assert (smuggling["lane"] != "green").sum() >= floor["out_of_green"]
+    if floor["unlicensed"] is not None:
+        unlicensed = smuggling[smuggling["scheme"] == "unlicensed_export"]
+        assert (unlicensed["lane"] != "green").sum() == floor["unlicensed"]
+    assert (honest["lane"] == "red").sum() <= floor["honest_red"]
+    assert (honest["lane"] == "yellow").sum() <= floor["honest_yellow"]
 
 
 def test_a_seed_out_of_range_is_one_clear_error_with_the_rules_alone(write_csv):
