@@ -346,8 +346,8 @@ def party_key(values: pd.Series, drop: list[str], translations: dict[str, str] |
     start with the same three characters, have at least :data:`FUZZY_KEY_MIN`
     characters and are at least :data:`FUZZY_KEY_SIMILARITY` percent alike (rapidfuzz's
     normalised Indel similarity), transitively; the group takes its smallest key. A
-    name written in another script keeps a key of its own. Run on the distinct names
-    only.
+    name translated rather than spelled (Apex as 艾派克斯) keeps a key of its own.
+    Run on the distinct names only.
     """
     codes, distinct = pd.factorize(values)
     if not len(distinct):
@@ -356,28 +356,11 @@ def party_key(values: pd.Series, drop: list[str], translations: dict[str, str] |
     folded = ["".join(c for c in name if not unicodedata.combining(c)) for name in folded]
     text = normal_text(pa.array(folded, type=pa.string()))
     text = pc.replace_substring_regex(text, r"\([^)]*\)", " ")
-    latin = [word for word in drop if word.isascii()]
-    latin += [spelling for word in drop if not word.isascii() for spelling in _pinyin_spellings(word)]
-    # A word of several (mao yi) is matched across the doubled spaces below.
-    words = "|".join(re.escape(word).replace(r"\ ", "  ") for word in sorted(set(latin), key=len, reverse=True))
-    cjk = "|".join(re.escape(word) for word in sorted(drop, key=len, reverse=True) if not word.isascii())
     # Whatever follows the first comma: an address, or "Ltd" of "Co., Ltd".
     text = pc.replace_substring_regex(text, r",.*$", "")
     text = pc.replace_substring_regex(text, r"[^\pL\pN]+", " ")
     text = pc.replace_substring_regex(text, r"(\pL{4,})s\b", r"\1")
-    if words:
-        # Every word between two spaces of its own, so a run of dropped words
-        # ("imp exp co ltd") goes in one pass of non-overlapping matches.
-        text = pc.binary_join_element_wise(" ", pc.replace_substring(text, " ", "  "), " ", "")
-        text = pc.replace_substring_regex(pc.replace_substring_regex(text, rf" (?:{words}) ", " "), " +", " ")
-    ordered = sorted((translations or {}).items(), key=lambda item: -len(item[0]))
-    spelled = {english: "|".join(re.escape(spelling).replace(r"\ ", "  ") for spelling in _pinyin_spellings(chinese))
-               for chinese, english in ordered}
-    text = _translated(text, [(rf" (?:{pattern}) ", f" {english} ") for english, pattern in spelled.items() if pattern])
-    if cjk:
-        text = pc.replace_substring_regex(text, cjk, "")
-    text = _translated(text, [(re.escape(chinese), f" {english} ") for chinese, english in ordered])
-    text = _in_pinyin(text)
+    text = _in_pinyin(_name_words(text, drop, translations or {}))
     text = pc.replace_substring_regex(text, r"(?:^| )\pL(?: \pL)+(?: |$)", " ")
     # The same words in another order (Metallhandel Krüger, Krüger Metallhandel; Chan
     # Tai Man, Tai Man Chan) are one party: their sorted words are compared as well.
@@ -392,6 +375,30 @@ def party_key(values: pd.Series, drop: list[str], translations: dict[str, str] |
 # A Chinese word of more syllables than this is spelled in pinyin as one word or
 # syllable by syllable only (its groupings double with each syllable).
 _PINYIN_GROUPED_SYLLABLES = 6
+
+
+def _name_words(names: pa.Array, drop: list[str], translations: dict[str, str]) -> pa.Array:
+    """The words of ``names`` (spaced, punctuation gone) without the ``drop`` words, in
+    Latin letters, in pinyin or in characters, and with the ``translations`` written
+    in English (see :func:`party_key`)."""
+    latin = [word for word in drop if word.isascii()]
+    latin += [spelling for word in drop if not word.isascii() for spelling in _pinyin_spellings(word)]
+    # A word of several (mao yi) is matched across the doubled spaces below.
+    words = "|".join(re.escape(word).replace(r"\ ", "  ") for word in sorted(set(latin), key=len, reverse=True))
+    cjk = "|".join(re.escape(word) for word in sorted(drop, key=len, reverse=True) if not word.isascii())
+    if words:
+        # Every word between two spaces of its own, so a run of dropped words
+        # ("imp exp co ltd") goes in one pass of non-overlapping matches.
+        names = pc.binary_join_element_wise(" ", pc.replace_substring(names, " ", "  "), " ", "")
+        names = pc.replace_substring_regex(pc.replace_substring_regex(names, rf" (?:{words}) ", " "), " +", " ")
+    ordered = sorted(translations.items(), key=lambda item: -len(item[0]))
+    spelled = {english: "|".join(re.escape(spelling).replace(r"\ ", "  ") for spelling in _pinyin_spellings(chinese))
+               for chinese, english in ordered}
+    names = _translated(names, [(rf" (?:{pattern}) ", f" {english} ") for english, pattern in spelled.items()
+                                if pattern])
+    if cjk:
+        names = pc.replace_substring_regex(names, cjk, "")
+    return _translated(names, [(re.escape(chinese), f" {english} ") for chinese, english in ordered])
 
 
 def _translated(names: pa.Array, replacements: list[tuple[str, str]]) -> pa.Array:
