@@ -63,9 +63,7 @@ class GroupCells:
     def __init__(self, within_days: int | None):
         self.within_days = within_days
         self._groups = pd.Index([], dtype=object)   # group key -> group code, first seen first
-        self._cells = pd.Index([], dtype=np.int64)  # group code * day span + day -> cell
-        self._cell_group = np.empty(0, dtype=np.int64)
-        self._cell_day = np.empty(0, dtype=np.int64)
+        self._cells = pd.Index([], dtype=np.int64)  # cell number (_cell_numbers) -> cell
         self.count = np.empty(0, dtype=np.int64)
         self.total = np.empty(0, dtype=np.int64)  # in 1 / _SCALE
         self._ids = np.empty((0, _KEPT_IDS), dtype=object)
@@ -74,7 +72,8 @@ class GroupCells:
         self._last_keys, self._last_learned, self._last_codes = None, False, np.empty(0, dtype=np.int64)
 
     # Days are counted from 1970-01-01 and shifted into [0, _DAY_SPAN): a cell's number
-    # is group * span + day, which fits in int64 for 2**30 groups.
+    # is group * span + shifted day, which fits in int64 for 2**30 groups and orders the
+    # cells by group, then day.
     _DAY_SPAN = 2**32
     _DAY_SHIFT = 2**31
 
@@ -161,8 +160,6 @@ class GroupCells:
         """Empty cells for ``new_cells`` (their numbers), after the existing ones."""
         grow = len(new_cells)
         self._cells = self._cells.append(pd.Index(new_cells))
-        self._cell_group = np.concatenate([self._cell_group, new_cells // self._DAY_SPAN])
-        self._cell_day = np.concatenate([self._cell_day, new_cells % self._DAY_SPAN - self._DAY_SHIFT])
         self.count = np.concatenate([self.count, np.zeros(grow, dtype=np.int64)])
         self.total = np.concatenate([self.total, np.zeros(grow, dtype=np.int64)])
         self._ids = np.concatenate([self._ids, np.full((grow, _KEPT_IDS), None, dtype=object)])
@@ -181,8 +178,9 @@ class GroupCells:
     def _sorted(self) -> tuple:
         """Cells in (group, day) order, with running counts and sums over them."""
         if self._order is None:
-            order = np.lexsort((self._cell_day, self._cell_group))
-            numbers = self._cell_group[order] * self._DAY_SPAN + self._cell_day[order]
+            numbers = self._cells.to_numpy()
+            order = np.argsort(numbers, kind="stable")
+            numbers = numbers[order]
             self._order = (order, numbers, np.concatenate([[0], np.cumsum(self.total[order])]),
                            np.concatenate([[0], np.cumsum(self.count[order])]))
         return self._order
@@ -203,7 +201,7 @@ class GroupCells:
         reach = int(self.within_days)
         _, numbers, _, _ = self._sorted()
         # Rows of one cell share its window: search once per distinct cell.
-        codes, asked = pd.factorize(group * self._DAY_SPAN + day)
+        codes, asked = pd.factorize(self._cell_numbers(group, day))
         lower = np.searchsorted(numbers, asked - reach, side="left")[codes]
         upper = np.searchsorted(numbers, asked + reach, side="right")[codes]
         return counted, lower, upper
