@@ -383,8 +383,7 @@ def _name_words(names: pa.Array, drop: list[str], translations: dict[str, str]) 
     in English (see :func:`party_key`)."""
     latin = [word for word in drop if word.isascii()]
     latin += [spelling for word in drop if not word.isascii() for spelling in _pinyin_spellings(word)]
-    # A word of several (mao yi) is matched across the doubled spaces below.
-    words = "|".join(re.escape(word).replace(r"\ ", "  ") for word in sorted(set(latin), key=len, reverse=True))
+    words = "|".join(_spaced(word) for word in sorted(set(latin), key=len, reverse=True))
     cjk = "|".join(re.escape(word) for word in sorted(drop, key=len, reverse=True) if not word.isascii())
     if words:
         # Every word between two spaces of its own, so a run of dropped words
@@ -392,32 +391,42 @@ def _name_words(names: pa.Array, drop: list[str], translations: dict[str, str]) 
         names = pc.binary_join_element_wise(" ", pc.replace_substring(names, " ", "  "), " ", "")
         names = pc.replace_substring_regex(pc.replace_substring_regex(names, rf" (?:{words}) ", " "), " +", " ")
     ordered = sorted(translations.items(), key=lambda item: -len(item[0]))
-    spelled = {english: "|".join(re.escape(spelling).replace(r"\ ", "  ") for spelling in _pinyin_spellings(chinese))
-               for chinese, english in ordered}
-    names = _translated(names, [(rf" (?:{pattern}) ", f" {english} ") for english, pattern in spelled.items()
-                                if pattern])
+    # Pairs, not a mapping by English word: 化工 and 化学 are both "chemical".
+    spelled = [("|".join(map(_spaced, _pinyin_spellings(chinese))), english) for chinese, english in ordered]
+    names = _translated(names, [(rf" (?:{pattern}) ", f" {english} ") for pattern, english in spelled if pattern])
     if cjk:
         names = pc.replace_substring_regex(names, cjk, "")
     return _translated(names, [(re.escape(chinese), f" {english} ") for chinese, english in ordered])
+
+
+def _spaced(word: str) -> str:
+    """``word`` as a pattern matching it between the doubled spaces of
+    :func:`_name_words`, a word of several (mao yi) across them."""
+    return re.escape(word).replace(r"\ ", "  ")
+
+
+def _rewritten(names: pa.Array, pattern: str, rewrite) -> pa.Array:
+    """``names`` with ``rewrite`` applied to the names that hold ``pattern`` only (a
+    handful of a file's distinct names)."""
+    holds = pc.match_substring_regex(names, pattern).fill_null(False)
+    if not len(names) or not pc.any(holds).as_py():
+        return names
+    return pc.replace_with_mask(names, holds, rewrite(names.filter(holds)).cast(names.type))
 
 
 def _translated(names: pa.Array, replacements: list[tuple[str, str]]) -> pa.Array:
     """``names`` with each pattern replaced in turn, looked for only in the names that
     hold one of them (a pass per pattern over every name would cost what the names
     cost, times the patterns)."""
-    if not replacements or not len(names):
+    if not replacements:
         return names
-    holds = pc.match_substring_regex(names, "|".join(pattern for pattern, _ in replacements))
-    rows = np.flatnonzero(holds.fill_null(False).to_numpy(zero_copy_only=False))
-    if not len(rows):
-        return names
-    some = names.take(pa.array(rows))
-    for pattern, replacement in replacements:
-        some = pc.replace_substring_regex(some, pattern, replacement)
-    written = names.to_pylist()
-    for row, name in zip(rows, some.to_pylist()):
-        written[row] = name
-    return pa.array(written, type=names.type)
+
+    def replaced(some: pa.Array) -> pa.Array:
+        for pattern, replacement in replacements:
+            some = pc.replace_substring_regex(some, pattern, replacement)
+        return some
+
+    return _rewritten(names, "|".join(pattern for pattern, _ in replacements), replaced)
 
 
 @lru_cache(maxsize=4096)
@@ -454,15 +463,12 @@ def _in_pinyin(names: pa.Array) -> pa.Array:
     "huaxin". pypinyin reads words before characters, so 重庆 is chongqing. Only the
     distinct names that hold Chinese characters are looked up.
     """
-    han = pc.match_substring_regex(names, r"\p{Han}").to_numpy(zero_copy_only=False)
-    if not han.any():
-        return names
-    from pypinyin import lazy_pinyin
+    def spelled(some: pa.Array) -> pa.Array:
+        from pypinyin import lazy_pinyin
 
-    written = names.to_pylist()
-    for position in np.flatnonzero(han):
-        written[position] = "".join(lazy_pinyin(written[position]))
-    return pa.array(written, type=names.type)
+        return pa.array(["".join(lazy_pinyin(name)) for name in some.to_pylist()])
+
+    return _rewritten(names, r"\p{Han}", spelled)
 
 
 # Party keys this long or longer meet keys this alike (percent, normalised Indel

@@ -149,6 +149,18 @@ def test_party_keys_read_pinyin_business_words_translations_and_word_order():
     assert keys[8] != keys[9]
 
 
+def test_two_chinese_words_of_one_english_word_are_both_translated():
+    """Before: the pinyin spellings were kept by English word, so 化学 (huaxue) hid
+    化工 (huagong), both "chemical": "Xinhe Huagong" did not meet 新禾化工."""
+    from detector.reference import load_reference
+    from detector.text import party_key
+
+    drop = load_reference("party_words")["word"].tolist()
+    translations = dict(load_reference("party_translations")[["word", "english"]].itertuples(index=False))
+    names = pd.Series(["Xinhe Huagong Co., Ltd", "新禾化工有限公司", "Xinhe Huaxue Co", "Xinhe Chemical Co"], dtype="str")
+    assert party_key(names, drop, translations).tolist() == ["xinhechemical"] * 4
+
+
 def test_a_series_of_small_packets_under_name_variants_reaches_yellow():
     """Before: four sub-2 kg EMS parcels whose parties were written in variants were
     never seen as a split, and the rows stayed green."""
