@@ -157,7 +157,8 @@ def test_two_chinese_words_of_one_english_word_are_both_translated():
 
     drop = load_reference("party_words")["word"].tolist()
     translations = dict(load_reference("party_translations")[["word", "english"]].itertuples(index=False))
-    names = pd.Series(["Xinhe Huagong Co., Ltd", "新禾化工有限公司", "Xinhe Huaxue Co", "Xinhe Chemical Co"], dtype="str")
+    names = pd.Series(["Xinhe Huagong Co., Ltd", "新禾化工有限公司", "Xinhe Huaxue Co", "Xinhe Chemical Co"],
+                      dtype="str")
     assert party_key(names, drop, translations).tolist() == ["xinhechemical"] * 4
 
 
