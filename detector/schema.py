@@ -26,6 +26,7 @@ import yaml
 from detector.errors import InputFileError, MappingError, ReferenceTableError
 from detector.reference import load_reference, load_reference_file, reference_layers, require_cells, require_columns
 from detector.resources import default_mappings_dir
+from detector.text import ALTERNATION_BUDGET, contains, normal_form, phrase_patterns
 from detector.text_columns import edge_bytes, join_per_row, string_buffers
 from detector.threads import thread_pool
 
@@ -85,7 +86,7 @@ FIELDS: tuple[Field, ...] = (
     Field("package_count", "count", "number of packages", False,
           ("packages", "number_of_packages", "no_of_packages", "pkgs")),
     Field("license_number", "licence",
-          "export licence number; empty or a placeholder (N/A, pending, 无) means none", False,
+          "export licence number; empty, unnumbered or pending (N/A, —, 申请中) means none", False,
           ("licence_number", "license", "licence", "export_license", "export_licence",
            "license_no", "licence_no", "permit_number")),
 )
@@ -649,18 +650,26 @@ def _text(raw: pd.Series, spec: Field, _fmt: str | None):
 
 
 def _licence(raw: pd.Series, spec: Field, _fmt: str | None):
-    """A licence number as text; a placeholder (``N/A``, ``pending``, ``applying``, 无,
-    申请中; rules/reference/licence_placeholders.csv) is no licence, so the licence rules
-    read it as missing rather than as a licence held."""
+    """A licence number as text, or missing where the cell holds none, so the licence
+    rules read such a cell as no licence rather than as a licence held.
+
+    Licence numbers are numbered: a cell without a digit other than 0 is none ("N/A",
+    无, "—", "to be provided", "XK-0000000"), and so is a cell that says the licence is
+    not held yet, anywhere in it ("applying / 申请中", "2025-XK-0113 pending";
+    rules/reference/licence_placeholders.csv). Judged once per distinct cell.
+    """
     text = _clean_text(raw)
-    placeholders = _licence_placeholders()
-    lowered = text.str.lower().str.replace(r"\s+", " ", regex=True).str.strip(" .")
-    return text.mask(lowered.isin(placeholders).fillna(False).to_numpy(dtype=bool)), []
+    codes, cells = pd.factorize(text)
+    normal = normal_form(pd.Series(cells, dtype="str"))
+    none = ~contains(normal, ["[1-9]"]) | contains(normal, _licence_placeholders())
+    placeholder = np.append(none, False)[codes]  # code -1: an empty cell, missing already
+    return text.mask(placeholder), []
 
 
 @lru_cache(maxsize=1)
-def _licence_placeholders() -> frozenset[str]:
-    return frozenset(load_reference("licence_placeholders")["text"].str.lower())
+def _licence_placeholders() -> list[str]:
+    phrases = load_reference("licence_placeholders")["text"].tolist()
+    return phrase_patterns(phrases, whole=False, budget=ALTERNATION_BUDGET)
 
 
 def _identifier(raw: pd.Series, spec: Field, _fmt: str | None):

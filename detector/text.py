@@ -67,6 +67,12 @@ _WORD = r"\pL\pN_"
 _START = rf"(?:^|[^{_WORD}]|[{SUBSTRING_SCRIPTS}])"
 _END = rf"(?:$|[^{_WORD}]|[{SUBSTRING_SCRIPTS}])"
 NEVER = r"[^\s\S]"  # RE2 has no (?!): a pattern that never matches
+# RE2 refuses a program over its memory budget ("pattern too large"): 20,000 names of a
+# reference table in one alternation are. Phrases and prefixes are therefore split into
+# alternations of at most this many characters, each matched on its own. RE2 compiled
+# 200,000 characters of short non-Latin phrases (the worst case measured), so the budget
+# leaves a tenfold margin, and every shipped list fits in one.
+ALTERNATION_BUDGET = 20_000
 
 # (RE2 pattern, replacement) applied in order after NFKC and lower-casing (steps 3-5).
 _REPLACEMENTS = (

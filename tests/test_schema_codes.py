@@ -239,11 +239,15 @@ def test_score_from_the_command_line_reads_a_pack_reference_folder(tmp_path):
 
 def test_a_licence_placeholder_is_no_licence():
     """Before: "N/A", "applying" or 无 in the licence column counted as a licence held,
-    so the licence rules never fired on those rows."""
+    so the licence rules never fired on those rows; then "—", "XK-0000000", "to be
+    provided" and "applying / 申请中" still did (an unnumbered or pending licence)."""
+    cells = ["N/A", "applying", "无", "Pending.", "CN-EXL-2025-001532", "", "—", "XK-0000000",
+             "to be provided", "applying / 申请中", "2025-XK-0113 (pending)", "25XK0041873", "No. 2025-118"]
     rows = frame([{"declaration_id": str(i), "hs_code": "2805301200", "license_number": text}
-                  for i, text in enumerate(["N/A", "applying", "无", "Pending.", "CN-EXL-2025-001532", ""])])
+                  for i, text in enumerate(cells)])
     table = load_declarations(rows).table
-    assert table["license_number"].isna().tolist() == [True, True, True, True, False, True]
+    held = table["license_number"].notna().tolist()
+    assert held == [False, False, False, False, True, False, False, False, False, False, False, True, True]
 
 
 def test_numbers_with_thousands_separators_are_read():

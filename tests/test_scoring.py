@@ -134,8 +134,9 @@ def test_explain_lists_every_piece_of_evidence_strongest_first():
 # unlicensed exports; honest rows red and yellow at most (tests/data/blind/README.md).
 BLIND_FLOORS = {
     "set_a.csv": {"out_of_green": 54, "unlicensed": 6, "honest_red": 0, "honest_yellow": 3},
-    "set_h.csv": {"out_of_green": 43, "unlicensed": None, "honest_red": 0, "honest_yellow": 12},
-    "set_i.csv": {"out_of_green": 42, "unlicensed": None, "honest_red": 0, "honest_yellow": 7},
+    "set_h.csv": {"out_of_green": 45, "unlicensed": None, "honest_red": 0, "honest_yellow": 12},
+    "set_i.csv": {"out_of_green": 44, "unlicensed": None, "honest_red": 0, "honest_yellow": 7},
+    "set_j.csv": {"out_of_green": 45, "unlicensed": None, "honest_red": 2, "honest_yellow": 5},
 }
 
 

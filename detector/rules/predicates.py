@@ -29,16 +29,10 @@ from detector.derived import DERIVED_FIELDS
 from detector.reference import iso_dates, load_reference
 from detector.rules.groups import GroupCells, group_keys
 from detector.schema import FIELDS_BY_NAME
-from detector.text import NEVER, PhraseMatcher, alternations, contains, normal_form, normalise
+from detector.text import ALTERNATION_BUDGET, NEVER, PhraseMatcher, alternations, contains, normal_form, normalise
 
 MAX_PATTERN_LENGTH = 200
 MAX_PHRASE_LENGTH = 200
-# RE2 refuses a program over its memory budget ("pattern too large"): 20,000 names of a
-# reference table in one alternation are. Phrases and prefixes are therefore split into
-# alternations of at most this many characters, each matched on its own. RE2 compiled
-# 200,000 characters of short non-Latin phrases (the worst case measured), so the budget
-# leaves a tenfold margin, and every shipped list fits in one.
-ALTERNATION_BUDGET = 20_000
 # Window sums key each row as ``group * span + day`` in int64; a century keeps that far
 # inside the range for any file (and is longer than any customs look-back).
 MAX_WITHIN_DAYS = 36_525

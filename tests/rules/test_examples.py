@@ -40,7 +40,7 @@ def test_example_rows_are_full_declarations_with_blank_cells():
     (rule,) = parse_rules([{
         "id": "T-EX-001", "title": "t", "description": "d", "pattern": "p", "severity": "low",
         "when": {"missing": "license_number"}, "reason": "r",
-        "examples": {"hit": [{"hs_code": "2805"}], "miss": [{"hs_code": "2805", "license_number": "L"}]}}],
+        "examples": {"hit": [{"hs_code": "2805"}], "miss": [{"hs_code": "2805", "license_number": "L-1"}]}}],
         Path("t.yaml"))
     table = example_frame(rule, rule.examples[0])
     assert table.loc[0, "license_number"] == "" and table.loc[0, "declaration_id"] == "T-EX-001-hit1-1"
@@ -63,7 +63,7 @@ def test_example_summary_says_pass_or_fail_per_rule_in_pack_order():
     (broken,) = parse_rules([{
         "id": "T-EX-003", "title": "t", "description": "d", "pattern": "p", "severity": "low",
         "when": {"missing": "license_number"}, "reason": "r",
-        "examples": {"hit": [{"hs_code": "2805", "license_number": "L"}, {"hs_code": "2805"}],
+        "examples": {"hit": [{"hs_code": "2805", "license_number": "L-1"}, {"hs_code": "2805"}],
                      "miss": [{"hs_code": "2805"}]}}], Path("t.yaml"))
     results = run_examples([SHIPPED.rules[0], broken])
     summary = example_summary(results)
